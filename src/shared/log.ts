@@ -1,0 +1,55 @@
+/**
+ * shared/log: the winston logger every plane writes through, and `logEvent`,
+ * the one way to log an operational event with its code. May import: shared/events.
+ */
+import winston from 'winston';
+import { EVENTS, type EventName } from './events.js';
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+export type LogFormat = 'json' | 'text';
+export type Logger = winston.Logger;
+
+export function createLogger(level: LogLevel = 'info', format: LogFormat = 'text', silent = false): Logger {
+  const fmt =
+    format === 'json'
+      ? winston.format.combine(winston.format.timestamp(), winston.format.json())
+      : winston.format.combine(
+          winston.format.timestamp(),
+          winston.format.printf(({ timestamp, level: lv, message, ...rest }) => {
+            const fields = Object.entries(rest)
+              .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+              .join(' ');
+            return `${timestamp} ${lv} ${message}${fields ? ' ' + fields : ''}`;
+          }),
+        );
+  return winston.createLogger({
+    level,
+    format: fmt,
+    silent,
+    transports: [new winston.transports.Stream({ stream: process.stderr })],
+  });
+}
+
+/** A logger that writes nothing (tests, library use). */
+export const silentLogger: Logger = createLogger('error', 'json', true);
+
+const LEVEL_OF: Partial<Record<EventName, LogLevel>> = {
+  LISTEN_FAILED: 'error',
+  INTERNAL_ERROR: 'error',
+  ZONE_REJECTED: 'error',
+  PAIR_OUT_OF_SERVICE: 'error',
+  OWN_ADDRESS_NOT_IN_POOL: 'error',
+  PEER_WITHDRAWN: 'warn',
+  POOL_FAIL_OPEN: 'warn',
+  PAIR_SWITCHOVER: 'warn',
+  PAIR_FORCE_MODE: 'warn',
+  SIP_OVERLOAD: 'warn',
+  SIP_TCP_LIMIT: 'warn',
+  DNS_ANSWERS_REBUILT: 'debug',
+};
+
+/** Log one operational event: `event` code, its text, and the fields that say which and why. */
+export function logEvent(log: Logger, name: EventName, fields: Record<string, unknown> = {}): void {
+  const e = EVENTS[name];
+  log.log(LEVEL_OF[name] ?? 'info', e.text, { event: e.code, ...fields });
+}
