@@ -1,0 +1,84 @@
+/**
+ * cli/control: `srvproxy status|drain|undrain|reload`, clients of the HTTP
+ * plane of a running instance. Returns exit codes: 0 done, 1 the instance
+ * refused or failed, 3 the instance is not reachable.
+ * May import: ops (types only).
+ */
+import type { StatusDocument } from '../ops/status.js';
+
+function base(url: string): string {
+  return url.replace(/\/+$/, '');
+}
+
+async function request(url: string, method: 'GET' | 'POST'): Promise<{ status: number; body: string } | string> {
+  try {
+    const res = await fetch(url, { method, signal: AbortSignal.timeout(5000) });
+    return { status: res.status, body: await res.text() };
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+    return `cannot reach srvproxy at ${url}: ${cause}`;
+  }
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+export function renderStatus(s: StatusDocument): string {
+  const out: string[] = [];
+  out.push(`instance ${s.self}${s.draining ? '  (DRAINING)' : ''}`);
+  out.push('', `pool ${s.pool.name}`);
+  out.push(
+    table([
+      ['MEMBER', 'PORT', 'ADDRESSES', 'HEALTH', ''],
+      ...s.pool.members.map((m) => [m.target, String(m.port), m.addresses.join(','), m.healthy ? 'up' : 'WITHDRAWN', m.self ? 'self' : '']),
+    ]),
+  );
+  for (const p of s.pairs) {
+    out.push('', `pair ${p.name}${p.serving ? ' (serving)' : ''}: ${p.inService ? 'in service' : 'OUT OF SERVICE'}, mode ${p.mode}, active ${p.active ?? '-'}`);
+    out.push(
+      table([
+        ['MEMBER', 'ROLE', 'ADDRESS', 'PORT', ''],
+        ...p.members.map((m) => [m.target, m.role, m.address, String(m.port), m.target === p.active ? 'active' : '']),
+      ]),
+    );
+  }
+  return out.join('\n') + '\n';
+}
+
+export async function statusCommand(url: string, json: boolean): Promise<number> {
+  const r = await request(`${base(url)}/status`, 'GET');
+  if (typeof r === 'string') {
+    process.stderr.write(`srvproxy: ${r}\n`);
+    return 3;
+  }
+  if (r.status !== 200) {
+    process.stderr.write(`srvproxy: ${url}/status answered ${r.status}: ${r.body.trim()}\n`);
+    return 1;
+  }
+  if (json) {
+    process.stdout.write(r.body.endsWith('\n') ? r.body : r.body + '\n');
+    return 0;
+  }
+  let doc: StatusDocument;
+  try {
+    doc = JSON.parse(r.body) as StatusDocument;
+  } catch {
+    process.stderr.write(`srvproxy: ${url}/status did not return JSON\n`);
+    return 1;
+  }
+  process.stdout.write(renderStatus(doc));
+  return 0;
+}
+
+export async function controlCommand(url: string, action: 'drain' | 'undrain' | 'reload'): Promise<number> {
+  const r = await request(`${base(url)}/${action}`, 'POST');
+  if (typeof r === 'string') {
+    process.stderr.write(`srvproxy: ${r}\n`);
+    return 3;
+  }
+  const text = r.body.trim();
+  (r.status === 200 ? process.stdout : process.stderr).write(`${action}: ${text || r.status}\n`);
+  return r.status === 200 ? 0 : 1;
+}

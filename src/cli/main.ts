@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+/**
+ * cli/main: the `srvproxy` command. Parses the command line with yargs and
+ * hands over to one command module. A bad flag: one line naming it, exit 2.
+ * May import: every plane (it is the top).
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { RUN_OPTIONS, type RunOptionName } from '../config/options.js';
+import { ConfigError } from '../shared/errors.js';
+import { runCommand } from './run.js';
+import { checkZoneCommand } from './check-zone.js';
+import { controlCommand, statusCommand } from './control.js';
+import { VERSION } from '../shared/version.js';
+
+const LIST_KINDS = new Set(['fqdn[]', 'string[]', 'address[]']);
+
+/** Exit 2 with one line; used for every usage or config error. */
+function usageError(message: string): never {
+  process.stderr.write(`srvproxy: ${message.split('\n')[0]}\n`);
+  process.exit(2);
+}
+
+function runFlags(argv: Record<string, unknown>): Partial<Record<RunOptionName, unknown>> {
+  const out: Partial<Record<RunOptionName, unknown>> = {};
+  for (const name of Object.keys(RUN_OPTIONS) as RunOptionName[]) {
+    let v = argv[name];
+    if (v === undefined) continue;
+    if (!LIST_KINDS.has(RUN_OPTIONS[name].kind) && Array.isArray(v)) {
+      usageError(`--${name}: given more than once`);
+    }
+    if (Array.isArray(v) && v.length === 0) usageError(`--${name}: expects a value`);
+    out[name] = v;
+  }
+  return out;
+}
+
+const HTTP_OPT = { http: { type: 'string', describe: 'base URL of the instance (default: http://127.0.0.1:8053)', default: 'http://127.0.0.1:8053' } } as const;
+
+const cli = yargs(hideBin(process.argv))
+  .scriptName('srvproxy')
+  .version(VERSION)
+  .strict()
+  .parserConfiguration({ 'camel-case-expansion': false, 'parse-numbers': false, 'parse-positional-numbers': false })
+  .fail((msg, err) => {
+    if (err instanceof ConfigError) usageError(err.message);
+    if (err) throw err;
+    usageError(msg ?? 'bad command line (see srvproxy --help)');
+  })
+  .command(
+    'run',
+    'run an instance: DNS authority for the pool and SIP proxy for the HA pairs',
+    (y) => {
+      for (const [name, spec] of Object.entries(RUN_OPTIONS)) {
+        const isList = LIST_KINDS.has(spec.kind);
+        const def = 'default' in spec ? ` [default: ${spec.default}]` : '';
+        y.option(name, { type: 'string', array: isList, describe: spec.describe + def, requiresArg: true });
+      }
+      return y.option('config', { type: 'string', describe: 'JSON file with any of the options above as keys', requiresArg: true });
+    },
+    async (argv) => {
+      await runCommand(runFlags(argv as Record<string, unknown>), argv.config as string | undefined, usageError);
+    },
+  )
+  .command(
+    'check-zone <files..>',
+    'check zone files: exit 0 when valid, else FILE:LINE: message lines and exit 1',
+    (y) => y.positional('files', { type: 'string', array: true, demandOption: true }),
+    (argv) => {
+      process.exitCode = checkZoneCommand(argv.files as string[]);
+    },
+  )
+  .command(
+    'status',
+    'show pool members and HA pairs of a running instance',
+    (y) => y.options({ ...HTTP_OPT, json: { type: 'boolean', describe: 'print the /status JSON as is', default: false } }),
+    async (argv) => {
+      process.exitCode = await statusCommand(argv.http, argv.json);
+    },
+  )
+  .command('drain', 'withdraw this instance: OPTIONS answered 503, gone from its own DNS answers', (y) => y.options(HTTP_OPT), async (argv) => {
+    process.exitCode = await controlCommand(argv.http, 'drain');
+  })
+  .command('undrain', 'serve again after drain', (y) => y.options(HTTP_OPT), async (argv) => {
+    process.exitCode = await controlCommand(argv.http, 'undrain');
+  })
+  .command('reload', 're-read the zone files (like SIGHUP)', (y) => y.options(HTTP_OPT), async (argv) => {
+    process.exitCode = await controlCommand(argv.http, 'reload');
+  })
+  .demandCommand(1, 'a command is required: run, check-zone, status, drain, undrain, reload')
+  .help();
+
+await cli.parseAsync();

@@ -1,0 +1,38 @@
+/**
+ * config/options: the table of `srvproxy run` options: name, kind, default,
+ * help. The CLI builds its yargs options from it and the config file is
+ * checked against it, so a flag and its JSON key can never drift apart.
+ * May import: nothing.
+ */
+
+export type OptionKind = 'fqdn' | 'fqdn[]' | 'string[]' | 'address[]' | 'port' | 'hostport' | 'seconds' | 'count' | 'rate' | 'level' | 'format';
+
+export interface OptionSpec {
+  kind: OptionKind;
+  describe: string;
+  default?: string | number;
+}
+
+export const RUN_OPTIONS = {
+  self: { kind: 'fqdn', describe: 'FQDN of this instance; must be an SRV target of the pool' },
+  pair: { kind: 'fqdn[]', describe: 'FQDN of a SIP Server HA pair (repeatable); its _sip._udp SRV lists primary and backup' },
+  zones: { kind: 'string[]', describe: 'zone files or folders of *.zone files', default: 'zones' },
+  pool: { kind: 'fqdn', describe: 'the pool FQDN (default: the pool whose SRV targets include --self)' },
+  'serving-pair': { kind: 'fqdn', describe: 'the pair that receives requests from user agents (default: the first --pair)' },
+  local: { kind: 'fqdn[]', describe: "this site's pool members, answered ahead of the others (default: --self)" },
+  listen: { kind: 'address[]', describe: 'addresses to listen on for SIP and DNS (default: the A/AAAA of --self)' },
+  'sip-port': { kind: 'port', describe: "SIP port (default: --self's port in the pool SRV records)" },
+  'dns-port': { kind: 'port', describe: 'DNS port', default: 53 },
+  http: { kind: 'hostport', describe: 'status/metrics listener HOST:PORT', default: '127.0.0.1:8053' },
+  'oos-check': { kind: 'seconds', describe: 'check-mode OPTIONS interval and timeout, seconds', default: 5 },
+  'oos-force': { kind: 'seconds', describe: 'force-mode OPTIONS interval, seconds', default: 5 },
+  'hop-timeout': { kind: 'seconds', describe: 'no response from the active member within this starts failover, seconds', default: 0.5 },
+  'peer-interval': { kind: 'seconds', describe: 'peer OPTIONS interval, seconds', default: 1 },
+  'peer-down-after': { kind: 'count', describe: 'consecutive failed peer probes before withdrawal', default: 3 },
+  'peer-up-after': { kind: 'count', describe: 'consecutive good peer probes before restoring', default: 3 },
+  'overload-ctrl-dialog-rate': { kind: 'rate', describe: 'INVITEs per second above which new dialogs get 503 (0: off)', default: 0 },
+  'log-level': { kind: 'level', describe: 'error, warn, info or debug', default: 'info' },
+  'log-format': { kind: 'format', describe: 'json or text', default: 'text' },
+} as const satisfies Record<string, OptionSpec>;
+
+export type RunOptionName = keyof typeof RUN_OPTIONS;

@@ -1,0 +1,147 @@
+/**
+ * config/validate: turns raw flag / config-file values into Settings. Every
+ * rejection is a ConfigError whose message names the flag and the reason.
+ * May import: shared, config/options.
+ */
+import net from 'node:net';
+import { ConfigError } from '../shared/errors.js';
+import { canonicalName } from '../shared/names.js';
+import { RUN_OPTIONS, type OptionKind, type RunOptionName } from './options.js';
+import type { Settings } from './settings.js';
+
+const LABEL = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$/i;
+
+function fail(flag: string, reason: string): never {
+  throw new ConfigError(`--${flag}: ${reason}`);
+}
+
+function fqdn(flag: string, v: unknown): string {
+  if (typeof v !== 'string' || v.trim() === '') fail(flag, 'expects a domain name');
+  const n = canonicalName(v);
+  if (n.length > 253 || !n.split('.').every((l) => LABEL.test(l))) fail(flag, `'${v}' is not a valid domain name`);
+  return n;
+}
+
+function list(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [v];
+}
+
+function number(flag: string, v: unknown, min: number, max: number, integer: boolean): number {
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isFinite(n)) fail(flag, `'${String(v)}' is not a number`);
+  if (integer && !Number.isInteger(n)) fail(flag, `'${String(v)}' is not a whole number`);
+  if (n < min || n > max) fail(flag, `${n} is out of range ${min}..${max}`);
+  return n;
+}
+
+export function parseHostPort(flag: string, v: unknown): { host: string; port: number } {
+  if (typeof v !== 'string') fail(flag, 'expects HOST:PORT');
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(v) ?? /^([^:]+):(\d+)$/.exec(v);
+  if (!m) fail(flag, `'${v}' is not HOST:PORT (IPv6: [ADDR]:PORT)`);
+  const host = m[1]!;
+  if (host !== 'localhost' && !net.isIP(host)) fail(flag, `'${host}' is not an IP address`);
+  return { host, port: number(flag, m[2], 0, 65535, true) };
+}
+
+function convert(flag: string, kind: OptionKind, v: unknown): unknown {
+  switch (kind) {
+    case 'fqdn':
+      return fqdn(flag, v);
+    case 'fqdn[]':
+      return list(v).map((x) => fqdn(flag, x));
+    case 'string[]':
+      return list(v).map((x) => {
+        if (typeof x !== 'string' || x === '') fail(flag, 'expects a path');
+        return x;
+      });
+    case 'address[]':
+      return list(v).map((x) => {
+        if (typeof x !== 'string' || !net.isIP(x)) fail(flag, `'${String(x)}' is not an IP address`);
+        return x;
+      });
+    case 'port':
+      return number(flag, v, 1, 65535, true);
+    case 'hostport':
+      return parseHostPort(flag, v);
+    case 'seconds':
+      return number(flag, v, 0.01, 86400, false);
+    case 'count':
+      return number(flag, v, 1, 1000, true);
+    case 'rate':
+      return number(flag, v, 0, 1_000_000, false);
+    case 'level':
+      if (v === 'error' || v === 'warn' || v === 'info' || v === 'debug') return v;
+      return fail(flag, `'${String(v)}' is not one of error, warn, info, debug`);
+    case 'format':
+      if (v === 'json' || v === 'text') return v;
+      return fail(flag, `'${String(v)}' is not one of json, text`);
+  }
+}
+
+const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+const BY_KEY = new Map<string, RunOptionName>();
+for (const name of Object.keys(RUN_OPTIONS) as RunOptionName[]) {
+  BY_KEY.set(name, name);
+  BY_KEY.set(camel(name), name);
+}
+
+/** Check a parsed --config JSON object: known keys only. Returns values by option name. */
+export function readConfigObject(obj: unknown, file: string): Partial<Record<RunOptionName, unknown>> {
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+    throw new ConfigError(`--config: ${file} must hold a JSON object`);
+  }
+  const out: Partial<Record<RunOptionName, unknown>> = {};
+  for (const [k, v] of Object.entries(obj)) {
+    const name = BY_KEY.get(k);
+    if (!name) throw new ConfigError(`--config: ${file}: unknown key '${k}'`);
+    out[name] = v;
+  }
+  return out;
+}
+
+/**
+ * Merge flags over config-file values over defaults and validate.
+ * `flags` holds only options given on the command line (by option name).
+ */
+export function resolveSettings(
+  flags: Partial<Record<RunOptionName, unknown>>,
+  fromFile: Partial<Record<RunOptionName, unknown>> = {},
+): Settings {
+  const raw = (name: RunOptionName): unknown => {
+    const spec = RUN_OPTIONS[name] as { default?: unknown };
+    return flags[name] ?? fromFile[name] ?? spec.default;
+  };
+  const get = <T>(name: RunOptionName): T | undefined => {
+    const v = raw(name);
+    return v === undefined ? undefined : (convert(name, RUN_OPTIONS[name].kind, v) as T);
+  };
+  const self = get<string>('self');
+  if (!self) fail('self', 'is required');
+  const pairs = get<string[]>('pair');
+  if (!pairs || pairs.length === 0) fail('pair', 'at least one HA pair is required');
+  const s: Settings = {
+    self,
+    pairs,
+    zones: get<string[]>('zones')!,
+    pool: get<string>('pool'),
+    servingPair: get<string>('serving-pair'),
+    local: get<string[]>('local'),
+    listen: get<string[]>('listen'),
+    sipPort: get<number>('sip-port'),
+    dnsPort: get<number>('dns-port')!,
+    http: get<{ host: string; port: number }>('http')!,
+    oosCheck: get<number>('oos-check')!,
+    oosForce: get<number>('oos-force')!,
+    hopTimeoutMs: Math.round(get<number>('hop-timeout')! * 1000),
+    peerInterval: get<number>('peer-interval')!,
+    peerDownAfter: get<number>('peer-down-after')!,
+    peerUpAfter: get<number>('peer-up-after')!,
+    overloadCtrlDialogRate: get<number>('overload-ctrl-dialog-rate')!,
+    logLevel: get<Settings['logLevel']>('log-level')!,
+    logFormat: get<Settings['logFormat']>('log-format')!,
+  };
+  if (s.servingPair && !s.pairs.includes(s.servingPair)) {
+    fail('serving-pair', `${s.servingPair} is not one of the --pair values`);
+  }
+  return s;
+}
