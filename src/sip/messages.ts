@@ -1,0 +1,79 @@
+/**
+ * sip/messages: building the messages the stack originates (responses it
+ * generates itself, hop-by-hop ACK and CANCEL) and reading the header values
+ * the stack decides on. May import: sip/codec, sip/ids.
+ */
+import type { SipMessage, SipVia } from './codec.js';
+import { MAGIC_COOKIE, newTag } from './ids.js';
+
+const REASONS: Record<number, string> = {
+  100: 'Trying', 200: 'OK', 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  408: 'Request Timeout', 416: 'Unsupported URI Scheme', 481: 'Call/Transaction Does Not Exist', 482: 'Loop Detected',
+  483: 'Too Many Hops', 487: 'Request Terminated', 500: 'Server Internal Error', 502: 'Bad Gateway',
+  503: 'Service Unavailable', 513: 'Message Too Large',
+};
+
+export function reasonPhrase(status: number): string {
+  return REASONS[status] ?? '';
+}
+
+/**
+ * A response to `req` generated here (RFC 3261 §8.2.6): Via, From, To, Call-ID and
+ * CSeq copied; a To tag added to final responses that lack one.
+ */
+export function makeResponse(req: SipMessage, status: number, reason?: string, extra?: Record<string, string>): SipMessage {
+  const h = req.headers;
+  let to = h.to;
+  if (status > 100 && to && to.params && to.params.tag == null) {
+    to = { ...to, params: { ...to.params, tag: newTag() } };
+  }
+  const headers: SipMessage['headers'] = {
+    via: h.via ? h.via.slice() : [],
+    from: h.from,
+    to,
+    'call-id': h['call-id'],
+    cseq: h.cseq,
+  };
+  if (extra) for (const k of Object.keys(extra)) headers[k] = extra[k];
+  return { status, reason: reason ?? reasonPhrase(status), version: '2.0', headers };
+}
+
+export function topVia(msg: SipMessage): SipVia | undefined {
+  const v = msg.headers.via;
+  return v && v.length ? v[0] : undefined;
+}
+
+export function branchOf(via: SipVia | undefined): string | undefined {
+  const b = via?.params.branch;
+  return typeof b === 'string' && b.length > 0 ? b : undefined;
+}
+
+export function isRfc3261Branch(branch: string | undefined): branch is string {
+  return branch !== undefined && branch.startsWith(MAGIC_COOKIE) && branch.length > MAGIC_COOKIE.length;
+}
+
+/** Max-Forwards as a number, or undefined when absent. Validated by the codec. */
+export function maxForwards(msg: SipMessage): number | undefined {
+  const v = msg.headers['max-forwards'];
+  if (v === undefined) return undefined;
+  return Number(String(v).trim());
+}
+
+export function toTag(msg: SipMessage): string | undefined {
+  const t = msg.headers.to?.params.tag;
+  return typeof t === 'string' ? t : undefined;
+}
+
+export function fromTag(msg: SipMessage): string | undefined {
+  const t = msg.headers.from?.params.tag;
+  return typeof t === 'string' ? t : undefined;
+}
+
+/** A shallow copy of a request that can be changed for forwarding without touching the original. */
+export function copyForForward(req: SipMessage): SipMessage {
+  const h = { ...req.headers };
+  if (h.via) h.via = h.via.slice();
+  if (h.route) h.route = h.route.slice();
+  if (h['record-route']) h['record-route'] = h['record-route'].slice();
+  return { method: req.method, uri: req.uri, version: '2.0', headers: h, content: req.content };
+}

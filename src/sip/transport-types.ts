@@ -1,0 +1,47 @@
+/**
+ * sip/transport-types: what the transports hand upwards and take downwards.
+ * May import: sip/codec.
+ */
+import type { SipMessage } from './codec.js';
+
+export type Protocol = 'udp' | 'tcp';
+
+/** Where a message came from, or where one goes. */
+export interface Remote {
+  protocol: Protocol;
+  address: string;
+  port: number;
+  /** TCP: the connection a message arrived on (responses go back on it while it lives). */
+  conn?: number;
+}
+
+export interface ListenAddress {
+  address: string;
+  port: number;
+}
+
+export interface TransportSink {
+  /** A well-formed message. */
+  onMessage(msg: SipMessage, remote: Remote): void;
+  /** A malformed message; `msg` is set when it is a request that can be answered (400). */
+  onBadMessage(msg: SipMessage | undefined, error: string, remote: Remote): void;
+}
+
+export interface TransportCounters {
+  received: number;
+  sent: number;
+  sendErrors: number;
+  droppedPort0: number;
+  droppedTooLarge: number;
+  droppedMalformed: number;
+  tcpFramingErrors: number;
+  tcpConnectionsOpen: number;
+  tcpConnectionsRefused: number;
+}
+
+export function newTransportCounters(): TransportCounters {
+  return {
+    received: 0, sent: 0, sendErrors: 0, droppedPort0: 0, droppedTooLarge: 0, droppedMalformed: 0,
+    tcpFramingErrors: 0, tcpConnectionsOpen: 0, tcpConnectionsRefused: 0,
+  };
+}
