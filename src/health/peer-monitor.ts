@@ -1,0 +1,188 @@
+/**
+ * health/peer-monitor: the health of the other instances of the pool
+ * (DESIGN.md §5). Every `peer-interval` each peer gets one OPTIONS on its SIP
+ * address, with a timeout of 0.8 × the interval so that a probe always ends
+ * before the next one starts. May import: shared, zone/types.
+ *
+ * Per peer, gdnsd-style separate thresholds and counters:
+ *   healthy   → withdrawn after `downAfter` consecutive failures
+ *   withdrawn → healthy   after `upAfter` consecutive successes
+ * A failure is no answer, a transport error, or a 503 (the peer is draining);
+ * a success is any other final response. A peer starts healthy: an instance
+ * that has just started must not withdraw its peers before it has probed them.
+ * PEER_WITHDRAWN / PEER_RESTORED are logged once, on the transition.
+ */
+import type { Clock, TimerHandle } from '../shared/clock.js';
+import type { ProbeResult, ProbeTarget, Prober } from '../shared/health.js';
+import { logEvent, type Logger } from '../shared/log.js';
+import type { PoolMember } from '../zone/types.js';
+import { describeResult, isAnswer } from './answers.js';
+
+export interface PeerMonitorOptions {
+  prober: Prober;
+  clock: Clock;
+  intervalMs: number;
+  downAfter: number;
+  upAfter: number;
+  log: Logger;
+  /** Called on every health transition of a peer. */
+  onChange?: (target: string, healthy: boolean) => void;
+  onProbe?: (target: string, result: ProbeResult) => void;
+}
+
+/** What is known of one peer. */
+export interface PeerStatus {
+  target: string;
+  healthy: boolean;
+  /** Consecutive failed probes (0 after a success). */
+  failures: number;
+  /** Consecutive good probes (0 after a failure). */
+  successes: number;
+  lastStatus: number | null;
+  lastRttMs: number;
+}
+
+interface Peer {
+  member: PoolMember;
+  probeTarget: ProbeTarget | null;
+  healthy: boolean;
+  failures: number;
+  successes: number;
+  lastStatus: number | null;
+  lastRttMs: number;
+  timer: TimerHandle | undefined;
+  /** Bumped when the peer is removed or reprobed, so that late results are ignored. */
+  gen: number;
+  inFlight: boolean;
+}
+
+export class PeerMonitor {
+  private readonly opts: PeerMonitorOptions;
+  private readonly peers = new Map<string, Peer>();
+  private readonly probeTimeoutMs: number;
+  private running = false;
+
+  constructor(opts: PeerMonitorOptions) {
+    this.opts = opts;
+    this.probeTimeoutMs = Math.max(1, Math.floor(opts.intervalMs * 0.8));
+  }
+
+  /**
+   * Set the peers to watch (every pool member but self). Peers that remain keep
+   * their state; new ones start healthy; removed ones stop being probed.
+   */
+  setPeers(members: readonly PoolMember[]): void {
+    const seen = new Set<string>();
+    for (const m of members) {
+      seen.add(m.target);
+      const old = this.peers.get(m.target);
+      const target = probeTargetOf(m);
+      if (old) {
+        if (!sameTarget(old.probeTarget, target)) {
+          old.gen++;
+          old.inFlight = false;
+          old.probeTarget = target;
+        }
+        old.member = m;
+        continue;
+      }
+      const p: Peer = {
+        member: m, probeTarget: target, healthy: true, failures: 0, successes: 0,
+        lastStatus: null, lastRttMs: 0, timer: undefined, gen: 0, inFlight: false,
+      };
+      this.peers.set(m.target, p);
+      if (this.running) this.tick(p);
+    }
+    for (const [t, p] of this.peers) {
+      if (seen.has(t)) continue;
+      this.opts.clock.clearTimeout(p.timer);
+      p.gen++;
+      this.peers.delete(t);
+    }
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    for (const p of this.peers.values()) this.tick(p);
+  }
+
+  stop(): void {
+    this.running = false;
+    for (const p of this.peers.values()) {
+      this.opts.clock.clearTimeout(p.timer);
+      p.timer = undefined;
+      p.gen++;
+      p.inFlight = false;
+    }
+  }
+
+  /** Health of a peer; unknown targets are healthy. */
+  isHealthy(target: string): boolean {
+    return this.peers.get(target)?.healthy ?? true;
+  }
+
+  status(): PeerStatus[] {
+    return [...this.peers.values()].map((p) => ({
+      target: p.member.target, healthy: p.healthy, failures: p.failures, successes: p.successes,
+      lastStatus: p.lastStatus, lastRttMs: p.lastRttMs,
+    }));
+  }
+
+  /** Send one probe now and schedule the next one interval later (a fixed rate). */
+  private tick(p: Peer): void {
+    p.timer = this.opts.clock.setTimeout(() => this.tick(p), this.opts.intervalMs);
+    if (!p.probeTarget || p.inFlight) return;
+    const gen = p.gen;
+    p.inFlight = true;
+    let promise: Promise<ProbeResult>;
+    try {
+      promise = this.opts.prober.probe(p.probeTarget, this.probeTimeoutMs);
+    } catch (err) {
+      promise = Promise.resolve({ status: null, rttMs: 0, error: String(err) });
+    }
+    promise.then(
+      (r) => this.result(p, gen, r),
+      (err: unknown) => this.result(p, gen, { status: null, rttMs: 0, error: err instanceof Error ? err.message : String(err) }),
+    );
+  }
+
+  private result(p: Peer, gen: number, r: ProbeResult): void {
+    if (gen !== p.gen || !this.running || this.peers.get(p.member.target) !== p) return;
+    p.inFlight = false;
+    p.lastStatus = r.status;
+    p.lastRttMs = r.rttMs;
+    this.opts.onProbe?.(p.member.target, r);
+    const target = p.member.target;
+    if (isAnswer(r)) {
+      p.failures = 0;
+      p.successes++;
+      if (!p.healthy && p.successes >= this.opts.upAfter) {
+        p.healthy = true;
+        logEvent(this.opts.log, 'PEER_RESTORED', { peer: target, cause: `${p.successes} consecutive good probes` });
+        this.opts.onChange?.(target, true);
+      }
+    } else {
+      p.successes = 0;
+      p.failures++;
+      if (p.healthy && p.failures >= this.opts.downAfter) {
+        p.healthy = false;
+        const why = r.status === 503 ? 'draining (503)' : describeResult(r);
+        logEvent(this.opts.log, 'PEER_WITHDRAWN', { peer: target, cause: `${p.failures} consecutive failed probes, last: ${why}` });
+        this.opts.onChange?.(target, false);
+      }
+    }
+  }
+}
+
+function probeTargetOf(m: PoolMember): ProbeTarget | null {
+  const address = m.addresses[0];
+  if (address === undefined) return null;
+  const transport = m.transports.includes('udp') || !m.transports.includes('tcp') ? 'udp' : 'tcp';
+  return { address, port: m.port, transport, host: m.target };
+}
+
+function sameTarget(a: ProbeTarget | null, b: ProbeTarget | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.address === b.address && a.port === b.port && a.transport === b.transport;
+}
