@@ -1,0 +1,122 @@
+/**
+ * zone/load: zone files and folders to a ZoneSet, all or nothing. A path is
+ * a file or a folder (every `*.zone` in it, sorted). A file's origin is its
+ * name minus `.zone` unless it sets $ORIGIN before its first record. Either
+ * every file parses and passes the checks and a complete ZoneSet comes back,
+ * or ZoneError lists every problem found (file:line each). Synchronous: it
+ * runs at start and on reload, never on a query path.
+ * May import: shared, zone/*.
+ */
+import { readdirSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { ZoneError, type ZoneProblem } from '../shared/errors.js';
+import { canonicalName } from '../shared/names.js';
+import type { Zone, ZoneSet } from './types.js';
+import { parseZoneFile } from './parser.js';
+import { checkZone, normalizeRecords } from './checks.js';
+import { buildZone, buildZoneSet } from './zone.js';
+import { parseName, ValueError } from './values.js';
+
+export interface LoadReport {
+  zones: ZoneSet;
+  /** Things BIND would also only warn about (e.g. an SOA supplying the missing TTL). */
+  warnings: ZoneProblem[];
+}
+
+interface FileResult {
+  zone?: Zone;
+  problems: ZoneProblem[];
+  warnings: ZoneProblem[];
+}
+
+/** The zone files named by `paths`: files as given, folders expanded to their sorted `*.zone` files. */
+export function expandZonePaths(paths: readonly string[]): { files: string[]; problems: ZoneProblem[] } {
+  const files: string[] = [];
+  const problems: ZoneProblem[] = [];
+  for (const p of paths) {
+    let isDir = false;
+    try {
+      isDir = statSync(p).isDirectory();
+    } catch {
+      problems.push({ file: p, line: 0, message: `${p}: no such file or directory` });
+      continue;
+    }
+    if (!isDir) { files.push(p); continue; }
+    const found = readdirSync(p).filter((f) => f.endsWith('.zone')).sort().map((f) => join(p, f));
+    if (found.length === 0) problems.push({ file: p, line: 0, message: `${p}: no *.zone files in this folder` });
+    files.push(...found);
+  }
+  return { files, problems };
+}
+
+/** The origin a file name implies (`example.com.zone` -> `example.com`), or undefined. */
+export function originFromFileName(file: string): string | undefined {
+  const base = basename(file);
+  if (!base.endsWith('.zone') || base === '.zone') return undefined;
+  try {
+    return parseName(base.slice(0, -'.zone'.length) + '.', '');
+  } catch (e) {
+    if (e instanceof ValueError) return undefined;
+    throw e;
+  }
+}
+
+function loadFile(file: string): FileResult {
+  const parsed = parseZoneFile(file, originFromFileName(file));
+  const warnings = [...parsed.warnings];
+  if (parsed.problems.length > 0) return { problems: parsed.problems, warnings };
+  if (parsed.origin === undefined) {
+    return { problems: [{ file, line: 0, message: 'no origin: name the file ORIGIN.zone or start it with $ORIGIN' }], warnings };
+  }
+  const origin = canonicalName(parsed.origin);
+  const norm = normalizeRecords(parsed.records);
+  warnings.push(...norm.warnings);
+  const checked = checkZone(origin, file, norm.records);
+  warnings.push(...checked.warnings);
+  if (checked.errors.length > 0) return { problems: checked.errors, warnings };
+  return { zone: buildZone(origin, norm.records, parsed.files), problems: [], warnings };
+}
+
+function loadAll(paths: readonly string[]): { zones: Zone[]; problems: ZoneProblem[]; warnings: ZoneProblem[] } {
+  const { files, problems } = expandZonePaths(paths);
+  const zones: Zone[] = [];
+  const warnings: ZoneProblem[] = [];
+  for (const f of files) {
+    const r = loadFile(f);
+    problems.push(...r.problems);
+    warnings.push(...r.warnings);
+    if (r.zone) zones.push(r.zone);
+  }
+  if (problems.length === 0) {
+    const byOrigin = new Map<string, string>();
+    for (const z of zones) {
+      const prev = byOrigin.get(z.origin);
+      if (prev) problems.push({ file: z.files[0], line: 0, message: `zone ${z.origin} is also loaded from ${prev}` });
+      else byOrigin.set(z.origin, z.files[0]);
+    }
+  }
+  return { zones, problems, warnings };
+}
+
+/** Load every zone of `paths`, with the warnings found on the way. Throws ZoneError listing every problem. */
+export function loadZonesReport(paths: readonly string[]): LoadReport {
+  const { zones, problems, warnings } = loadAll(paths);
+  if (problems.length > 0) throw new ZoneError(problems);
+  return { zones: buildZoneSet(zones), warnings };
+}
+
+/** Load every zone of `paths`: a complete ZoneSet, or ZoneError listing every problem. */
+export function loadZones(paths: readonly string[]): ZoneSet {
+  return loadZonesReport(paths).zones;
+}
+
+/** `srvproxy check-zone FILE...`: every problem of the files (folders expanded), [] when valid. */
+export function checkZoneFiles(files: readonly string[]): ZoneProblem[] {
+  return loadAll(files).problems;
+}
+
+/** Like checkZoneFiles, with warnings too. */
+export function checkZoneFilesReport(files: readonly string[]): { problems: ZoneProblem[]; warnings: ZoneProblem[] } {
+  const { problems, warnings } = loadAll(files);
+  return { problems, warnings };
+}

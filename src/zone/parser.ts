@@ -1,0 +1,211 @@
+/**
+ * zone/parser: RFC 1035 master files to records. Hand-written (see lexer.ts
+ * for why): directives $ORIGIN, $TTL and $INCLUDE (path relative to the
+ * including file, optional origin argument, loops and missing files
+ * reported), @, relative and absolute names, omitted owner / TTL / class,
+ * class IN only. TTL defaults follow BIND: $TTL when set; else the last
+ * explicit TTL (RFC 1035); an SOA with neither takes its MINIMUM (a warning);
+ * any other record with neither is an error. Every problem of every file is
+ * collected with file:line; the caller decides whether records are usable.
+ * May import: shared, zone/lexer, zone/values, zone/rdata, zone/types.
+ */
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { ZoneProblem } from '../shared/errors.js';
+import type { RR, RRType } from './types.js';
+import { lex, type Entry, type Token } from './lexer.js';
+import { ValueError, isTtl, parseName, parseTtl } from './values.js';
+import { RdataError, SUPPORTED_TYPES, parseRdata } from './rdata.js';
+
+export interface ParsedFile {
+  /** The zone apex: the origin in force at the first record (or $INCLUDE) of the main file. */
+  origin: string | undefined;
+  records: RR[];
+  problems: ZoneProblem[];
+  warnings: ZoneProblem[];
+  /** The main file, then every file it included, in order. */
+  files: string[];
+}
+
+/** Files larger than this are refused rather than read (memory stays bounded). */
+export const MAX_FILE_BYTES = 64 * 1024 * 1024;
+const MAX_INCLUDE_DEPTH = 16;
+
+const KNOWN_CLASSES = new Set(['IN', 'CH', 'CS', 'HS', 'NONE', 'ANY']);
+/** Types BIND knows that srvproxy does not serve: reported as unsupported rather than unknown. */
+const OTHER_TYPES = new Set(['HINFO', 'DNAME', 'DS', 'DNSKEY', 'RRSIG', 'NSEC', 'NSEC3', 'NSEC3PARAM', 'TLSA', 'SSHFP',
+  'SPF', 'LOC', 'RP', 'AFSDB', 'SVCB', 'HTTPS', 'URI', 'CDS', 'CDNSKEY', 'OPENPGPKEY', 'SMIMEA', 'ZONEMD', 'CERT',
+  'KX', 'DHCID', 'APL', 'IPSECKEY', 'WKS', 'MB', 'MG', 'MR', 'MINFO', 'NULL', 'A6', 'EUI48', 'EUI64']);
+
+interface Shared {
+  records: RR[];
+  problems: ZoneProblem[];
+  warnings: ZoneProblem[];
+  files: string[];
+  defaultTtl: number | undefined;
+  lastTtl: number | undefined;
+  apex: string | undefined;
+  /** Real paths of the files being read, outermost first (for loop detection). */
+  stack: string[];
+}
+
+/**
+ * Parse `file` and everything it includes. `origin` is the zone's origin
+ * unless the file sets $ORIGIN before its first record; undefined when it
+ * must (then a record before any $ORIGIN is an error).
+ */
+export function parseZoneFile(file: string, origin: string | undefined): ParsedFile {
+  const sh: Shared = { records: [], problems: [], warnings: [], files: [], defaultTtl: undefined, lastTtl: undefined, apex: undefined, stack: [] };
+  const text = readZoneText(file, sh, { file, line: 0 });
+  if (text !== undefined) {
+    sh.stack.push(safeRealpath(file));
+    parseText(text, file, origin, sh, true);
+  }
+  return { origin: sh.apex ?? origin, records: sh.records, problems: sh.problems, warnings: sh.warnings, files: sh.files };
+}
+
+function safeRealpath(p: string): string {
+  try { return realpathSync(p); } catch { return p; }
+}
+
+function readZoneText(file: string, sh: Shared, at: { file: string; line: number }): string | undefined {
+  try {
+    const st = statSync(file);
+    if (!st.isFile()) throw Object.assign(new Error(), { code: 'EISDIR' });
+    if (st.size > MAX_FILE_BYTES) {
+      sh.problems.push({ ...at, message: `${file}: file of ${st.size} bytes is over the ${MAX_FILE_BYTES}-byte limit` });
+      return undefined;
+    }
+    const text = readFileSync(file, 'utf8');
+    sh.files.push(file);
+    return text;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'not a regular file' : code === 'EACCES' ? 'permission denied' : String(code ?? e);
+    sh.problems.push({ ...at, message: `${file}: ${why}` });
+    return undefined;
+  }
+}
+
+function parseText(text: string, file: string, startOrigin: string | undefined, sh: Shared, main: boolean): void {
+  const { entries, problems } = lex(text);
+  for (const p of problems) sh.problems.push({ file, line: p.line, message: p.message });
+  let origin = startOrigin;
+  let owner: string | undefined;
+  let ownerBad = false;
+  const problem = (line: number, message: string): void => { sh.problems.push({ file, line, message }); };
+
+  for (const e of entries) {
+    const first = e.tokens[0];
+    if (!e.blankStart && first.text.startsWith('$') && !first.quoted) {
+      const dir = first.text.toUpperCase();
+      const args = e.tokens.slice(1);
+      if (dir === '$ORIGIN') {
+        if (args.length !== 1) { problem(e.line, '$ORIGIN needs exactly one name'); continue; }
+        try { origin = parseName(args[0].text, origin ?? ''); } catch (err) { problem(e.line, `$ORIGIN: ${msg(err)}`); }
+      } else if (dir === '$TTL') {
+        if (args.length !== 1) { problem(e.line, '$TTL needs exactly one TTL'); continue; }
+        try { sh.defaultTtl = parseTtl(args[0].text); } catch (err) { problem(e.line, `$TTL: ${msg(err)}`); }
+      } else if (dir === '$INCLUDE') {
+        if (main && sh.apex === undefined) sh.apex = origin;
+        include(e, args, file, origin, sh);
+      } else {
+        problem(e.line, `unknown directive '${first.text}'`);
+      }
+      continue;
+    }
+    if (origin === undefined) {
+      problem(e.line, 'no origin: name the file ORIGIN.zone or start it with $ORIGIN');
+      continue;
+    }
+    if (main && sh.apex === undefined) sh.apex = origin;
+    let rest: Token[];
+    if (e.blankStart) {
+      if (ownerBad) continue;
+      if (owner === undefined) { problem(e.line, 'no owner name: the first record must name its owner'); continue; }
+      rest = e.tokens;
+    } else {
+      ownerBad = true;
+      if (first.quoted) { problem(e.line, 'an owner name cannot be a quoted string'); continue; }
+      try { owner = parseName(first.text, origin); } catch (err) { problem(e.line, msg(err)); continue; }
+      ownerBad = false;
+      rest = e.tokens.slice(1);
+    }
+    const rr = parseRecord(e, owner, rest, origin, file, sh);
+    if (rr) sh.records.push(rr);
+  }
+}
+
+function parseRecord(e: Entry, owner: string, toks: Token[], origin: string, file: string, sh: Shared): RR | undefined {
+  let ttl: number | undefined;
+  let classSeen = false;
+  let i = 0;
+  const problem = (line: number, message: string): undefined => { sh.problems.push({ file, line, message }); return undefined; };
+  for (let k = 0; k < 2 && i < toks.length; k++) {
+    const t = toks[i];
+    if (t.quoted) break;
+    const up = t.text.toUpperCase();
+    if (ttl === undefined && isTtl(t.text)) {
+      try { ttl = parseTtl(t.text); } catch (err) { return problem(t.line, msg(err)); }
+      i++;
+    } else if (!classSeen && (KNOWN_CLASSES.has(up) || /^CLASS\d+$/.test(up))) {
+      classSeen = true;
+      if (up !== 'IN') return problem(t.line, `class '${t.text}' is not supported: zones are class IN`);
+      i++;
+    } else break;
+  }
+  const typeTok = toks[i];
+  if (!typeTok) return problem(e.line, 'record has no type');
+  const type = typeTok.text.toUpperCase() as RRType;
+  if (typeTok.quoted || !SUPPORTED_TYPES.includes(type)) {
+    if (OTHER_TYPES.has(type) || /^TYPE\d+$/.test(type)) return problem(typeTok.line, `record type '${typeTok.text}' is not supported (supported: ${SUPPORTED_TYPES.join(' ')})`);
+    return problem(typeTok.line, `unknown RR type '${typeTok.text}'`);
+  }
+  const rdToks = toks.slice(i + 1);
+  const endLine = toks[toks.length - 1].line;
+  let rd;
+  try {
+    rd = parseRdata(type, rdToks, endLine, origin);
+  } catch (err) {
+    if (err instanceof RdataError) return problem(err.line, err.message);
+    throw err;
+  }
+  if (ttl === undefined) ttl = sh.defaultTtl ?? sh.lastTtl;
+  else if (sh.defaultTtl === undefined) sh.lastTtl = ttl;
+  if (ttl === undefined) {
+    if (rd.type !== 'SOA') return problem(e.line, 'no TTL specified: add $TTL at the top of the file or a TTL to this record');
+    ttl = rd.data.minimum;
+    sh.defaultTtl = ttl;
+    sh.warnings.push({ file, line: e.line, message: 'no TTL specified; using SOA MINIMUM instead' });
+  }
+  return { ...rd, name: owner, ttl, file, line: e.line } as RR;
+}
+
+function include(e: Entry, args: Token[], file: string, origin: string | undefined, sh: Shared): void {
+  const at = { file, line: e.line };
+  if (args.length < 1 || args.length > 2) { sh.problems.push({ ...at, message: '$INCLUDE needs a file name and an optional origin' }); return; }
+  let incOrigin = origin;
+  if (args.length === 2) {
+    try { incOrigin = parseName(args[1].text, origin ?? ''); } catch (err) { sh.problems.push({ ...at, message: `$INCLUDE origin: ${msg(err)}` }); return; }
+  }
+  const target = join(dirname(file), args[0].text.replace(/\\(.)/g, '$1'));
+  const real = safeRealpath(target);
+  if (sh.stack.includes(real)) {
+    sh.problems.push({ ...at, message: `$INCLUDE loop: ${target} is already being read` });
+    return;
+  }
+  if (sh.stack.length >= MAX_INCLUDE_DEPTH) {
+    sh.problems.push({ ...at, message: `$INCLUDE nested deeper than ${MAX_INCLUDE_DEPTH} files` });
+    return;
+  }
+  const text = readZoneText(target, sh, at);
+  if (text === undefined) return;
+  sh.stack.push(real);
+  parseText(text, target, incOrigin, sh, false);
+  sh.stack.pop();
+}
+
+function msg(err: unknown): string {
+  if (err instanceof ValueError || err instanceof RdataError) return err.message;
+  throw err;
+}

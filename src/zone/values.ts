@@ -1,0 +1,156 @@
+/**
+ * zone/values: the field syntaxes of master files — domain names (relative,
+ * absolute, @, escapes), TTLs with BIND units (1h30m), unsigned numbers,
+ * IPv4/IPv6 addresses and character-strings (\DDD and \X escapes). Each
+ * parser returns a value or throws ValueError with a one-line message.
+ * May import: shared.
+ */
+import { isIPv6 } from 'node:net';
+
+export class ValueError extends Error {}
+
+const MAX_TTL = 2147483647;
+
+/** Decode the escapes of a raw token into bytes (\DDD: one octet; \X: X itself). */
+export function decodeBytes(raw: string): Buffer {
+  const out: number[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i];
+    if (c === '\\' && i + 1 < raw.length) {
+      const ddd = raw.slice(i + 1, i + 4);
+      if (/^\d{3}$/.test(ddd)) {
+        const v = Number(ddd);
+        if (v > 255) throw new ValueError(`escape \\${ddd} is over 255`);
+        out.push(v);
+        i += 3;
+        continue;
+      }
+      if (/^\d/.test(ddd)) throw new ValueError(`escape \\${ddd} needs three decimal digits`);
+      i++;
+    }
+    const cp = raw.codePointAt(i) ?? 0;
+    if (cp > 0xffff) i++;
+    for (const b of Buffer.from(String.fromCodePoint(cp), 'utf8')) out.push(b);
+  }
+  return Buffer.from(out);
+}
+
+/** One <character-string>: at most 255 octets. */
+export function parseCharString(raw: string): Buffer {
+  const b = decodeBytes(raw);
+  if (b.length > 255) throw new ValueError(`character-string of ${b.length} octets (at most 255)`);
+  return b;
+}
+
+const LABEL_CHAR = /^[\x21-\x7e]$/;
+
+/**
+ * A domain name token made absolute and canonical (lower case, no trailing
+ * dot; the root is ""). `@` is the origin; a name without a final dot is
+ * relative to the origin. Labels of at most 63 octets, names of at most 255.
+ */
+export function parseName(raw: string, origin: string): string {
+  if (raw === '@') return origin;
+  if (raw === '.') return '';
+  const labels: string[] = [];
+  let label = '';
+  let absolute = false;
+  for (let i = 0; i < raw.length; i++) {
+    let c = raw[i];
+    if (c === '.') {
+      if (label === '') throw new ValueError(`empty label in name '${raw}'`);
+      labels.push(label);
+      label = '';
+      if (i === raw.length - 1) absolute = true;
+      continue;
+    }
+    if (c === '\\') {
+      const ddd = raw.slice(i + 1, i + 4);
+      if (/^\d{3}$/.test(ddd)) {
+        const v = Number(ddd);
+        if (v > 255) throw new ValueError(`escape \\${ddd} is over 255 in name '${raw}'`);
+        c = String.fromCharCode(v);
+        i += 3;
+      } else {
+        c = raw[++i] ?? '';
+      }
+      if (c === '.' || c === '\\') throw new ValueError(`escaped '${c}' in a label is not supported in name '${raw}'`);
+    }
+    if (!LABEL_CHAR.test(c)) throw new ValueError(`character ${JSON.stringify(c)} not allowed in name '${raw}'`);
+    label += c;
+  }
+  if (label !== '') labels.push(label);
+  for (const l of labels) {
+    if (l.length > 63) throw new ValueError(`label '${l.slice(0, 20)}...' is ${l.length} octets (at most 63)`);
+  }
+  let name = labels.join('.').replace(/[A-Z]+/g, (s) => s.toLowerCase());
+  if (!absolute) name = origin === '' ? name : name + '.' + origin;
+  if (wireLength(name) > 255) throw new ValueError(`name '${raw}' is ${wireLength(name)} octets in wire form (at most 255)`);
+  return name;
+}
+
+/** Octets of a canonical name in wire form (length bytes and the root included). */
+export function wireLength(name: string): number {
+  return name === '' ? 1 : name.length + 2;
+}
+
+/** A TTL: seconds, or BIND units such as 1h30m, 2w, 1d12h (w d h m s, any case). */
+export function parseTtl(raw: string): number {
+  if (!/^(\d+[wdhms])*\d*$/i.test(raw) || !/\d/.test(raw)) throw new ValueError(`bad TTL '${raw}'`);
+  const mult: Record<string, number> = { w: 604800, d: 86400, h: 3600, m: 60, s: 1 };
+  let total = 0;
+  for (const m of raw.matchAll(/(\d+)([wdhms]?)/gi)) total += Number(m[1]) * (m[2] ? mult[m[2].toLowerCase()] : 1);
+  if (total > MAX_TTL) throw new ValueError(`TTL '${raw}' is over ${MAX_TTL}`);
+  return total;
+}
+
+export function isTtl(raw: string): boolean {
+  return /^\d/.test(raw) && /^(\d+[wdhms])*\d*$/i.test(raw);
+}
+
+/** An unsigned decimal number in [0, max]. */
+export function parseUint(raw: string, max: number, what: string): number {
+  if (!/^\d+$/.test(raw)) throw new ValueError(`${what} '${raw}' is not a number`);
+  const v = Number(raw);
+  if (v > max) throw new ValueError(`${what} ${raw} out of range (0-${max})`);
+  return v;
+}
+
+/** A dotted quad, strict: four decimal parts 0-255 without leading zeros. */
+export function parseIPv4(raw: string): string {
+  const parts = raw.split('.');
+  const ok = parts.length === 4 && parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255);
+  if (!ok) throw new ValueError(`bad IPv4 address '${raw}'`);
+  return raw;
+}
+
+/** An IPv6 address in canonical text: lower case, longest zero run compressed (RFC 5952). */
+export function parseIPv6(raw: string): string {
+  if (raw.includes('%') || !isIPv6(raw)) throw new ValueError(`bad IPv6 address '${raw}'`);
+  return canonicalIPv6(raw);
+}
+
+export function canonicalIPv6(addr: string): string {
+  let s = addr.toLowerCase();
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number);
+    s = s.slice(0, v4.index) + ((a << 8) | b).toString(16) + ':' + ((c << 8) | d).toString(16);
+  }
+  const [head, tail] = s.includes('::') ? s.split('::') : [s, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail === undefined ? [] : tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  const g = groups.map((x) => parseInt(x, 16));
+  let best = -1, bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (g[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = g.map((x) => x.toString(16));
+  if (best < 0) return hex.join(':');
+  return hex.slice(0, best).join(':') + '::' + hex.slice(best + bestLen).join(':');
+}
