@@ -1,0 +1,34 @@
+/**
+ * sip/transaction-timers: RFC 3261 §17 timer values and the small
+ * interfaces transactions need from below (a sender and a clock).
+ * May import: shared, sip/transport-types.
+ */
+import type { Clock } from '../shared/clock.js';
+import type { Remote } from './transport-types.js';
+
+export interface TimerConfig {
+  /** RTT estimate (timers A, E, G start here). */
+  T1: number;
+  /** Cap of the non-INVITE request and INVITE response retransmit interval (E, G). */
+  T2: number;
+  /** Longest a message stays in the network (K, I). */
+  T4: number;
+  /** Proxy INVITE timer C: longest a forwarded INVITE may stay proceeding (RFC 3261 §16.6 step 11). */
+  timerC: number;
+}
+
+export const DEFAULT_TIMERS: TimerConfig = { T1: 500, T2: 4000, T4: 5000, timerC: 180_000 };
+
+export interface Sender {
+  send(dest: Remote, data: Buffer, onError?: (err: Error) => void): void;
+}
+
+export interface TransactionEnv {
+  sender: Sender;
+  clock: Clock;
+  timers: TimerConfig;
+  /** Called once when a transaction ends, to drop it from its table. */
+  onEnd(kind: 'server' | 'client', key: string): void;
+  /** Counts retransmissions sent (for operators). */
+  retransmitted(): void;
+}
