@@ -1,0 +1,117 @@
+/**
+ * The peer monitor on a fake clock: fixed-rate probing, separate down/up
+ * thresholds with consecutive counters (no flapping), 503 = draining = failure.
+ */
+import { expect } from 'chai';
+import { FakeClock } from '../../../src/shared/clock.js';
+import { EVENTS } from '../../../src/shared/events.js';
+import { PeerMonitor } from '../../../src/health/peer-monitor.js';
+import { ScriptedProber, poolMember, recordingLogger, run, type Reply } from './fakes.js';
+
+const P2 = 'proxy2.example.com';
+const P3 = 'proxy3.example.com';
+const OK: Reply = { status: 200, afterMs: 5 };
+
+function setup(downAfter = 3, upAfter = 2) {
+  const clock = new FakeClock();
+  const prober = new ScriptedProber(clock);
+  const rec = recordingLogger();
+  const changes: string[] = [];
+  const monitor = new PeerMonitor({
+    prober, clock, intervalMs: 1000, downAfter, upAfter, log: rec.log,
+    onChange: (t, h) => changes.push(`${clock.now()}:${t}:${h ? 'up' : 'down'}`),
+  });
+  monitor.setPeers([poolMember(P2, '127.0.0.12'), poolMember(P3, '127.0.0.13')]);
+  return { clock, prober, rec, monitor, changes };
+}
+
+/** Replies by probe index from a string: 'o' answers 200, 'x' is silent, 'd' answers 503. */
+function pattern(s: string): (n: number) => Reply {
+  return (n) => {
+    const c = s[Math.min(n, s.length - 1)];
+    return c === 'o' ? OK : c === 'd' ? { status: 503, afterMs: 5 } : 'silent';
+  };
+}
+
+describe('health/peer-monitor', () => {
+  it('probes every peer once per interval with a timeout of 0.8 x the interval; peers start healthy', async () => {
+    const { clock, prober, monitor } = setup();
+    prober.set(P2, OK).set(P3, OK);
+    expect(monitor.isHealthy(P2)).to.equal(true);
+    monitor.start();
+    await run(clock, 2500);
+    expect(prober.trace()).to.deep.equal(['0:' + P2, '0:' + P3, '1000:' + P2, '1000:' + P3, '2000:' + P2, '2000:' + P3]);
+    expect(prober.calls.every((c) => c.timeoutMs === 800)).to.equal(true);
+    monitor.stop();
+  });
+
+  it('withdraws a peer after exactly down-after consecutive failures, once', async () => {
+    const { clock, prober, monitor, rec, changes } = setup(3, 2);
+    prober.set(P2, 'silent').set(P3, OK);
+    monitor.start();
+    // Probes at 0, 1000, 2000 time out at 800, 1800, 2800: the third failure is at 2800.
+    await run(clock, 2799);
+    expect(monitor.isHealthy(P2)).to.equal(true);
+    await run(clock, 1);
+    expect(monitor.isHealthy(P2)).to.equal(false);
+    expect(monitor.isHealthy(P3)).to.equal(true);
+    await run(clock, 5000);
+    expect(changes).to.deep.equal(['2800:' + P2 + ':down']);
+    const ev = rec.events(EVENTS.PEER_WITHDRAWN.code);
+    expect(ev).to.have.length(1);
+    expect(ev[0]).to.include({ peer: P2 });
+    monitor.stop();
+  });
+
+  it('does not flap: a success resets the failure count, a failure resets the success count', async () => {
+    const { clock, prober, monitor, changes } = setup(3, 2);
+    // up: x x o x x o ... never three failures in a row
+    prober.set(P2, pattern('xxoxxoxxoxxo')).set(P3, OK);
+    monitor.start();
+    await run(clock, 12000);
+    expect(changes).to.deep.equal([]);
+    monitor.stop();
+  });
+
+  it('restores a withdrawn peer after exactly up-after consecutive successes; alternating results keep it down', async () => {
+    const { clock, prober, monitor, changes, rec } = setup(2, 3);
+    // down at the 2nd failure (probe 1, t=1800); then o x o x (stays down); then o o o → up at probe 8 + 5 ms
+    prober.set(P2, pattern('xxoxoxooo' + 'o')).set(P3, OK);
+    monitor.start();
+    await run(clock, 8004);
+    expect(changes).to.deep.equal(['1800:' + P2 + ':down']);
+    await run(clock, 1);
+    expect(changes).to.deep.equal(['1800:' + P2 + ':down', '8005:' + P2 + ':up']);
+    expect(rec.events(EVENTS.PEER_RESTORED.code)).to.have.length(1);
+    monitor.stop();
+  });
+
+  it('counts a 503 (the peer is draining) as a failure', async () => {
+    const { clock, prober, monitor } = setup(2, 2);
+    prober.set(P2, pattern('d')).set(P3, OK);
+    monitor.start();
+    await run(clock, 1010);
+    expect(monitor.isHealthy(P2)).to.equal(false);
+    const st = monitor.status().find((s) => s.target === P2)!;
+    expect(st).to.include({ healthy: false, failures: 2, successes: 0, lastStatus: 503 });
+    monitor.stop();
+  });
+
+  it('keeps the state of peers that remain when the peer list changes, forgets removed ones, starts new ones healthy', async () => {
+    const { clock, prober, monitor } = setup(1, 1);
+    prober.set(P2, 'silent').set(P3, OK);
+    monitor.start();
+    await run(clock, 900);
+    expect(monitor.isHealthy(P2)).to.equal(false);
+    monitor.setPeers([poolMember(P2, '127.0.0.12'), poolMember('proxy4.example.com', '127.0.0.14')]);
+    expect(monitor.isHealthy(P2)).to.equal(false);
+    expect(monitor.isHealthy('proxy4.example.com')).to.equal(true);
+    const before = prober.calls.filter((c) => c.host === P3).length;
+    await run(clock, 2000);
+    expect(prober.calls.filter((c) => c.host === P3).length).to.equal(before);
+    expect(prober.trace(900)).to.include.members(['900:proxy4.example.com', '1900:proxy4.example.com']);
+    monitor.stop();
+    await run(clock, 1000);
+    expect(clock.timerCount).to.equal(0);
+  });
+});
