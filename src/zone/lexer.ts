@@ -22,6 +22,8 @@ export interface Entry {
   /** The entry's first line starts with a blank: the owner is omitted. */
   blankStart: boolean;
   tokens: Token[];
+  /** A lexical problem was reported inside this entry: the parser skips it. */
+  broken?: boolean;
 }
 
 export interface LexProblem {
@@ -52,8 +54,13 @@ export function lex(text: string): LexResult {
     if (!entry) entry = { line: tok.line, blankStart: false, tokens: [] };
     entry.tokens.push(tok);
   };
+  const fail = (at: number, message: string): void => {
+    problems.push({ line: at, message });
+    if (!entry) entry = { line, blankStart: false, tokens: [] };
+    entry.broken = true;
+  };
   const endEntry = (): void => {
-    if (entry && entry.tokens.length > 0) entries.push(entry);
+    if (entry && entry.tokens.length > 0 && !entry.broken) entries.push(entry);
     entry = undefined;
   };
 
@@ -82,7 +89,7 @@ export function lex(text: string): LexResult {
       continue;
     }
     if (c === ')') {
-      if (depth === 0) problems.push({ line, message: "unbalanced parentheses: ')' without '('" });
+      if (depth === 0) fail(line, "unbalanced parentheses: ')' without '('");
       else depth--;
       i++;
       continue;
@@ -101,7 +108,7 @@ export function lex(text: string): LexResult {
         j++;
       }
       if (!closed) {
-        problems.push({ line: start, message: 'unbalanced quotes: quoted string not closed on its line' });
+        fail(start, 'unbalanced quotes: quoted string not closed on its line');
         i = j;
         continue;
       }
@@ -117,7 +124,7 @@ export function lex(text: string): LexResult {
       if (isBlank(d) || d === '\n' || d === ';' || d === '(' || d === ')' || d === '"') break;
       if (d === '\\') {
         if (j + 1 >= n || text[j + 1] === '\n') {
-          problems.push({ line, message: 'backslash at end of line' });
+          fail(line, 'backslash at end of line');
           j++;
           break;
         }
@@ -131,7 +138,7 @@ export function lex(text: string): LexResult {
     push({ text: out, quoted: false, line });
     i = j;
   }
-  if (depth > 0) problems.push({ line: openLine, message: "unbalanced parentheses: '(' not closed before end of file" });
+  if (depth > 0) fail(openLine, "unbalanced parentheses: '(' not closed before end of file");
   endEntry();
   return { entries, problems };
 }
