@@ -68,6 +68,7 @@ export class TcpConnections {
     socket.setTimeout(this.limits.idleTimeoutMs);
     socket.on('timeout', () => {
       this.counters.tcpIdleClosed++;
+      this.release(conn);
       socket.destroy();
     });
     socket.on('error', noop);
