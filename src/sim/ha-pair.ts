@@ -7,6 +7,7 @@
  * May import: sim, node.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +65,18 @@ export function freePort(address: string): Promise<number> {
     s.once('error', reject);
     s.listen(0, address, () => {
       const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A free UDP port on `address` (bound and released at once). */
+export function freeUdpPort(address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket(address.includes(':') ? 'udp6' : 'udp4');
+    s.once('error', reject);
+    s.bind(0, address, () => {
+      const port = s.address().port;
       s.close(() => resolve(port));
     });
   });
