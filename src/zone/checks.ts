@@ -52,7 +52,11 @@ export function normalizeRecords(records: readonly RR[]): { records: RR[]; warni
     seen.add(key);
     out.push(rr);
   }
-  return { records: out.map((rr) => ({ ...rr, ttl: finalTtl.get(`${rr.name}\t${rr.type}`) ?? rr.ttl })), warnings };
+  const unified = out.map((rr) => {
+    const ttl = finalTtl.get(`${rr.name}\t${rr.type}`) ?? rr.ttl;
+    return ttl === rr.ttl ? rr : { ...rr, ttl };
+  });
+  return { records: unified, warnings };
 }
 
 /** Every semantic problem of one zone's (normalized) records. */

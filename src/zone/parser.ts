@@ -29,6 +29,8 @@ export interface ParsedFile {
 
 /** Files larger than this are refused rather than read (memory stays bounded). */
 export const MAX_FILE_BYTES = 64 * 1024 * 1024;
+/** All files of one zone together (includes may repeat a file): bounded too. */
+export const MAX_ZONE_BYTES = 256 * 1024 * 1024;
 const MAX_INCLUDE_DEPTH = 16;
 
 const KNOWN_CLASSES = new Set(['IN', 'CH', 'CS', 'HS', 'NONE', 'ANY']);
@@ -47,6 +49,7 @@ interface Shared {
   apex: string | undefined;
   /** Real paths of the files being read, outermost first (for loop detection). */
   stack: string[];
+  bytes: number;
 }
 
 /**
@@ -55,7 +58,7 @@ interface Shared {
  * must (then a record before any $ORIGIN is an error).
  */
 export function parseZoneFile(file: string, origin: string | undefined): ParsedFile {
-  const sh: Shared = { records: [], problems: [], warnings: [], files: [], defaultTtl: undefined, lastTtl: undefined, apex: undefined, stack: [] };
+  const sh: Shared = { records: [], problems: [], warnings: [], files: [], defaultTtl: undefined, lastTtl: undefined, apex: undefined, stack: [], bytes: 0 };
   const text = readZoneText(file, sh, { file, line: 0 });
   if (text !== undefined) {
     sh.stack.push(safeRealpath(file));
@@ -76,6 +79,11 @@ function readZoneText(file: string, sh: Shared, at: { file: string; line: number
       sh.problems.push({ ...at, message: `${file}: file of ${st.size} bytes is over the ${MAX_FILE_BYTES}-byte limit` });
       return undefined;
     }
+    if (sh.bytes + st.size > MAX_ZONE_BYTES) {
+      sh.problems.push({ ...at, message: `${file}: the zone's files together exceed ${MAX_ZONE_BYTES} bytes` });
+      return undefined;
+    }
+    sh.bytes += st.size;
     const text = readFileSync(file, 'utf8');
     sh.files.push(file);
     return text;

@@ -43,6 +43,16 @@ export function parseCharString(raw: string): Buffer {
 }
 
 const LABEL_CHAR = /^[\x21-\x7e]$/;
+/** The common case, checked without a per-character loop: no escapes, no empty labels. */
+const PLAIN_NAME = /^[A-Za-z0-9_*-]{1,63}(\.[A-Za-z0-9_*-]{1,63})*\.?$/;
+
+function plainName(raw: string, origin: string): string {
+  const absolute = raw.endsWith('.');
+  let name = (absolute ? raw.slice(0, -1) : raw).toLowerCase();
+  if (!absolute && origin !== '') name += '.' + origin;
+  if (wireLength(name) > 255) throw new ValueError(`name '${raw}' is ${wireLength(name)} octets in wire form (at most 255)`);
+  return name;
+}
 
 /**
  * A domain name token made absolute and canonical (lower case, no trailing
@@ -52,6 +62,7 @@ const LABEL_CHAR = /^[\x21-\x7e]$/;
 export function parseName(raw: string, origin: string): string {
   if (raw === '@') return origin;
   if (raw === '.') return '';
+  if (PLAIN_NAME.test(raw)) return plainName(raw, origin);
   const labels: string[] = [];
   let label = '';
   let absolute = false;
