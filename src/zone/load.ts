@@ -38,12 +38,12 @@ export function expandZonePaths(paths: readonly string[]): { files: string[]; pr
     try {
       isDir = statSync(p).isDirectory();
     } catch {
-      problems.push({ file: p, line: 0, message: `${p}: no such file or directory` });
+      problems.push({ file: p, line: 0, message: 'no such file or directory' });
       continue;
     }
     if (!isDir) { files.push(p); continue; }
     const found = readdirSync(p).filter((f) => f.endsWith('.zone')).sort().map((f) => join(p, f));
-    if (found.length === 0) problems.push({ file: p, line: 0, message: `${p}: no *.zone files in this folder` });
+    if (found.length === 0) problems.push({ file: p, line: 0, message: 'no *.zone files in this folder' });
     files.push(...found);
   }
   return { files, problems };

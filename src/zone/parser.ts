@@ -72,15 +72,17 @@ function safeRealpath(p: string): string {
 }
 
 function readZoneText(file: string, sh: Shared, at: { file: string; line: number }): string | undefined {
+  /** A problem with the main file is reported on it; with an included one, on the $INCLUDE line naming it. */
+  const name = at.file === file && at.line === 0 ? '' : `${file}: `;
   try {
     const st = statSync(file);
     if (!st.isFile()) throw Object.assign(new Error(), { code: 'EISDIR' });
     if (st.size > MAX_FILE_BYTES) {
-      sh.problems.push({ ...at, message: `${file}: file of ${st.size} bytes is over the ${MAX_FILE_BYTES}-byte limit` });
+      sh.problems.push({ ...at, message: `${name}file of ${st.size} bytes is over the ${MAX_FILE_BYTES}-byte limit` });
       return undefined;
     }
     if (sh.bytes + st.size > MAX_ZONE_BYTES) {
-      sh.problems.push({ ...at, message: `${file}: the zone's files together exceed ${MAX_ZONE_BYTES} bytes` });
+      sh.problems.push({ ...at, message: `${name}the zone's files together exceed ${MAX_ZONE_BYTES} bytes` });
       return undefined;
     }
     sh.bytes += st.size;
@@ -90,7 +92,7 @@ function readZoneText(file: string, sh: Shared, at: { file: string; line: number
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'not a regular file' : code === 'EACCES' ? 'permission denied' : String(code ?? e);
-    sh.problems.push({ ...at, message: `${file}: ${why}` });
+    sh.problems.push({ ...at, message: `${name}${why}` });
     return undefined;
   }
 }

@@ -108,7 +108,7 @@ describe('zone parser: errors with file:line', () => {
     const good = dir.write('half/example.com.zone', HEAD);
     const missing = dir.root + '/half/nothere.zone';
     const problems = checkZoneFiles([good, missing]);
-    expect(problems).to.deep.equal([{ file: missing, line: 0, message: `${missing}: no such file or directory` }]);
+    expect(problems).to.deep.equal([{ file: missing, line: 0, message: 'no such file or directory' }]);
     expect(() => loadZones([good, missing])).to.throw(ZoneError, /nothere\.zone/);
   });
 
