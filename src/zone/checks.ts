@@ -13,13 +13,6 @@ import { isInZone } from '../shared/names.js';
 import type { RR } from './types.js';
 import { formatRdata } from './present.js';
 
-export interface CheckResult {
-  /** The records to serve: duplicates removed, RRset TTLs unified. */
-  records: RR[];
-  errors: ZoneProblem[];
-  warnings: ZoneProblem[];
-}
-
 const at = (rr: RR, message: string): ZoneProblem => ({ file: rr.file, line: rr.line, message });
 const HOSTNAME_LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 
