@@ -6,6 +6,7 @@
  */
 import { expect } from 'chai';
 import dgram from 'node:dgram';
+import net from 'node:net';
 import { freeUdpPort, startSimPair, type SimPair } from '../../src/sim/ha-pair.js';
 import { UserAgent, runCalls, type UaDialog } from '../../src/sim/ua.js';
 
@@ -48,7 +49,7 @@ describe('e2e: simulated HA pair', function () {
 
   beforeEach(async () => {
     port = await freeUdpPort(PRIMARY);
-    pair = await startSimPair({ primary: { address: PRIMARY, port }, backup: { address: BACKUP, port } });
+    pair = await startSimPair({ primary: { address: PRIMARY, port }, backup: { address: BACKUP, port }, tcp: true });
     ua = await UserAgent.open({ proxy: { address: PRIMARY, port }, transactionTimeoutMs: 3000 });
   });
 
@@ -72,6 +73,26 @@ describe('e2e: simulated HA pair', function () {
       expect(r.dialog).to.equal(undefined);
     } finally {
       toStandby.close();
+    }
+  });
+
+  it('answers over TCP too (two pipelined OPTIONS on one connection)', async () => {
+    for (const [address, want] of [[PRIMARY, 200], [BACKUP, 503]] as const) {
+      const sock = net.connect(port, address);
+      try {
+        await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
+        let got = '';
+        sock.on('data', (d) => (got += d.toString('latin1')));
+        const msg = (n: number) =>
+          `OPTIONS sip:${address} SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKtcp${n}\r\nMax-Forwards: 70\r\n` +
+          `From: <sip:probe@example.com>;tag=t\r\nTo: <sip:${address}>\r\nCall-ID: tcp${n}@test\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`;
+        sock.write(msg(1) + msg(2));
+        const end = Date.now() + 2000;
+        while ((got.match(/^SIP\/2\.0 /gm) ?? []).length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+        expect(got.match(/^SIP\/2\.0 (\d+)/gm)).to.deep.equal([`SIP/2.0 ${want}`, `SIP/2.0 ${want}`]);
+      } finally {
+        sock.destroy();
+      }
     }
   });
 
