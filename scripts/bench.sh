@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# bench.sh (`npm run bench`): the benchmark suite, srvproxy side by side with
+# the systems an operator would use instead, in one run on this machine:
+#   SIP         scripts/bench-sip.sh         highest calls/s with < 0.1% failed, vs Kamailio
+#   switchover  scripts/bench-switchover.sh  active member killed / frozen / held calls, vs Kamailio
+#   DNS         npm run bench:dns            queries/s vs gdnsd (when scripts/bench-dns.sh exists)
+# Writes a markdown table to bench/results.md (not committed) and stdout.
+#
+# Installs nothing: when sipp, dnsperf, kamailio or gdnsd is missing it says
+# so and exits 1 (install them with scripts/install-interop.sh).
+# Exit status: 0 when every part ran; 1 when a tool is missing or a proxy,
+# peer or sipp failed to start.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+missing=()
+for t in sipp dnsperf kamailio gdnsd; do
+  command -v "$t" >/dev/null 2>&1 || [ -x "/usr/sbin/$t" ] || missing+=("$t")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "bench: missing ${missing[*]}." >&2
+  echo "bench: install the benchmark peers with: sudo bash scripts/install-interop.sh" >&2
+  exit 1
+fi
+export PATH="$PATH:/usr/sbin"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/srvproxy-bench.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+export BENCH_RESULTS="$WORK/results.env"
+: >"$BENCH_RESULTS"
+start=$SECONDS
+status=0
+
+echo "bench: building srvproxy" >&2
+npx tsc -p tsconfig.json >"$WORK/tsc.out" 2>&1 || true
+if [ ! -f dist/src/cli/main.js ]; then
+  echo "bench: build failed:" >&2
+  tail -20 "$WORK/tsc.out" >&2
+  exit 1
+fi
+
+# part NAME SECONDS COMMAND...: runs one part with a time limit, keeps its output.
+part() {
+  local name=$1 limit=$2 rc
+  shift 2
+  echo "bench: == $name ($*)" >&2
+  timeout -k 10 "$limit" "$@" 2>&1 | tee "$WORK/$name.out" >&2
+  rc=${PIPESTATUS[0]}
+  echo "$rc" >"$WORK/$name.rc"
+  if [ "$rc" -ne 0 ]; then
+    echo "bench: $name exited $rc" >&2
+    status=1
+  fi
+}
+
+part sip 330 bash scripts/bench-sip.sh
+part switchover 200 bash scripts/bench-switchover.sh
+if [ -f scripts/bench-dns.sh ]; then
+  part dns 240 npm run --silent bench:dns
+fi
+
+# r KEY: a recorded figure, or "-".
+r() { sed -n "s/^$1=//p" "$BENCH_RESULTS" | tail -1 | grep . || echo -; }
+ver() { "$@" 2>&1 | grep -m1 -oE '[0-9]+\.[0-9]+(\.[0-9]+)?' || echo '?'; }
+
+v_node=$(node --version)
+v_srvproxy=$(node dist/src/cli/main.js --version 2>/dev/null | head -1)
+v_kamailio=$(ver kamailio -v)
+v_sipp=$(ver sipp -v)
+v_gdnsd=$(gdnsd -h 2>&1 | grep -m1 -oE 'version [0-9.]+' | cut -d' ' -f2)
+v_dnsperf=$(ver dnsperf -h)
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else print "-" }'; }
+of() { [ "$1" = - ] && echo - || echo "$1 of $2"; }
+
+sw_row() { # RUN LABEL GOAL
+  printf '| %s: failed calls | %s | %s | goal 0 |\n' "$2" \
+    "$(of "$(r "sw.srvproxy.$1.failed")" "$(r "sw.srvproxy.$1.calls")")" \
+    "$(of "$(r "sw.kamailio.$1.failed")" "$(r "sw.kamailio.$1.calls")")"
+  [ -n "$3" ] && printf '| %s: slowest call setup, ms | %s | %s | %s |\n' "$2" \
+    "$(r "sw.srvproxy.$1.max_ms")" "$(r "sw.kamailio.$1.max_ms")" "$3"
+  return 0
+}
+
+{
+  echo "# srvproxy benchmark results"
+  echo
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($cpu), $(uname -sr); load generators on the same cores."
+  echo
+  echo "Versions: node $v_node, srvproxy ${v_srvproxy:-?}, Kamailio $v_kamailio, SIPp $v_sipp, gdnsd ${v_gdnsd:-?}, dnsperf $v_dnsperf."
+  echo
+  echo "| figure | srvproxy | peer | ratio / goal |"
+  echo "|---|---|---|---|"
+  printf '| SIP calls/s, < 0.1%% failed (INVITE/200/ACK/BYE/200, Record-Route) | %s | Kamailio %s | %s (goal >= 1.0) |\n' \
+    "$(r sip.srvproxy.cps)" "$(r sip.kamailio.cps)" "$(ratio "$(r sip.srvproxy.cps)" "$(r sip.kamailio.cps)")"
+  printf '| SIP CPU ms per call (whole search) | %s | %s | |\n' "$(r sip.srvproxy.cpu_ms_per_call)" "$(r sip.kamailio.cpu_ms_per_call)"
+  printf '| SIP CPU seconds (whole search) | %s | %s | |\n' "$(r sip.srvproxy.cpu_s)" "$(r sip.kamailio.cpu_s)"
+  printf '| SIP peak RSS, MB (sum over processes) | %s | %s | |\n' "$(r sip.srvproxy.rss_mb)" "$(r sip.kamailio.rss_mb)"
+  printf '| SIP peak PSS, MB (sampled each second) | %s | %s | |\n' "$(r sip.srvproxy.pss_mb)" "$(r sip.kamailio.pss_mb)"
+  sw_row kill "200 calls/s, active killed" "goal <= 500"
+  sw_row freeze "200 calls/s, active frozen" "goal <= 500"
+  sw_row hold "100 calls/s held 3 s, active killed" ""
+  if [ -f "$WORK/dns.rc" ] && [ "$(r dns.srvproxy.qps)" != - ]; then
+    printf '| DNS queries/s (dnsperf) | %s | gdnsd %s | %s (goal >= 0.5) |\n' \
+      "$(r dns.srvproxy.qps)" "$(r dns.gdnsd.qps)" "$(ratio "$(r dns.srvproxy.qps)" "$(r dns.gdnsd.qps)")"
+  elif [ -f "$WORK/dns.rc" ]; then
+    # bench-dns.sh did not record dns.* figures: quote its ratio line.
+    printf '| DNS queries/s (dnsperf) | see below | gdnsd | %s (goal >= 0.5) |\n' \
+      "$(grep -im1 'ratio' "$WORK/dns.out" | tr '|' ' ' || echo -)"
+  else
+    echo "| DNS queries/s (dnsperf) | not run: scripts/bench-dns.sh missing | | |"
+  fi
+  echo
+  echo "Suite time: $((SECONDS - start)) s. Parts that did not exit 0:" \
+    "$(for p in sip switchover dns; do [ -f "$WORK/$p.rc" ] && [ "$(cat "$WORK/$p.rc")" != 0 ] && printf '%s ' "$p"; done)"
+  for p in sip switchover dns; do
+    [ -f "$WORK/$p.out" ] || continue
+    echo
+    echo "## $p"
+    echo
+    echo '```'
+    # The figures, without the progress lines (HH:MM:SS ...) and blank lines.
+    grep -vE '^[0-9]{2}:[0-9]{2}:[0-9]{2} |^$|^>' "$WORK/$p.out"
+    echo '```'
+  done
+} >"$WORK/results.md"
+
+mkdir -p bench
+cp "$WORK/results.md" bench/results.md
+cat bench/results.md
+echo >&2
+echo "bench: written to bench/results.md" >&2
+exit "$status"

@@ -1,0 +1,186 @@
+/**
+ * sipp (Debian package sip-tester) for interop tests: SIP Server stand-ins
+ * (UAS) and call generators (UAC) with the project's scenarios in
+ * scripts/bench/sipp/, and their statistics. Every sipp started here is
+ * tracked and killed by `stopAllSipp()` (call it in an after() hook).
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { DIST, sleep } from './processes.js';
+
+const run = promisify(execFile);
+
+/** scripts/bench/sipp/ of the repository (dist/ sits in the repository root). */
+export const SIPP_SCENARIOS = path.resolve(DIST, '..', 'scripts', 'bench', 'sipp');
+
+const live = new Set<Sipp>();
+const made: Sipp[] = [];
+
+/** Throws a clear error when a tool the interop tests need is missing. */
+export async function requireTools(...tools: string[]): Promise<void> {
+  for (const t of tools) {
+    try {
+      await run('sh', ['-c', `command -v ${t}`]);
+    } catch {
+      throw new Error(`${t} is not installed: run scripts/install-interop.sh`);
+    }
+  }
+}
+
+/** True when something listens on address:port/udp. */
+async function udpBound(address: string, port: number): Promise<boolean> {
+  const { stdout } = await run('ss', ['-Huln', 'src', `${address}:${port}`]);
+  return stdout.trim() !== '';
+}
+
+export class Sipp {
+  readonly child: ChildProcess;
+  output = '';
+  readonly exited: Promise<number | null>;
+  private done = false;
+  private frozen = false;
+
+  constructor(
+    args: string[],
+    readonly dir: string,
+    readonly name: string,
+  ) {
+    this.child = spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (d: Buffer) => {
+      this.output += d.toString();
+      if (this.output.length > 100_000) this.output = this.output.slice(-50_000);
+    };
+    this.child.stdout!.on('data', keep);
+    this.child.stderr!.on('data', keep);
+    this.exited = new Promise((resolve) => {
+      this.child.on('error', (e) => {
+        this.output += `spawn: ${e.message}`;
+        this.done = true;
+        live.delete(this);
+        resolve(null);
+      });
+      this.child.on('exit', (code, signal) => {
+        this.done = true;
+        live.delete(this);
+        resolve(code ?? (signal ? 128 : null));
+      });
+    });
+    live.add(this);
+    made.push(this);
+  }
+
+  get running(): boolean {
+    return !this.done;
+  }
+
+  signal(sig: 'SIGKILL' | 'SIGSTOP' | 'SIGCONT'): void {
+    if (!this.running) return;
+    this.frozen = sig === 'SIGSTOP' ? true : sig === 'SIGCONT' ? false : this.frozen;
+    this.child.kill(sig);
+  }
+
+  kill(): Promise<number | null> {
+    if (this.running) {
+      if (this.frozen) this.child.kill('SIGCONT');
+      this.child.kill('SIGKILL');
+    }
+    return this.exited;
+  }
+
+  /** The events sipp logged with -trace_err (first `max` characters). */
+  errors(max = 3000): string {
+    try {
+      return fs.readFileSync(path.join(this.dir, 'errors.log'), 'utf8').replace(/\r/g, '').slice(0, max);
+    } catch {
+      return '';
+    }
+  }
+}
+
+function workDir(name: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `srvproxy-sipp-${name}-`));
+}
+
+/**
+ * A SIP Server stand-in on address:port running `scenario` (uas-rr.xml,
+ * uas-backup.xml), answering OPTIONS with 200 (-aa). Resolves once it listens.
+ */
+export async function startUas(name: string, scenario: string, address: string, port: number): Promise<Sipp> {
+  const dir = workDir(name);
+  const uas = new Sipp(
+    ['-sf', path.join(SIPP_SCENARIOS, scenario), '-i', address, '-p', String(port), '-aa', '-nostdin',
+      '-trace_err', '-error_file', path.join(dir, 'errors.log'), '-max_log_size', '1000000', '-buff_size', '2097152'],
+    dir,
+    name,
+  );
+  const end = Date.now() + 5000;
+  while (Date.now() < end) {
+    if (!uas.running) throw new Error(`sipp ${name} exited: ${uas.output.slice(-500)}`);
+    if (await udpBound(address, port)) return uas;
+    await sleep(50);
+  }
+  await uas.kill();
+  throw new Error(`sipp ${name} not listening on ${address}:${port}: ${uas.output.slice(-500)}`);
+}
+
+export interface UacOptions {
+  scenario: string;
+  address: string;
+  port: number;
+  target: string;
+  rate: number;
+  calls: number;
+  /** -d: how long each call is held, ms (scenarios with <pause/>). */
+  holdMs?: number;
+}
+
+/** A call generator; `stats()` after it exits. */
+export function startUac(name: string, o: UacOptions): Sipp {
+  const dir = workDir(name);
+  const args = ['-sf', path.join(SIPP_SCENARIOS, o.scenario), '-i', o.address, '-p', String(o.port), o.target,
+    '-r', String(o.rate), '-m', String(o.calls), '-l', '5000', '-nostdin',
+    '-trace_stat', '-stf', 'stat.csv', '-fd', '1', '-trace_rtt', '-rtt_freq', '1',
+    '-trace_err', '-error_file', path.join(dir, 'errors.log'), '-max_log_size', '1000000',
+    '-recv_timeout', '20000', '-buff_size', '2097152'];
+  if (o.holdMs !== undefined) args.push('-d', String(o.holdMs));
+  return new Sipp(args, dir, name);
+}
+
+export interface SippStats {
+  created: number;
+  successful: number;
+  /** created - successful: calls that failed or never finished. */
+  failed: number;
+  retransmissions: number;
+  /** Slowest INVITE-to-200 time, ms (-trace_rtt). */
+  slowestSetupMs: number;
+}
+
+/** Reads the last (cumulative) statistics row and the per-call setup times of a UAC. */
+export function uacStats(uac: Sipp): SippStats {
+  const rows = fs.readFileSync(path.join(uac.dir, 'stat.csv'), 'utf8').split('\n').filter((l) => l.trim() !== '');
+  if (rows.length < 2) throw new Error(`sipp ${uac.name}: no statistics row`);
+  const head = rows[0]!.split(';');
+  const last = rows[rows.length - 1]!.split(';');
+  const num = (f: string) => Number(last[head.indexOf(f)] ?? 0) || 0;
+  const created = num('TotalCallCreated');
+  const successful = num('SuccessfulCall(C)');
+  let slowestSetupMs = 0;
+  const rtt = fs.readdirSync(uac.dir).find((f) => f.endsWith('_rtt.csv'));
+  if (rtt) {
+    for (const line of fs.readFileSync(path.join(uac.dir, rtt), 'utf8').split('\n').slice(1)) {
+      const t = Number(line.split(';')[1]);
+      if (Number.isFinite(t) && t > slowestSetupMs) slowestSetupMs = t;
+    }
+  }
+  return { created, successful, failed: created - successful, retransmissions: num('Retransmissions(C)'), slowestSetupMs };
+}
+
+/** Kills every sipp started here and removes their work folders. */
+export async function stopAllSipp(): Promise<void> {
+  await Promise.all([...live].map((s) => s.kill()));
+  for (const s of made.splice(0)) fs.rmSync(s.dir, { recursive: true, force: true });
+}
