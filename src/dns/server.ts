@@ -56,9 +56,13 @@ function listenError(transport: string, address: string, port: number, err: Node
   return e;
 }
 
-/** dgram's send resolves its address through dns.lookup (a tick per packet); ours are IP literals already. */
-function literalLookup(address: string, family: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
-  cb(null, address, net.isIPv6(address) ? 6 : 4);
+/**
+ * dgram's send resolves its address through dns.lookup (a tick per packet);
+ * ours are the IP literals a query came from, of the socket's own family.
+ */
+function literalLookup(family: 4 | 6) {
+  return (address: string, _family: unknown, cb: (err: Error | null, address: string, family: number) => void): void =>
+    cb(null, address, family);
 }
 
 export class DnsServer {
@@ -140,7 +144,7 @@ export class DnsServer {
 
   private bindUdp(address: string, port: number): Promise<number> {
     const type = net.isIPv6(address) ? 'udp6' : 'udp4';
-    const sock = dgram.createSocket({ type, ipv6Only: type === 'udp6', lookup: literalLookup as never });
+    const sock = dgram.createSocket({ type, ipv6Only: type === 'udp6', lookup: literalLookup(type === 'udp6' ? 6 : 4) as never });
     this.udp.push(sock);
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => reject(listenError('udp', address, port, err));
