@@ -226,6 +226,23 @@ describe('e2e: SIP proxy on loopback', function () {
     expect(svc.transportCounters.droppedMalformed).to.be.greaterThan(0);
   });
 
+  it('members over TCP: one connection reused for several requests; a dead member (connection refused) fails over at once', async () => {
+    site = testSite({ address: PROXY, port }, [a, b], 'tcp') as SiteModel;
+    await call();
+    const second = await call();
+    await a.peer.waitFor(isReq('ACK', second.invite.headers['call-id']!), 2000, 'ACK over TCP');
+    const atA = a.requests('INVITE').concat(a.requests('ACK'));
+    expect(atA).to.have.length(4);
+    expect(new Set(atA.map((r) => `${r.protocol}:${r.port}`)).size).to.equal(1);
+    expect(atA[0].protocol).to.equal('tcp');
+    await a.stop();
+    const t0 = performance.now();
+    const { invite } = await call();
+    expect(performance.now() - t0).to.be.lessThan(300); // no per-hop timeout needed: the transport said so
+    await b.peer.waitFor(isReq('INVITE', invite.headers['call-id']!), 100);
+    expect(health.failed[0].cause).to.match(/^transport error/);
+  });
+
   it('start() rejects clearly when the address is taken', async () => {
     const other = new SipService({ site: () => site, health, feedback: health, listen: [{ address: PROXY, port }], log: silentLogger });
     let err: (Error & { code?: string }) | undefined;
