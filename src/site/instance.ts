@@ -1,0 +1,174 @@
+/**
+ * site/instance: the composition root. Builds one srvproxy instance from
+ * settings and zone files: the zone snapshot and site model, the health
+ * monitor, the DNS authority, the SIP proxy and the HTTP plane, and wires
+ * them (health -> DNS answer rebuilds; SIP <-> health through the Prober and
+ * PairFeedback interfaces). Owns reload and graceful stop.
+ * May import: every plane below cli.
+ */
+import type { Settings } from '../config/settings.js';
+import { buildAnswerTable } from '../dns/answers.js';
+import { SerialCounter } from '../dns/serial.js';
+import { DnsServer } from '../dns/server.js';
+import { HealthMonitor } from '../health/health-monitor.js';
+import { HttpPlane } from '../ops/http.js';
+import { MetricsRegistry } from '../ops/metrics.js';
+import { buildStatus } from '../ops/status.js';
+import { SipService } from '../sip/service.js';
+import { ZoneError } from '../shared/errors.js';
+import type { HealthChange, Prober } from '../shared/health.js';
+import { logEvent, type Logger } from '../shared/log.js';
+import { loadZones } from '../zone/load.js';
+import { buildSite } from '../zone/site.js';
+import type { SiteModel, ZoneSet } from '../zone/types.js';
+import { instanceMetrics, ProbeStats } from './metrics.js';
+
+export interface Instance {
+  readonly site: SiteModel;
+  readonly health: HealthMonitor;
+  readonly dns: DnsServer;
+  readonly sip: SipService;
+  readonly http: HttpPlane;
+  reload(): { ok: boolean; message: string };
+  stop(reason: string): Promise<void>;
+}
+
+function siteOf(zones: ZoneSet, s: Settings): SiteModel {
+  return buildSite(zones, { self: s.self, pairs: s.pairs, pool: s.pool, servingPair: s.servingPair, local: s.local });
+}
+
+/** Longest wait for in-flight transactions on a graceful stop. */
+const STOP_DRAIN_MS = 5000;
+
+export async function startInstance(settings: Settings, log: Logger): Promise<Instance> {
+  let zones = loadZones(settings.zones);
+  let site = siteOf(zones, settings);
+  logEvent(log, 'ZONE_LOADED', { zones: zones.zones.map((z) => z.origin), self: site.self.target, pool: site.pool.name });
+
+  const listenAddresses = settings.listen ?? site.self.addresses;
+  const sipPort = settings.sipPort ?? site.self.port;
+  const probeStats = new ProbeStats();
+  // health and sip need each other: health probes through SIP, SIP reads health.
+  let sip: SipService | undefined;
+  const prober: Prober = { probe: (target, ms) => sip!.prober.probe(target, ms) };
+  const health = new HealthMonitor({
+    site,
+    prober,
+    oosCheckMs: settings.oosCheck * 1000,
+    oosForceMs: settings.oosForce * 1000,
+    peerIntervalMs: settings.peerInterval * 1000,
+    peerDownAfter: settings.peerDownAfter,
+    peerUpAfter: settings.peerUpAfter,
+    log,
+    onProbe: (p) => probeStats.record(p.target, p.result),
+  });
+  sip = new SipService({
+    site: () => site,
+    health,
+    feedback: health,
+    listen: listenAddresses.map((address) => ({ address, port: sipPort })),
+    hopTimeoutMs: settings.hopTimeoutMs,
+    overloadCtrlDialogRate: settings.overloadCtrlDialogRate,
+    log,
+  });
+  const dns = new DnsServer({ addresses: listenAddresses, port: settings.dnsPort, log });
+  const serials = new SerialCounter();
+  const peerWithdrawals = new Map<string, number>();
+  let failOpen = false;
+
+  const rebuildDns = (cause: string) => {
+    const built = buildAnswerTable(zones, {
+      serials,
+      filter: { pool: site.pool.name, members: site.pool.members, isHealthy: (t) => health.isMemberHealthy(t), local: site.local },
+    });
+    dns.setTable(built.table);
+    if (built.failOpen !== failOpen) {
+      failOpen = built.failOpen;
+      logEvent(log, failOpen ? 'POOL_FAIL_OPEN' : 'POOL_FAIL_OPEN_END', { pool: site.pool.name });
+    }
+    logEvent(log, 'DNS_ANSWERS_REBUILT', { cause, withdrawn: built.withdrawn, serials: Object.fromEntries(built.serials) });
+  };
+  rebuildDns('start');
+  health.onChange((c: HealthChange) => {
+    if (c.kind === 'pair') return; // pair state is not in DNS answers
+    if (c.kind === 'peer' && !c.healthy) peerWithdrawals.set(c.target, (peerWithdrawals.get(c.target) ?? 0) + 1);
+    rebuildDns(c.kind === 'peer' ? `peer ${c.target} ${c.healthy ? 'restored' : 'withdrawn'}` : c.draining ? 'drain' : 'undrain');
+  });
+
+  let stopping = false;
+  const reload = (): { ok: boolean; message: string } => {
+    try {
+      const z = loadZones(settings.zones);
+      const s = siteOf(z, settings);
+      zones = z;
+      site = s;
+      health.setSite(s);
+      rebuildDns('reload');
+      logEvent(log, 'ZONE_RELOADED', { zones: z.zones.map((x) => x.origin) });
+      return { ok: true, message: `reloaded ${z.zones.map((x) => x.origin).join(', ')}` };
+    } catch (e) {
+      const message = e instanceof ZoneError ? e.message : (e as Error).message;
+      logEvent(log, 'ZONE_REJECTED', { error: message });
+      return { ok: false, message };
+    }
+  };
+
+  const metrics = new MetricsRegistry(instanceMetrics({ dns, sip, health, probeStats, peerWithdrawals, site: () => site }));
+  const http = new HttpPlane({
+    status: () => buildStatus(site, health),
+    metrics: () => metrics.render(),
+    serving: () => !stopping,
+    setDraining: (d) => health.setDraining(d),
+    reload,
+  });
+
+  const opened: { close(): Promise<void> }[] = [];
+  try {
+    await dns.listen();
+    opened.push({ close: () => dns.close() });
+    await sip.start();
+    opened.push({ close: () => sip!.stop() });
+    await http.listen(settings.http.host, settings.http.port);
+  } catch (e) {
+    logEvent(log, 'LISTEN_FAILED', { error: (e as Error).message });
+    for (const o of opened.reverse()) await o.close();
+    throw e;
+  }
+  health.start();
+  logEvent(log, 'STARTED', {
+    self: site.self.target,
+    listen: listenAddresses,
+    sipPort: sipPort,
+    dnsPort: dns.port,
+    http: `${settings.http.host}:${http.address()?.port}`,
+  });
+
+  const stop = async (reason: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logEvent(log, 'STOPPING', { reason });
+    // Stop answering as healthy; give transactions in flight a bounded time to end.
+    health.setDraining(true);
+    const end = Date.now() + STOP_DRAIN_MS;
+    while (sip!.proxy.counters.transactionsInFlight > 0 && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    health.stop();
+    await http.close();
+    await sip!.stop();
+    await dns.close();
+    logEvent(log, 'STOPPED', { reason });
+  };
+
+  return {
+    get site() {
+      return site;
+    },
+    health,
+    dns,
+    sip,
+    http,
+    reload,
+    stop,
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * site/metrics: the metric families of one instance, read from the planes'
+ * plain counters at scrape time (names documented in README.md "Metrics").
+ * May import: ops/metrics, dns, sip, health (read-only).
+ */
+import type { DnsServer } from '../dns/server.js';
+import type { HealthMonitor } from '../health/health-monitor.js';
+import { byLabel, type Labels, type MetricFamily } from '../ops/metrics.js';
+import type { ProbeResult } from '../shared/health.js';
+import type { SipService } from '../sip/service.js';
+import type { SiteModel } from '../zone/types.js';
+
+/** Probe outcomes and the last round-trip time per target (pair members and peers). */
+export class ProbeStats {
+  readonly outcomes = new Map<string, { ok: number; failed: number; lastRttMs: number }>();
+  record(target: string, r: ProbeResult): void {
+    let s = this.outcomes.get(target);
+    if (!s) this.outcomes.set(target, (s = { ok: 0, failed: 0, lastRttMs: 0 }));
+    if (r.status !== null && r.status >= 200 && r.status !== 503) s.ok++;
+    else s.failed++;
+    if (r.status !== null) s.lastRttMs = r.rttMs;
+  }
+}
+
+interface Sources {
+  dns: DnsServer;
+  sip: SipService;
+  health: HealthMonitor;
+  probeStats: ProbeStats;
+  peerWithdrawals: ReadonlyMap<string, number>;
+  site: () => SiteModel;
+}
+
+const counter = (name: string, help: string, labelNames: string[], read: MetricFamily['read']): MetricFamily => ({ name, help, type: 'counter', labelNames, read });
+const gauge = (name: string, help: string, labelNames: string[], read: MetricFamily['read']): MetricFamily => ({ name, help, type: 'gauge', labelNames, read });
+const one = (v: number): Iterable<readonly [Labels, number]> => [[{}, v]];
+
+export function instanceMetrics(s: Sources): MetricFamily[] {
+  const d = s.dns.counters;
+  const p = s.sip.proxy.counters;
+  const t = s.sip.transport.counters;
+  return [
+    counter('srvproxy_dns_queries_total', 'DNS queries by question type', ['qtype'], () => byLabel('qtype', d.queries)),
+    counter('srvproxy_dns_responses_total', 'DNS responses by rcode', ['rcode'], () => byLabel('rcode', d.responses)),
+    counter('srvproxy_dns_truncated_total', 'UDP answers sent with TC', [], () => one(d.truncated)),
+    counter('srvproxy_dns_dropped_total', 'DNS messages dropped without an answer', [], () => one(d.dropped)),
+    gauge('srvproxy_dns_tcp_connections', 'DNS TCP connections open', [], () => one(d.tcpOpen)),
+    counter('srvproxy_sip_requests_total', 'SIP requests received by method', ['method'], () => byLabel('method', p.requestsByMethod)),
+    counter('srvproxy_sip_responses_total', 'SIP responses sent upstream by status code', ['code'], () => byLabel('code', p.responsesByCode)),
+    counter('srvproxy_sip_forwarded_total', 'requests forwarded to each pair member', ['member'], () => byLabel('member', p.forwardedByMember)),
+    counter('srvproxy_sip_failovers_total', 'requests retried on another member after no answer', [], () => one(p.failovers)),
+    counter('srvproxy_sip_overload_rejections_total', 'INVITEs answered 503 by overload control', [], () => one(p.overloadRejections)),
+    counter('srvproxy_sip_relay_refused_total', 'requests refused because they named no pair (no open relay)', [], () => one(p.relayRefused)),
+    counter('srvproxy_sip_malformed_total', 'malformed SIP messages (answered 400 or dropped)', [], () => one(p.malformed + t.droppedMalformed)),
+    gauge('srvproxy_sip_transactions_in_flight', 'SIP transactions held now', [], () => one(p.transactionsInFlight)),
+    gauge('srvproxy_sip_tcp_connections', 'SIP TCP connections open', [], () => one(t.tcpConnectionsOpen)),
+    counter('srvproxy_probes_total', 'OPTIONS probes by target and result', ['target', 'result'], function* () {
+      for (const [target, o] of s.probeStats.outcomes) {
+        yield [{ target, result: 'ok' }, o.ok] as const;
+        yield [{ target, result: 'failed' }, o.failed] as const;
+      }
+    }),
+    gauge('srvproxy_probe_rtt_seconds', 'round-trip time of the last answered probe', ['target'], function* () {
+      for (const [target, o] of s.probeStats.outcomes) yield [{ target }, o.lastRttMs / 1000] as const;
+    }),
+    gauge('srvproxy_pair_in_service', '1 while the pair has an active member', ['pair'], function* () {
+      for (const pd of s.health.pairDetails()) yield [{ pair: pd.name }, pd.inService ? 1 : 0] as const;
+    }),
+    gauge('srvproxy_pair_active', '1 for the active member of each pair', ['pair', 'member'], function* () {
+      for (const pair of s.site().pairs) {
+        const st = s.health.pairState(pair.name);
+        for (const m of pair.members) yield [{ pair: pair.name, member: m.target }, st?.active === m.target ? 1 : 0] as const;
+      }
+    }),
+    counter('srvproxy_pair_switchovers_total', 'changes of the active member', ['pair'], function* () {
+      for (const pd of s.health.pairDetails()) yield [{ pair: pd.name }, pd.switchovers] as const;
+    }),
+    gauge('srvproxy_pool_member_healthy', '1 while a pool member is served in DNS answers', ['member'], function* () {
+      for (const m of s.site().pool.members) yield [{ member: m.target }, s.health.isMemberHealthy(m.target) ? 1 : 0] as const;
+    }),
+    counter('srvproxy_peer_withdrawals_total', 'times a peer was withdrawn from the answers', ['member'], () => byLabel('member', s.peerWithdrawals)),
+    gauge('srvproxy_draining', '1 while this instance drains', [], () => one(s.health.draining ? 1 : 0)),
+  ];
+}
