@@ -97,7 +97,7 @@ export class TransactionLayer implements TransportSink {
   constructor(private readonly opts: TransactionLayerOptions) {
     this.clock = opts.clock ?? systemClock;
     this.timers = { ...DEFAULT_TIMERS, ...opts.timers };
-    this.max = opts.maxTransactions ?? 100_000;
+    this.max = opts.maxTransactions ?? 250_000;
     this.env = {
       sender: opts.sender,
       clock: this.clock,

@@ -255,4 +255,25 @@ describe('e2e: SIP proxy on loopback', function () {
     expect(err?.message).to.contain('EADDRINUSE');
     await other.stop();
   });
+
+  it('IPv6: listens on ::1, reads [::1] in Via and answers OPTIONS to itself back to the sender', async () => {
+    const v6 = new SipService({ site: () => site, health, feedback: health, listen: [{ address: '::1', port: 0 }], log: silentLogger });
+    await v6.start();
+    const sock = dgram.createSocket('udp6');
+    try {
+      await new Promise<void>((r) => sock.bind(0, '::1', () => r()));
+      const p = sock.address().port;
+      const got = new Promise<string>((resolve) => sock.once('message', (m) => resolve(m.toString('latin1'))));
+      const text =
+        `OPTIONS sip:[::1]:${v6.bound[0].port} SIP/2.0\r\nVia: SIP/2.0/UDP [::1]:${p};branch=z9hG4bKv6;rport\r\n` +
+        'From: <sip:a@[::1]>;tag=1\r\nTo: <sip:p@[::1]>\r\nCall-ID: v6\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n';
+      sock.send(Buffer.from(text), v6.bound[0].port, '::1');
+      const res = await got;
+      expect(res).to.match(/^SIP\/2.0 200 /);
+      expect(res).to.contain(`Via: SIP/2.0/UDP [::1]:${p};branch=z9hG4bKv6;rport=${p}`);
+    } finally {
+      sock.close();
+      await v6.stop();
+    }
+  });
 });
