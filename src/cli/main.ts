@@ -41,7 +41,7 @@ const cli = yargs(hideBin(process.argv))
   .scriptName('srvproxy')
   .version(VERSION)
   .strict()
-  .parserConfiguration({ 'camel-case-expansion': false, 'parse-numbers': false, 'parse-positional-numbers': false })
+  .parserConfiguration({ 'camel-case-expansion': false, 'parse-numbers': false, 'parse-positional-numbers': false, 'boolean-negation': false })
   .fail((msg, err) => {
     if (err instanceof ConfigError) usageError(err.message);
     if (err) throw err;
