@@ -63,8 +63,10 @@ export interface SipCounters {
   tooManyHops: number;
   relayRefused: number;
   pairOutOfService: number;
-  /** Server + client transactions held now. */
+  /** Server + client transactions held now (including Completed/Accepted ones absorbing retransmissions, up to 64*T1). */
   readonly transactionsInFlight: number;
+  /** Upstream requests still waiting for their final response (what a graceful stop waits for). */
+  readonly transactionsPending: number;
 }
 
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, INFO, UPDATE, PRACK, MESSAGE, PUBLISH';
@@ -91,6 +93,9 @@ export class ProxyCore implements TransactionUser {
       pairOutOfService: 0,
       get transactionsInFlight(): number {
         return layer.serverCount + layer.clientCount;
+      },
+      get transactionsPending(): number {
+        return layer.pendingServerCount;
       },
     };
     this.limiter = new DialogRateLimiter(opts.overloadCtrlDialogRate, opts.clock, opts.log);

@@ -124,6 +124,13 @@ export class TransactionLayer implements TransportSink {
     return this.clients.size;
   }
 
+  /** Server transactions still waiting for their final response (a scan: for metrics and shutdown, not per message). */
+  get pendingServerCount(): number {
+    let n = 0;
+    for (const st of this.servers.values()) if (st.state === 'trying' || st.state === 'proceeding') n++;
+    return n;
+  }
+
   /** Starts a client transaction for `req` (its top Via carries a fresh branch); undefined when the table is full. */
   sendRequest(req: SipMessage, dest: Remote, user: ClientTransactionUser): ClientTransaction | undefined {
     if (this.clients.size >= this.max) {

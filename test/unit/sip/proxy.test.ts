@@ -131,7 +131,7 @@ describe('sip/proxy core (fake clock, in-memory network)', () => {
   });
 
   it('routes responses back by Via and pops its own Via', () => {
-    const { layer, to, sent } = setup();
+    const { layer, to, sent, proxy } = setup();
     layer.onMessage(req('MESSAGE'), UA);
     const fwd = to(A, 'MESSAGE')[0].msg;
     layer.onMessage({ status: 202, reason: 'Accepted', version: '2.0', headers: { ...fwd.headers, to: { ...fwd.headers.to!, params: { tag: 't' } } } }, { protocol: 'udp', address: A, port: 5060 });
@@ -140,5 +140,7 @@ describe('sip/proxy core (fake clock, in-memory network)', () => {
     expect(up.dest).to.deep.equal(UA);
     expect(up.msg.headers.via).to.have.length(1);
     expect(up.msg.headers.via![0].host).to.equal('10.9.9.9');
+    expect(proxy.counters.transactionsPending).to.equal(0);
+    expect(proxy.counters.transactionsInFlight).to.equal(2); // Completed: absorbing retransmissions
   });
 });
