@@ -150,7 +150,7 @@ export async function startInstance(settings: Settings, log: Logger): Promise<In
     // Stop answering as healthy; give transactions in flight a bounded time to end.
     health.setDraining(true);
     const end = Date.now() + STOP_DRAIN_MS;
-    while (sip!.proxy.counters.transactionsInFlight > 0 && Date.now() < end) {
+    while (sip!.proxy.counters.transactionsPending > 0 && Date.now() < end) {
       await new Promise((r) => setTimeout(r, 50));
     }
     health.stop();
