@@ -32,7 +32,9 @@ describe('demo site: npm start', function () {
     demo = spawn(process.execPath, ['dist/src/demo/demo.js'], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     demo.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     demo.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    await eventually(() => out.includes('Ctrl-C stops everything'), 30_000, `demo ready:\n${out}`);
+    await eventually(() => out.includes('Ctrl-C stops everything'), 30_000, 'demo ready').catch((e: Error) => {
+      throw new Error(`${e.message}; demo output:\n${out}`);
+    });
 
     const resolver = new dnsp.Resolver({ timeout: 1000, tries: 2 });
     resolver.setServers(['127.0.0.11:1053']);
