@@ -27,13 +27,10 @@ export class MetricsRegistry {
   }
 
   add(f: MetricFamily): void {
-    const labelNames = [...f.labelNames];
+    const config = { name: f.name, help: f.help, labelNames: [...f.labelNames], registers: [this.registry] };
     if (f.type === 'counter') {
       new client.Counter({
-        name: f.name,
-        help: f.help,
-        labelNames,
-        registers: [this.registry],
+        ...config,
         collect() {
           this.reset();
           for (const [labels, v] of f.read()) this.inc(labels, v);
@@ -41,10 +38,7 @@ export class MetricsRegistry {
       });
     } else {
       new client.Gauge({
-        name: f.name,
-        help: f.help,
-        labelNames,
-        registers: [this.registry],
+        ...config,
         collect() {
           this.reset();
           for (const [labels, v] of f.read()) this.set(labels, v);
