@@ -49,7 +49,11 @@ export async function runCommand(
       for (const p of e.problems) process.stderr.write(`srvproxy: ${p.file}:${p.line}: ${p.message}\n`);
       process.exit(2);
     }
-    if (e instanceof SiteError || e instanceof ConfigError) usageError(e.message);
+    if (e instanceof SiteError || e instanceof ConfigError) {
+      // OwnAddressNotInPoolError carries its event code (SRV-40000): put it on the one line.
+      const event = (e as { event?: string }).event;
+      usageError(event ? `${event} ${e.message}` : e.message);
+    }
     if (e instanceof SrvError) {
       process.stderr.write(`srvproxy: ${e.code}: ${e.message}\n`);
       process.exit(1);
