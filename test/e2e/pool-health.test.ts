@@ -12,19 +12,25 @@ import { UserAgent } from '../../src/sim/ua.js';
 import { EVENTS } from '../../src/shared/events.js';
 import { eventually, runCli, sleep, stopAll } from '../support/processes.js';
 import {
-  expectedView, optionsTo, poolView, soaSerial, srvTargets, startPoolSite, SRV_NAMES,
+  expectedView, optionsTo, poolView, soaSerial, srvNames, srvTargets, startPoolSite, SRV_NAMES,
   type PoolInstance, type PoolSite,
 } from '../support/pool-site.js';
 
 type View = Awaited<ReturnType<typeof poolView>>;
 
-/** Polls `inst`'s DNS until it answers exactly `members`; the milliseconds from `since`. */
+/**
+ * Polls `inst`'s DNS until it answers exactly `members`; the milliseconds
+ * from `since` to the first answer of the poll that showed it.
+ */
 async function untilView(inst: PoolInstance, members: PoolInstance[], since: number, withinMs: number): Promise<number> {
   const want = expectedView(members);
   let last: View | string = 'no answer';
+  let at = 0;
   try {
     await eventually(
       async () => {
+        await srvNames(inst.address, inst.site.dnsPort, SRV_NAMES[0]);
+        at = Date.now();
         last = await poolView(inst.address, inst.site.dnsPort);
         return JSON.stringify(last) === JSON.stringify(want);
       },
@@ -35,7 +41,7 @@ async function untilView(inst: PoolInstance, members: PoolInstance[], since: num
   } catch {
     throw new Error(`${inst.fqdn}: answers never became ${JSON.stringify(want)}; last: ${JSON.stringify(last)}`);
   }
-  return Date.now() - since;
+  return at - since;
 }
 
 function secs(ms: number): string {
