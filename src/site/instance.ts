@@ -50,7 +50,7 @@ export async function startInstance(settings: Settings, log: Logger): Promise<In
   const probeStats = new ProbeStats();
   // health and sip need each other: health probes through SIP, SIP reads health.
   let sip: SipService | undefined;
-  const prober: Prober = { probe: (target, ms) => sip!.prober.probe(target, ms) };
+  const prober: Prober = probeStats.wrap({ probe: (target, ms) => sip!.prober.probe(target, ms) });
   const health = new HealthMonitor({
     site,
     prober,
@@ -60,7 +60,6 @@ export async function startInstance(settings: Settings, log: Logger): Promise<In
     peerDownAfter: settings.peerDownAfter,
     peerUpAfter: settings.peerUpAfter,
     log,
-    onProbe: (p) => probeStats.record(p.target, p.result),
   });
   sip = new SipService({
     site: () => site,

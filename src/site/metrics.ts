@@ -6,13 +6,36 @@
 import type { DnsServer } from '../dns/server.js';
 import type { HealthMonitor } from '../health/health-monitor.js';
 import { byLabel, type Labels, type MetricFamily } from '../ops/metrics.js';
-import type { ProbeResult } from '../shared/health.js';
+import type { ProbeResult, Prober } from '../shared/health.js';
 import type { SipService } from '../sip/service.js';
 import type { SiteModel } from '../zone/types.js';
 
-/** Probe outcomes and the last round-trip time per target (pair members and peers). */
+/**
+ * Probe outcomes and the last round-trip time per target (pair members and
+ * peers), counted where the probes are sent: every OPTIONS probe has exactly
+ * one outcome here, also when the monitor that sent it stopped waiting for it
+ * (e.g. an oos-check deadline that fired first).
+ */
 export class ProbeStats {
   readonly outcomes = new Map<string, { ok: number; failed: number; lastRttMs: number }>();
+
+  /** `prober`, with every outcome recorded under the target's FQDN. */
+  wrap(prober: Prober): Prober {
+    return {
+      probe: (target, ms) =>
+        prober.probe(target, ms).then(
+          (r) => {
+            this.record(target.host, r);
+            return r;
+          },
+          (err: unknown) => {
+            this.record(target.host, { status: null, rttMs: 0, error: String(err) });
+            throw err;
+          },
+        ),
+    };
+  }
+
   record(target: string, r: ProbeResult): void {
     let s = this.outcomes.get(target);
     if (!s) this.outcomes.set(target, (s = { ok: 0, failed: 0, lastRttMs: 0 }));
@@ -52,7 +75,8 @@ export function instanceMetrics(s: Sources): MetricFamily[] {
     counter('srvproxy_sip_overload_rejections_total', 'INVITEs answered 503 by overload control', [], () => one(p.overloadRejections)),
     counter('srvproxy_sip_relay_refused_total', 'requests refused because they named no pair (no open relay)', [], () => one(p.relayRefused)),
     counter('srvproxy_sip_malformed_total', 'malformed SIP messages (answered 400 or dropped)', [], () => one(p.malformed + t.droppedMalformed)),
-    gauge('srvproxy_sip_transactions_in_flight', 'SIP transactions held now', [], () => one(p.transactionsInFlight)),
+    gauge('srvproxy_sip_transactions_in_flight', 'SIP transactions held now (server and client, including completed ones absorbing retransmissions)', [], () => one(p.transactionsInFlight)),
+    gauge('srvproxy_sip_transactions_pending', 'requests still waiting for their final response (what a graceful stop waits for)', [], () => one(p.transactionsPending)),
     gauge('srvproxy_sip_tcp_connections', 'SIP TCP connections open', [], () => one(t.tcpConnectionsOpen)),
     counter('srvproxy_probes_total', 'OPTIONS probes by target and result', ['target', 'result'], function* () {
       for (const [target, o] of s.probeStats.outcomes) {
