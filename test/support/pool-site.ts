@@ -25,6 +25,8 @@ export interface PoolSiteOptions {
   args?: string[];
   /** Flags for instance i (0-based) only. */
   argsFor?: (i: number) => string[];
+  /** SRV priority of instance i in the zone (default 10 for all). */
+  priorityOf?: (i: number) => number;
 }
 
 export class PoolInstance {
@@ -89,7 +91,8 @@ export async function startPoolSite(o: PoolSiteOptions = {}): Promise<PoolSite> 
   const proxies: ZoneMember[] = [];
   for (let i = 0; i < n; i++) {
     const address = `127.0.0.${11 + i}`;
-    proxies.push({ name: `proxy${i + 1}`, address, port: await freePort(address) });
+    const priority = o.priorityOf?.(i);
+    proxies.push({ name: `proxy${i + 1}`, address, port: await freePort(address), ...(priority === undefined ? {} : { priority }) });
   }
   const a: ZoneMember = { name: 'sips-a', address: '127.0.0.21', port: await freePort('127.0.0.21') };
   const b: ZoneMember = { name: 'sips-b', address: '127.0.0.22', port: await freePort('127.0.0.22') };

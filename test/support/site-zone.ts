@@ -10,6 +10,8 @@ export interface ZoneMember {
   name: string;
   address: string;
   port: number;
+  /** SRV priority of a pool member (proxies only; default 10). */
+  priority?: number;
 }
 
 export interface SiteZoneSpec {
@@ -34,8 +36,8 @@ export function siteZoneText(spec: SiteZoneSpec): string {
   ];
   for (const p of spec.proxies) lines.push(`${p.name} A ${p.address}`);
   for (const p of spec.proxies) {
-    lines.push(`_sip._udp.${pool} SRV 10 50 ${p.port} ${p.name}`);
-    lines.push(`_sip._tcp.${pool} SRV 10 50 ${p.port} ${p.name}`);
+    lines.push(`_sip._udp.${pool} SRV ${p.priority ?? 10} 50 ${p.port} ${p.name}`);
+    lines.push(`_sip._tcp.${pool} SRV ${p.priority ?? 10} 50 ${p.port} ${p.name}`);
     lines.push(`${pool} A ${p.address}`);
   }
   lines.push(`${pool} NAPTR 10 50 "s" "SIP+D2U" "" _sip._udp.${pool}`);
