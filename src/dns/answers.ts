@@ -16,7 +16,7 @@
  *
  * May import: zone/types, shared.
  */
-import type { RR, ZoneSet } from '../zone/types.js';
+import type { RR, Zone, ZoneSet } from '../zone/types.js';
 import { RR_TYPE_CODES } from '../zone/types.js';
 import { emptyBody, encodeBody, type Body } from './encode.js';
 import { applyPoolFilter, type PoolFilter } from './filter.js';
@@ -50,6 +50,8 @@ export class AnswerTable {
     private readonly entries: readonly Entry[],
     /** SOA serial served per zone origin. */
     readonly serials: ReadonlyMap<string, number>,
+    /** The zones as served (health-filtered, served SOA serial): what a zone transfer sends. */
+    readonly zones: readonly Zone[] = [],
   ) {
     let size = 16;
     while (size < entries.length * 2) size *= 2;
@@ -183,7 +185,7 @@ export function buildAnswerTable(zones: ZoneSet, options: BuildOptions = {}): Bu
     buildEntries(view, zone, nx, entries);
   }
   return {
-    table: new AnswerTable(entries, serials),
+    table: new AnswerTable(entries, serials, view.zones),
     failOpen: filtered.failOpen,
     withdrawn: filtered.withdrawn,
     failOpenNames: filtered.failOpenNames,
