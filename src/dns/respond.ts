@@ -20,6 +20,12 @@ import {
   CLASSIC_UDP_PAYLOAD, CLASS_ANY, CLASS_IN, FLAG, MAX_UDP_PAYLOAD, OPT_RR_LEN, Parse, RCODE, TYPE, newQuery, parseQuery,
 } from './wire.js';
 
+/**
+ * Returned instead of REFUSED when the caller forwards names outside the
+ * served zones (forward.ts decides who may): the caller answers later.
+ */
+export const FORWARD: Buffer = Buffer.alloc(0);
+
 const q = newQuery();
 const where = { delta: 0 };
 const BADVERS_BODY = emptyBody(RCODE.BADVERS, false);
@@ -50,6 +56,7 @@ export function respond(
   tcp: boolean,
   c: DnsCounters,
   maxUdp: number = MAX_UDP_PAYLOAD,
+  forward = false,
 ): Buffer | null {
   const st = parseQuery(msg, len, q);
   if (st === Parse.Drop) {
@@ -72,7 +79,10 @@ export function respond(
     body = FORMERR_BODY;
   } else if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR) body = REFUSED_BODY;
   else if (q.qtype === TYPE.MAILA || q.qtype === TYPE.MAILB) body = NOTIMP_BODY;
-  else body = table.answer(msg, q.qnameLen, q.hash, q.qtype, where);
+  else {
+    body = table.answer(msg, q.qnameLen, q.hash, q.qtype, where);
+    if (body === REFUSED_BODY && forward) return FORWARD;
+  }
 
   const qEnd = 12 + q.qnameLen + 4;
   const optLen = q.edns ? OPT_RR_LEN : 0;

@@ -16,7 +16,8 @@ import { SrvError } from '../shared/errors.js';
 import { logEvent, silentLogger, type Logger } from '../shared/log.js';
 import { emptyAnswerTable, type AnswerTable } from './answers.js';
 import { newCounters, type DnsCounters } from './counters.js';
-import { respond } from './respond.js';
+import { Forwarder, newForwardCounters, type ForwardCounters, type ForwardOptions } from './forward.js';
+import { FORWARD, respond } from './respond.js';
 import { DEFAULT_TCP_LIMITS, TcpConnections, type TcpLimits } from './tcp.js';
 import { MAX_UDP_PAYLOAD } from './wire.js';
 
@@ -33,6 +34,8 @@ export interface DnsServerOptions {
   tcp?: Partial<TcpLimits>;
   /** Kernel receive buffer for each UDP socket (bytes); default 4 MiB (the kernel may cap it). */
   udpReceiveBuffer?: number;
+  /** Forward names outside the served zones for allowed clients (forward.ts); default: REFUSED for all. */
+  forward?: ForwardOptions;
   log?: Logger;
 }
 
@@ -67,6 +70,10 @@ function literalLookup(family: 4 | 6) {
 
 export class DnsServer {
   readonly counters: DnsCounters = newCounters();
+  /** Forwarding counters (all zero without forwarding). */
+  readonly forwardCounters: ForwardCounters = newForwardCounters();
+  /** Null unless options.forward was given. */
+  readonly forwarder: Forwarder | null;
   private current: AnswerTable;
   private readonly udp: dgram.Socket[] = [];
   private readonly tcpServers: net.Server[] = [];
@@ -85,8 +92,19 @@ export class DnsServer {
     this.maxUdp = Math.max(512, Math.min(65535, options.maxUdpPayload ?? MAX_UDP_PAYLOAD));
     const limits = { ...DEFAULT_TCP_LIMITS, ...options.tcp };
     const maxUdp = this.maxUdp;
-    this.tcp = new TcpConnections(limits, this.counters, (msg) => respond(this.current, msg, msg.length, true, this.counters, maxUdp), (err) =>
-      this.internalError(err),
+    const fwd = (this.forwarder = options.forward ? new Forwarder(options.forward, this.counters, this.maxUdp, this.log, this.forwardCounters) : null);
+    this.tcp = new TcpConnections(
+      limits,
+      this.counters,
+      (msg, socket) => {
+        const out = respond(this.current, msg, msg.length, true, this.counters, maxUdp, fwd !== null);
+        if (out !== FORWARD) return out;
+        fwd!.query(msg, msg.length, socket.remoteAddress ?? '', true, (answer) => {
+          if (!socket.destroyed) socket.write(answer);
+        });
+        return null;
+      },
+      (err) => this.internalError(err),
     );
   }
 
@@ -159,6 +177,7 @@ export class DnsServer {
         }
         const maxUdp = this.maxUdp;
         const counters = this.counters;
+        const fwd = this.forwarder;
         sock.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
           counters.udpReceived++;
           if (rinfo.port === 0) {
@@ -166,8 +185,16 @@ export class DnsServer {
             return;
           }
           try {
-            const out = respond(this.current, msg, msg.length, false, counters, maxUdp);
-            if (out) sock.send(out, rinfo.port, rinfo.address);
+            const out = respond(this.current, msg, msg.length, false, counters, maxUdp, fwd !== null);
+            if (out === FORWARD) {
+              fwd!.query(msg, msg.length, rinfo.address, false, (answer) => {
+                try {
+                  sock.send(answer, rinfo.port, rinfo.address);
+                } catch (err) {
+                  this.internalError(err); // the socket closed while the upstream answered
+                }
+              });
+            } else if (out) sock.send(out, rinfo.port, rinfo.address);
           } catch (err) {
             this.internalError(err);
           }
@@ -205,6 +232,7 @@ export class DnsServer {
   async close(): Promise<void> {
     const udp = this.udp.splice(0);
     const tcp = this.tcpServers.splice(0);
+    this.forwarder?.close();
     this.tcp.closeAll();
     await Promise.all([
       ...udp.map(

@@ -26,8 +26,12 @@ export const DEFAULT_TCP_LIMITS: TcpLimits = {
   maxPendingWrite: 1 << 20,
 };
 
-/** Answers one framed message (without its length prefix); returns the framed answer or null. */
-export type TcpHandler = (msg: Buffer) => Buffer | null;
+/**
+ * Answers one framed message (without its length prefix); returns the framed
+ * answer or null. `socket` is for an answer written later (forwarding, RFC
+ * 7766 §6.2.1.1 allows answers out of order); `msg` is only valid during the call.
+ */
+export type TcpHandler = (msg: Buffer, socket: Socket) => Buffer | null;
 
 const MAX_FRAME = 2 + 65535;
 
@@ -130,7 +134,7 @@ export class TcpConnections {
 
   private frame(conn: Conn, msg: Buffer): void {
     this.counters.tcpReceived++;
-    const out = this.handle(msg);
+    const out = this.handle(msg, conn.socket);
     if (!out) return;
     const s = conn.socket;
     s.write(out);

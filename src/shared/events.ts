@@ -19,6 +19,8 @@ export const EVENTS = {
   ZONE_RELOADED: { code: 'SRV-20001', text: 'zones reloaded' },
   ZONE_REJECTED: { code: 'SRV-20002', text: 'zone reload rejected; previous zones keep serving' },
   DNS_ANSWERS_REBUILT: { code: 'SRV-20010', text: 'DNS answers rebuilt' },
+  DNS_UPSTREAM_DOWN: { code: 'SRV-20050', text: 'forwarding: an upstream resolver failed; tried after the others for a while' },
+  DNS_UPSTREAM_UP: { code: 'SRV-20051', text: 'forwarding: the upstream resolver answers again' },
 
   PAIR_SWITCHOVER: { code: 'SRV-30000', text: 'pair switched active member' },
   PAIR_OUT_OF_SERVICE: { code: 'SRV-30001', text: 'pair out of service: no member answers' },
