@@ -1,6 +1,7 @@
 /**
- * The peer monitor on a fake clock: fixed-rate probing, separate down/up
- * thresholds with consecutive counters (no flapping), 503 = draining = failure.
+ * The peer monitor on a fake clock: fixed-rate probing, quick confirmation
+ * of a failure, separate down/up thresholds with consecutive counters (no
+ * flapping), 503 = draining = failure.
  */
 import { expect } from 'chai';
 import { FakeClock } from '../../../src/shared/clock.js';
@@ -34,29 +35,31 @@ function pattern(s: string): (n: number) => Reply {
 }
 
 describe('health/peer-monitor', () => {
-  it('probes every peer once per interval with a timeout of 0.8 x the interval; peers start healthy', async () => {
+  it('probes every peer once per interval with a timeout of half the interval; peers start healthy', async () => {
     const { clock, prober, monitor } = setup();
     prober.set(P2, OK).set(P3, OK);
     expect(monitor.isHealthy(P2)).to.equal(true);
     monitor.start();
     await run(clock, 2500);
     expect(prober.trace()).to.deep.equal(['0:' + P2, '0:' + P3, '1000:' + P2, '1000:' + P3, '2000:' + P2, '2000:' + P3]);
-    expect(prober.calls.every((c) => c.timeoutMs === 800)).to.equal(true);
+    expect(prober.calls.every((c) => c.timeoutMs === 500)).to.equal(true);
     monitor.stop();
   });
 
-  it('withdraws a peer after exactly down-after consecutive failures, once', async () => {
+  it('withdraws a peer after exactly down-after consecutive failures, once, confirming a failure without waiting an interval', async () => {
     const { clock, prober, monitor, rec, changes } = setup(3, 2);
     prober.set(P2, 'silent').set(P3, OK);
     monitor.start();
-    // Probes at 0, 1000, 2000 time out at 800, 1800, 2800: the third failure is at 2800.
-    await run(clock, 2799);
+    // The probe at 0 times out at 500; confirmations leave at once: 500 and 1000, time out at 1000 and 1500.
+    await run(clock, 1499);
     expect(monitor.isHealthy(P2)).to.equal(true);
     await run(clock, 1);
     expect(monitor.isHealthy(P2)).to.equal(false);
     expect(monitor.isHealthy(P3)).to.equal(true);
     await run(clock, 5000);
-    expect(changes).to.deep.equal(['2800:' + P2 + ':down']);
+    expect(changes).to.deep.equal(['1500:' + P2 + ':down']);
+    // Once withdrawn, the interval's pace again: after the confirmation at 1000, probes at 2000, 3000, ...
+    expect(prober.trace().filter((t) => t.endsWith(P2)).slice(0, 6)).to.deep.equal(['0', '500', '1000', '2000', '3000', '4000'].map((t) => `${t}:${P2}`));
     const ev = rec.events(EVENTS.PEER_WITHDRAWN.code);
     expect(ev).to.have.length(1);
     expect(ev[0]).to.include({ peer: P2 });
@@ -75,23 +78,25 @@ describe('health/peer-monitor', () => {
 
   it('restores a withdrawn peer after exactly up-after consecutive successes; alternating results keep it down', async () => {
     const { clock, prober, monitor, changes, rec } = setup(2, 3);
-    // down at the 2nd failure (probe 1, t=1800); then o x o x (stays down); then o o o → up at probe 8 + 5 ms
+    // down at the 2nd failure (the confirmation sent at 500 times out at 1000); then, at the interval's
+    // pace from 1500: o x o x (stays down); then o o o → up at probe 8 (t=7500) + 5 ms
     prober.set(P2, pattern('xxoxoxooo' + 'o')).set(P3, OK);
     monitor.start();
-    await run(clock, 8004);
-    expect(changes).to.deep.equal(['1800:' + P2 + ':down']);
+    await run(clock, 7504);
+    expect(changes).to.deep.equal(['1000:' + P2 + ':down']);
     await run(clock, 1);
-    expect(changes).to.deep.equal(['1800:' + P2 + ':down', '8005:' + P2 + ':up']);
+    expect(changes).to.deep.equal(['1000:' + P2 + ':down', '7505:' + P2 + ':up']);
     expect(rec.events(EVENTS.PEER_RESTORED.code)).to.have.length(1);
     monitor.stop();
   });
 
-  it('counts a 503 (the peer is draining) as a failure', async () => {
+  it('counts a 503 (the peer is draining) as a failure; a quick failure is confirmed one timeout later, not at once', async () => {
     const { clock, prober, monitor } = setup(2, 2);
     prober.set(P2, pattern('d')).set(P3, OK);
     monitor.start();
     await run(clock, 1010);
     expect(monitor.isHealthy(P2)).to.equal(false);
+    expect(prober.trace().filter((t) => t.endsWith(P2))).to.deep.equal([`0:${P2}`, `500:${P2}`]);
     const st = monitor.status().find((s) => s.target === P2)!;
     expect(st).to.include({ healthy: false, failures: 2, successes: 0, lastStatus: 503 });
     monitor.stop();
