@@ -13,7 +13,7 @@ import { checkZoneCommand } from './check-zone.js';
 import { controlCommand, statusCommand } from './control.js';
 import { VERSION } from '../shared/version.js';
 
-const LIST_KINDS = new Set(['fqdn[]', 'string[]', 'address[]']);
+const LIST_KINDS = new Set(['fqdn[]', 'string[]', 'address[]', 'upstream[]', 'cidr[]']);
 
 /** Exit 2 with one line; used for every usage or config error. */
 function usageError(message: string): never {

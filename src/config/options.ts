@@ -5,7 +5,9 @@
  * May import: nothing.
  */
 
-export type OptionKind = 'fqdn' | 'fqdn[]' | 'string[]' | 'address[]' | 'port' | 'hostport' | 'seconds' | 'count' | 'rate' | 'level' | 'format';
+export type OptionKind =
+  | 'fqdn' | 'fqdn[]' | 'string[]' | 'address[]' | 'port' | 'hostport' | 'seconds' | 'count' | 'rate' | 'level' | 'format'
+  | 'upstream[]' | 'cidr[]';
 
 export interface OptionSpec {
   kind: OptionKind;
@@ -30,6 +32,8 @@ export const RUN_OPTIONS = {
   'peer-interval': { kind: 'seconds', describe: 'peer OPTIONS interval, seconds', default: 1 },
   'peer-down-after': { kind: 'count', describe: 'consecutive failed peer probes before withdrawal', default: 3 },
   'peer-up-after': { kind: 'count', describe: 'consecutive good peer probes before restoring', default: 3 },
+  forward: { kind: 'upstream[]', describe: 'upstream resolvers ADDRESS[:PORT] (IPv6: [ADDR]:PORT) for names outside the zones, tried in order; needs --forward-allow' },
+  'forward-allow': { kind: 'cidr[]', describe: 'client networks (CIDR) whose queries for names outside the zones are forwarded; others get REFUSED (default: none)' },
   'overload-ctrl-dialog-rate': { kind: 'rate', describe: 'INVITEs per second above which new dialogs get 503 (0: off)', default: 0 },
   'log-level': { kind: 'level', describe: 'error, warn, info or debug', default: 'info' },
   'log-format': { kind: 'format', describe: 'json or text', default: 'text' },

@@ -26,6 +26,10 @@ export interface Settings {
   overloadCtrlDialogRate: number;
   /** Per-hop timeout for a forwarded request before failover, ms. */
   hopTimeoutMs: number;
+  /** Upstream resolvers for names outside the zones, in order (--forward); with forwardAllow. */
+  forward?: { address: string; port: number }[];
+  /** Client prefixes (CIDR) allowed to have names forwarded (--forward-allow). */
+  forwardAllow?: string[];
   /** Local-first members (default: self). */
   local?: string[];
   logLevel: LogLevel;

@@ -43,6 +43,27 @@ export function parseHostPort(flag: string, v: unknown): { host: string; port: n
   return { host, port: number(flag, m[2], 0, 65535, true) };
 }
 
+/** ADDRESS, ADDRESS:PORT, [IPV6]:PORT or a bare IPv6 address; port 53 unless given. */
+function upstream(flag: string, v: unknown): { address: string; port: number } {
+  if (typeof v !== 'string') fail(flag, 'expects ADDRESS[:PORT]');
+  if (net.isIP(v)) return { address: v, port: 53 };
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(v) ?? /^([^:]+):(\d+)$/.exec(v);
+  if (!m || !net.isIP(m[1]!)) fail(flag, `'${v}' is not ADDRESS[:PORT] with an IP address (IPv6: [ADDR]:PORT)`);
+  return { address: m[1]!, port: number(flag, m[2], 1, 65535, true) };
+}
+
+/** ADDRESS/BITS, or a bare address (one host). */
+function cidr(flag: string, v: unknown): string {
+  if (typeof v !== 'string') fail(flag, 'expects ADDRESS/BITS');
+  const [address, bits, extra] = v.split('/');
+  const family = net.isIP(address ?? '');
+  const max = family === 4 ? 32 : 128;
+  if (family === 0 || extra !== undefined || (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= max))) {
+    fail(flag, `'${v}' is not a network ADDRESS/BITS (e.g. 10.0.0.0/8, 2001:db8::/32)`);
+  }
+  return v;
+}
+
 function convert(flag: string, kind: OptionKind, v: unknown): unknown {
   switch (kind) {
     case 'fqdn':
@@ -59,6 +80,10 @@ function convert(flag: string, kind: OptionKind, v: unknown): unknown {
         if (typeof x !== 'string' || !net.isIP(x)) fail(flag, `'${String(x)}' is not an IP address`);
         return x;
       });
+    case 'upstream[]':
+      return list(v).map((x) => upstream(flag, x));
+    case 'cidr[]':
+      return list(v).map((x) => cidr(flag, x));
     case 'port':
       return number(flag, v, 1, 65535, true);
     case 'hostport':
@@ -137,9 +162,14 @@ export function resolveSettings(
     peerDownAfter: get<number>('peer-down-after')!,
     peerUpAfter: get<number>('peer-up-after')!,
     overloadCtrlDialogRate: get<number>('overload-ctrl-dialog-rate')!,
+    forward: get<{ address: string; port: number }[]>('forward'),
+    forwardAllow: get<string[]>('forward-allow'),
     logLevel: get<Settings['logLevel']>('log-level')!,
     logFormat: get<Settings['logFormat']>('log-format')!,
   };
+  // Forwarding needs both: where to forward, and for whom (never an open resolver by default).
+  if (s.forward && !s.forwardAllow) fail('forward-allow', 'is required with --forward: the client networks that may use forwarding');
+  if (s.forwardAllow && !s.forward) fail('forward', 'is required with --forward-allow: the upstream resolvers to forward to');
   if (s.servingPair && !s.pairs.includes(s.servingPair)) {
     fail('serving-pair', `${s.servingPair} is not one of the --pair values`);
   }

@@ -70,7 +70,12 @@ export async function startInstance(settings: Settings, log: Logger): Promise<In
     overloadCtrlDialogRate: settings.overloadCtrlDialogRate,
     log,
   });
-  const dns = new DnsServer({ addresses: listenAddresses, port: settings.dnsPort, log });
+  const dns = new DnsServer({
+    addresses: listenAddresses,
+    port: settings.dnsPort,
+    forward: settings.forward && settings.forwardAllow ? { upstreams: settings.forward, allow: settings.forwardAllow } : undefined,
+    log,
+  });
   const serials = new SerialCounter();
   const peerWithdrawals = new Map<string, number>();
   let failOpen = false;
