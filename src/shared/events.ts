@@ -19,6 +19,9 @@ export const EVENTS = {
   ZONE_RELOADED: { code: 'SRV-20001', text: 'zones reloaded' },
   ZONE_REJECTED: { code: 'SRV-20002', text: 'zone reload rejected; previous zones keep serving' },
   DNS_ANSWERS_REBUILT: { code: 'SRV-20010', text: 'DNS answers rebuilt' },
+  ZONE_TRANSFER: { code: 'SRV-20020', text: 'zone transferred to a secondary' },
+  ZONE_TRANSFER_REFUSED: { code: 'SRV-20021', text: 'zone transfer refused' },
+  NOTIFY_FAILED: { code: 'SRV-20022', text: 'a secondary did not take NOTIFY' },
   DNS_UPSTREAM_DOWN: { code: 'SRV-20050', text: 'forwarding: an upstream resolver failed; tried after the others for a while' },
   DNS_UPSTREAM_UP: { code: 'SRV-20051', text: 'forwarding: the upstream resolver answers again' },
 

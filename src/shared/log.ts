@@ -46,6 +46,8 @@ const LEVEL_OF: Partial<Record<EventName, LogLevel>> = {
   SIP_OVERLOAD: 'warn',
   SIP_TCP_LIMIT: 'warn',
   DNS_ANSWERS_REBUILT: 'debug',
+  ZONE_TRANSFER_REFUSED: 'warn',
+  NOTIFY_FAILED: 'warn',
 };
 
 /** Log one operational event: `event` code, its text, and the fields that say which and why. */
