@@ -20,6 +20,7 @@ import { Forwarder, newForwardCounters, type ForwardCounters, type ForwardOption
 import { FORWARD, respond } from './respond.js';
 import { DEFAULT_TCP_LIMITS, TcpConnections, type TcpLimits } from './tcp.js';
 import { MAX_UDP_PAYLOAD } from './wire.js';
+import { isTransferQuery, type ZoneTransfer } from './xfr.js';
 
 export interface DnsServerOptions {
   /** IP addresses to listen on (IPv4 or IPv6 literals). */
@@ -36,6 +37,8 @@ export interface DnsServerOptions {
   udpReceiveBuffer?: number;
   /** Forward names outside the served zones for allowed clients (forward.ts); default: REFUSED for all. */
   forward?: ForwardOptions;
+  /** Zone transfers (AXFR/IXFR over TCP) to secondaries (xfr.ts); default: transfers REFUSED. */
+  transfer?: ZoneTransfer;
   log?: Logger;
 }
 
@@ -93,10 +96,12 @@ export class DnsServer {
     const limits = { ...DEFAULT_TCP_LIMITS, ...options.tcp };
     const maxUdp = this.maxUdp;
     const fwd = (this.forwarder = options.forward ? new Forwarder(options.forward, this.counters, this.maxUdp, this.log, this.forwardCounters) : null);
+    const xfr = options.transfer;
     this.tcp = new TcpConnections(
       limits,
       this.counters,
       (msg, socket) => {
+        if (xfr && isTransferQuery(msg)) return xfr.answer(this.current, msg, socket.remoteAddress ?? '');
         const out = respond(this.current, msg, msg.length, true, this.counters, maxUdp, fwd !== null);
         if (out !== FORWARD) return out;
         fwd!.query(msg, msg.length, socket.remoteAddress ?? '', true, (answer) => {
