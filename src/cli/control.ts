@@ -1,23 +1,37 @@
 /**
  * cli/control: `srvproxy status|drain|undrain|reload`, clients of the HTTP
  * plane of a running instance. Returns exit codes: 0 done, 1 the instance
- * refused or failed, 3 the instance is not reachable.
- * May import: ops (types only).
+ * refused or failed, 2 --http is not an http:// URL, 3 the instance is not reachable.
+ * May import: ops (types only), node.
  */
+import http from 'node:http';
 import type { StatusDocument } from '../ops/status.js';
 
 function base(url: string): string {
   return url.replace(/\/+$/, '');
 }
 
-async function request(url: string, method: 'GET' | 'POST'): Promise<{ status: number; body: string } | string> {
-  try {
-    const res = await fetch(url, { method, signal: AbortSignal.timeout(5000) });
-    return { status: res.status, body: await res.text() };
-  } catch (e) {
-    const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
-    return `cannot reach srvproxy at ${url}: ${cause}`;
-  }
+/**
+ * One HTTP request with node:http rather than fetch(): fetch refuses a list of
+ * "bad ports" (5060 and 6000 among them) that an operator may well pick for --http.
+ */
+function request(url: string, method: 'GET' | 'POST', timeoutMs = 5000): Promise<{ status: number; body: string } | string> {
+  const u = new URL(url);
+  return new Promise((resolve) => {
+    const req = http.request(u, { method, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size <= 16 << 20) chunks.push(c);
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', (e) => resolve(`cannot reach srvproxy at ${url}: ${(e as NodeJS.ErrnoException).code ?? e.message}`));
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+    req.on('error', (e) => resolve(`cannot reach srvproxy at ${url}: ${(e as NodeJS.ErrnoException).code ?? e.message}`));
+    req.end();
+  });
 }
 
 function table(rows: string[][]): string {
@@ -47,7 +61,22 @@ export function renderStatus(s: StatusDocument): string {
   return out.join('\n') + '\n';
 }
 
+/** A usage error for a --http value that is not an http:// URL (exit 2), else undefined. */
+function badUrl(url: string): number | undefined {
+  let u: URL | undefined;
+  try {
+    u = new URL(url);
+  } catch {
+    u = undefined;
+  }
+  if (u?.protocol === 'http:') return undefined;
+  process.stderr.write(`srvproxy: --http: '${url}' is not an http:// URL (e.g. http://127.0.0.1:8053)\n`);
+  return 2;
+}
+
 export async function statusCommand(url: string, json: boolean): Promise<number> {
+  const bad = badUrl(url);
+  if (bad !== undefined) return bad;
   const r = await request(`${base(url)}/status`, 'GET');
   if (typeof r === 'string') {
     process.stderr.write(`srvproxy: ${r}\n`);
@@ -73,6 +102,8 @@ export async function statusCommand(url: string, json: boolean): Promise<number>
 }
 
 export async function controlCommand(url: string, action: 'drain' | 'undrain' | 'reload'): Promise<number> {
+  const bad = badUrl(url);
+  if (bad !== undefined) return bad;
   const r = await request(`${base(url)}/${action}`, 'POST');
   if (typeof r === 'string') {
     process.stderr.write(`srvproxy: ${r}\n`);

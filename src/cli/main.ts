@@ -90,4 +90,9 @@ const cli = yargs(hideBin(process.argv))
   .demandCommand(1, 'a command is required: run, check-zone, status, drain, undrain, reload')
   .help();
 
-await cli.parseAsync();
+// Not a top-level await: the single-executable build (scripts/build-binary.mjs)
+// bundles this file as CommonJS, which has none.
+cli.parseAsync().catch((err: unknown) => {
+  process.stderr.write(`srvproxy: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

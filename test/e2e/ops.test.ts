@@ -135,10 +135,16 @@ describe('e2e: operations (status, metrics, drain, reload, signals)', function (
     resolver = new dnsp.Resolver({ timeout: 1000, tries: 2 });
     resolver.setServers([`${P1}:${dnsPort}`]);
     ua = await UserAgent.open({ proxy: { address: P1, port: sipPort }, transactionTimeoutMs: 5000 });
-    // Started side by side, each may have probed the other before it listened: wait until both see both healthy.
-    for (const url of [httpA, httpB]) {
+    // Started side by side, each may have probed the other before it listened: wait until each has
+    // seen two more good probes of the other (probes of one peer never overlap, so any failure
+    // streak is over) and sees both members healthy.
+    const settled = async (url: string, peer: string) => {
+      const okProbes = async () => sample(await getText(`${url}/metrics`), 'srvproxy_probes_total', { target: peer, result: 'ok' }) ?? 0;
+      const ok0 = await okProbes();
+      await eventually(async () => (await okProbes()) >= ok0 + 2, 5000, `${url}: two good probes of ${peer}`);
       await eventually(async () => (await getJson<Status>(`${url}/status`)).pool.members.every((m) => m.healthy), 5000, `${url}: both members healthy`);
-    }
+    };
+    await Promise.all([settled(httpA, 'proxy2.example.com'), settled(httpB, 'proxy1.example.com')]);
   });
 
   after(async () => {
@@ -258,7 +264,8 @@ describe('e2e: operations (status, metrics, drain, reload, signals)', function (
 
     expect(eventLines(a, 'DRAIN_ON')).to.have.length(1);
     expect(eventLines(a, 'DRAIN_OFF')).to.have.length(1);
-    expect(eventLines(b, 'PEER_WITHDRAWN')).to.have.length(withdrawnB0 + 1);
+    const peerLines = () => b.output.split('\n').filter((l) => /PEER_|SRV-4000[12]|DRAIN/.test(l)).join('\n');
+    expect(eventLines(b, 'PEER_WITHDRAWN'), peerLines()).to.have.length(withdrawnB0 + 1);
     expect(eventLines(b, 'PEER_WITHDRAWN').at(-1)).to.include({ peer: 'proxy1.example.com', cause: '2 consecutive failed probes, last: draining (503)' });
     expect(eventLines(b, 'PEER_RESTORED')).to.have.length(restoredB0 + 1);
     const mb = await getText(`${httpB}/metrics`);
@@ -284,6 +291,8 @@ describe('e2e: operations (status, metrics, drain, reload, signals)', function (
     expect(json.code).to.equal(0);
     expect(JSON.parse(json.stdout)).to.deep.equal(await getJson<Status>(`${httpA}/status`));
 
+    const on0 = eventLines(a, 'DRAIN_ON').length;
+    const off0 = eventLines(a, 'DRAIN_OFF').length;
     const d = await runCli(['drain', '--http', httpA]);
     expect([d.code, d.stdout]).to.deep.equal([0, 'drain: draining\n']);
     expect((await getJson<Status>(`${httpA}/status`)).draining).to.equal(true);
@@ -293,15 +302,15 @@ describe('e2e: operations (status, metrics, drain, reload, signals)', function (
     const u = await runCli(['undrain', '--http', httpA]);
     expect([u.code, u.stdout]).to.deep.equal([0, 'undrain: serving\n']);
     expect((await getJson<Status>(`${httpA}/status`)).draining).to.equal(false);
-    expect(eventLines(a, 'DRAIN_ON')).to.have.length(2);
-    expect(eventLines(a, 'DRAIN_OFF')).to.have.length(2);
+    expect(eventLines(a, 'DRAIN_ON')).to.have.length(on0 + 1);
+    expect(eventLines(a, 'DRAIN_OFF')).to.have.length(off0 + 1);
 
     const r = await runCli(['reload', '--http', httpA]);
     expect([r.code, r.stdout]).to.deep.equal([0, 'reload: reloaded example.com\n']);
     expect(eventLines(a, 'ZONE_RELOADED')).to.have.length(1);
   });
 
-  it('CLI: a clear error and exit 3 when the instance is not reachable', async () => {
+  it('CLI: a clear error and exit 3 when the instance is not reachable, exit 2 for a --http that is no URL', async () => {
     const closed = await freePort();
     for (const cmd of ['status', 'drain', 'undrain', 'reload']) {
       const r = await runCli([cmd, '--http', `http://127.0.0.1:${closed}`]);
@@ -309,6 +318,9 @@ describe('e2e: operations (status, metrics, drain, reload, signals)', function (
       expect(r.stdout).to.equal('');
       expect(r.stderr).to.match(new RegExp(`^srvproxy: cannot reach srvproxy at http://127\\.0\\.0\\.1:${closed}/(status|${cmd}): ECONNREFUSED\\n$`));
     }
+    const bad = await runCli(['status', '--http', '127.0.0.1:8053']);
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.equal("srvproxy: --http: '127.0.0.1:8053' is not an http:// URL (e.g. http://127.0.0.1:8053)\n");
   });
 
   it('a switchover (primary killed): /status active and mode, switchover and active metrics, one PAIR_SWITCHOVER line', async () => {
