@@ -12,7 +12,7 @@ import net from 'node:net';
 import { startSimPair, type SimPair } from '../../src/sim/ha-pair.js';
 import { buildQuery, decode, udpExchange } from './dns-wire.js';
 import { freePort } from './ports.js';
-import { startSrvproxy, type Proc } from './processes.js';
+import { eventually, startSrvproxy, type Proc } from './processes.js';
 import { writeSiteZone, type ZoneMember } from './site-zone.js';
 
 export const POOL = 'sipproxy.example.com';
@@ -120,6 +120,15 @@ export async function startPoolSite(o: PoolSiteOptions = {}): Promise<PoolSite> 
       site.instances.push(new PoolInstance(site, i, fqdn, p.address, p.port, await freePort('127.0.0.1'), args));
     }
     await Promise.all(site.instances.map((i) => i.start()));
+    // Started together, instances may probe a peer before it listens and withdraw it for a
+    // moment: the site is ready when every instance answers every member.
+    const all = JSON.stringify(expectedView(site.instances));
+    await eventually(
+      async () => (await Promise.all(site.instances.map((i) => poolView(i.address, dnsPort)))).every((v) => JSON.stringify(v) === all),
+      15_000,
+      'every instance answers the whole pool',
+      50,
+    );
   } catch (e) {
     await site.stop();
     throw e;
