@@ -7,7 +7,7 @@
 
 export type OptionKind =
   | 'fqdn' | 'fqdn[]' | 'string[]' | 'address[]' | 'port' | 'hostport' | 'seconds' | 'count' | 'rate' | 'level' | 'format'
-  | 'upstream[]' | 'cidr[]';
+  | 'upstream[]' | 'cidr[]' | 'path';
 
 export interface OptionSpec {
   kind: OptionKind;
@@ -34,6 +34,9 @@ export const RUN_OPTIONS = {
   'peer-up-after': { kind: 'count', describe: 'consecutive good peer probes before restoring', default: 3 },
   forward: { kind: 'upstream[]', describe: 'upstream resolvers ADDRESS[:PORT] (IPv6: [ADDR]:PORT) for names outside the zones, tried in order; needs --forward-allow' },
   'forward-allow': { kind: 'cidr[]', describe: 'client networks (CIDR) whose queries for names outside the zones are forwarded; others get REFUSED (default: none)' },
+  'allow-transfer': { kind: 'cidr[]', describe: 'secondaries (CIDR) allowed to transfer the zones, AXFR/IXFR over TCP; others get REFUSED (default: none)' },
+  notify: { kind: 'upstream[]', describe: 'secondaries ADDRESS[:PORT] sent NOTIFY when a serial moves (with --allow-transfer, the NS hosts are too)' },
+  'tsig-key': { kind: 'path', describe: 'TSIG key file (BIND syntax, hmac-sha256): transfers must be signed with it, NOTIFYs are' },
   'overload-ctrl-dialog-rate': { kind: 'rate', describe: 'INVITEs per second above which new dialogs get 503 (0: off)', default: 0 },
   'log-level': { kind: 'level', describe: 'error, warn, info or debug', default: 'info' },
   'log-format': { kind: 'format', describe: 'json or text', default: 'text' },

@@ -30,6 +30,12 @@ export interface Settings {
   forward?: { address: string; port: number }[];
   /** Client prefixes (CIDR) allowed to have names forwarded (--forward-allow). */
   forwardAllow?: string[];
+  /** Prefixes (CIDR) allowed to transfer the zones (--allow-transfer); none: transfers refused. */
+  allowTransfer?: string[];
+  /** Secondaries sent NOTIFY on every serial change (--notify). */
+  notify?: { address: string; port: number }[];
+  /** TSIG key file (--tsig-key). */
+  tsigKey?: string;
   /** Local-first members (default: self). */
   local?: string[];
   logLevel: LogLevel;

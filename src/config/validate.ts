@@ -84,6 +84,9 @@ function convert(flag: string, kind: OptionKind, v: unknown): unknown {
       return list(v).map((x) => upstream(flag, x));
     case 'cidr[]':
       return list(v).map((x) => cidr(flag, x));
+    case 'path':
+      if (typeof v !== 'string' || v === '') fail(flag, 'expects a file path');
+      return v;
     case 'port':
       return number(flag, v, 1, 65535, true);
     case 'hostport':
@@ -164,6 +167,9 @@ export function resolveSettings(
     overloadCtrlDialogRate: get<number>('overload-ctrl-dialog-rate')!,
     forward: get<{ address: string; port: number }[]>('forward'),
     forwardAllow: get<string[]>('forward-allow'),
+    allowTransfer: get<string[]>('allow-transfer'),
+    notify: get<{ address: string; port: number }[]>('notify'),
+    tsigKey: get<string>('tsig-key'),
     logLevel: get<Settings['logLevel']>('log-level')!,
     logFormat: get<Settings['logFormat']>('log-format')!,
   };
