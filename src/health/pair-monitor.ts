@@ -12,11 +12,20 @@
  *   force     active = null, inService = false. OPTIONS to the member that was
  *             not active first, then alternately to each member, one every
  *             oos-force, until one answers → check(that one); the next check
- *             OPTIONS goes oos-check after that answer.
+ *             OPTIONS goes oos-check after that answer. Once a whole force
+ *             round (each member probed once, 2 × oos-force) passed without an
+ *             answer the pair is out of service (outOfService = true) until a
+ *             member answers.
  *
  *   Inputs from the SIP plane: a request from the member that is not active
  *   (or from either member while in force mode) → check(that member) at once;
  *   memberFailed(active) → force at once.
+ *
+ * Switchover versus outage: awaitActive() waiters (requests the SIP plane
+ * holds while the pair switches over) resolve when a member becomes active,
+ * and are rejected when the pair goes out of service (or at their own
+ * timeout); while out of service awaitActive() rejects at once, so requests
+ * get 503 + Retry-After without waiting.
  *
  * Every probe carries its own context; a reply counts only while that probe is
  * the current one, so replies arriving after a mode change, a switch, a stop or
@@ -99,7 +108,8 @@ export class PairMonitor {
   private timer: TimerHandle | undefined;
   private forceNext: 0 | 1 = 1;
   private forceUnanswered = 0;
-  private outOfServiceLogged = false;
+  /** A whole force round passed without an answer (PAIR_OUT_OF_SERVICE logged, outOfService in the state). */
+  private outOfService = false;
   private running = false;
   private waiters: Waiter[] = [];
   private snapshot: PairState;
@@ -145,6 +155,7 @@ export class PairMonitor {
     this.mode = 'check';
     this.activeIndex = 0;
     this.lastActiveIndex = 0;
+    this.outOfService = false;
     this.changed();
     this.sendCheck();
   }
@@ -154,12 +165,7 @@ export class PairMonitor {
     if (!this.running) return;
     this.running = false;
     this.abandon();
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) {
-      this.clock.clearTimeout(w.timer);
-      w.reject(new PairUnavailableError(`pair ${this.pair.name}: monitor stopped`));
-    }
+    this.rejectWaiters(`pair ${this.pair.name}: monitor stopped`);
   }
 
   /**
@@ -208,7 +214,8 @@ export class PairMonitor {
   /**
    * Resolve with the active member's target: at once in check mode, else when a
    * member answers (or sends a request). Rejects with PairUnavailableError after
-   * `timeoutMs`, or when the monitor stops.
+   * `timeoutMs`, when the pair goes out of service (at once if it is), or when
+   * the monitor stops.
    */
   awaitActive(timeoutMs: number): Promise<string> {
     if (!this.running) {
@@ -216,6 +223,9 @@ export class PairMonitor {
     }
     if (this.mode === 'check' && this.activeIndex >= 0) {
       return Promise.resolve(this.pair.members[this.activeIndex]!.target);
+    }
+    if (this.outOfService) {
+      return Promise.reject(new PairUnavailableError(`pair ${this.pair.name}: out of service`));
     }
     return new Promise<string>((resolve, reject) => {
       const w: Waiter = {
@@ -299,12 +309,12 @@ export class PairMonitor {
     if (ctx !== this.current) return;
     this.timer = undefined;
     this.forceUnanswered++;
-    if (this.forceUnanswered >= 2 && !this.outOfServiceLogged) {
-      this.outOfServiceLogged = true;
-      logEvent(this.log, 'PAIR_OUT_OF_SERVICE', {
-        pair: this.pair.name,
-        cause: `neither ${this.pair.members[0].target} nor ${this.pair.members[1].target} answered OPTIONS`,
-      });
+    if (this.forceUnanswered >= 2 && !this.outOfService) {
+      this.outOfService = true;
+      const cause = `neither ${this.pair.members[0].target} nor ${this.pair.members[1].target} answered OPTIONS`;
+      logEvent(this.log, 'PAIR_OUT_OF_SERVICE', { pair: this.pair.name, cause });
+      this.changed();
+      this.rejectWaiters(`pair ${this.pair.name} is out of service: ${cause}`);
     }
     this.sendForce();
   }
@@ -323,8 +333,8 @@ export class PairMonitor {
       this.switchoverCount++;
       logEvent(this.log, 'PAIR_SWITCHOVER', { pair: this.pair.name, from: this.pair.members[from]!.target, to, cause });
     }
-    if (this.outOfServiceLogged) {
-      this.outOfServiceLogged = false;
+    if (this.outOfService) {
+      this.outOfService = false;
       logEvent(this.log, 'PAIR_IN_SERVICE', { pair: this.pair.name, active: to, cause });
     }
     if (wasForce) logEvent(this.log, 'PAIR_CHECK_MODE', { pair: this.pair.name, active: to, cause });
@@ -376,6 +386,15 @@ export class PairMonitor {
     this.timer = undefined;
   }
 
+  private rejectWaiters(message: string): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) {
+      this.clock.clearTimeout(w.timer);
+      w.reject(new PairUnavailableError(message));
+    }
+  }
+
   private indexOf(target: string): number {
     const m = this.pair.members;
     return m[0].target === target ? 0 : m[1].target === target ? 1 : -1;
@@ -388,7 +407,7 @@ export class PairMonitor {
 
   private buildSnapshot(): PairState {
     const active = this.mode === 'check' && this.activeIndex >= 0 ? this.pair.members[this.activeIndex]!.target : null;
-    return Object.freeze({ name: this.pair.name, mode: this.mode, active, inService: active !== null });
+    return Object.freeze({ name: this.pair.name, mode: this.mode, active, inService: active !== null, outOfService: active === null && this.outOfService });
   }
 }
 

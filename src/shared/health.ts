@@ -12,6 +12,15 @@ export interface PairState {
   /** Target (FQDN) of the active member; null while no member answers. */
   readonly active: string | null;
   readonly inService: boolean;
+  /**
+   * True only while the pair is really out of service: force mode in which a
+   * whole force round (each member probed once) passed without an answer
+   * (the PAIR_OUT_OF_SERVICE state). Requests for it get 503 + Retry-After at
+   * once. False in check mode and during a switchover (force mode entered,
+   * round not yet over): then `active` is null too, but requests wait for the
+   * new active member (PairFeedback.awaitActive) instead of failing.
+   */
+  readonly outOfService: boolean;
 }
 
 export type HealthChange =
@@ -36,7 +45,11 @@ export interface PairFeedback {
   requestFromMember(pair: string, target: string): void;
   /** A forwarded request got no response within the per-hop timeout, or a transport error. */
   memberFailed(pair: string, target: string, cause: string): void;
-  /** Resolves when the pair has an active member again (or rejects after `timeoutMs`). */
+  /**
+   * Resolves when the pair has an active member again; rejects after
+   * `timeoutMs`, at once while the pair is out of service, and when it goes
+   * out of service while waiting (so a switchover is waited for, an outage is not).
+   */
   awaitActive(pair: string, timeoutMs: number): Promise<string>;
 }
 

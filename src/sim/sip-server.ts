@@ -61,6 +61,8 @@ interface Pending2xx {
 }
 
 const TXN_TTL_MS = 32_000;
+/** Bytes of UDP receive buffer asked for (the kernel caps it at net.core.rmem_max). */
+const UDP_RECV_BUFFER = 4 * 1024 * 1024;
 const MAX_TXNS = 50_000;
 
 export class SimSipServer {
@@ -89,7 +91,9 @@ export class SimSipServer {
   }
 
   async listen(): Promise<void> {
-    const udp = dgram.createSocket({ type: this.opts.address.includes(':') ? 'udp6' : 'udp4' });
+    // A real SIP Server's socket takes the burst a proxy releases at a switchover
+    // (every request held during it at once); the 208 KB default drops part of it.
+    const udp = dgram.createSocket({ type: this.opts.address.includes(':') ? 'udp6' : 'udp4', recvBufferSize: UDP_RECV_BUFFER });
     udp.on('error', (err) => this.opts.log(`udp error: ${err.message}`));
     udp.on('message', (buf, rinfo) => {
       if (rinfo.port === 0) return;

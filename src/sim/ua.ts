@@ -135,7 +135,8 @@ export class UserAgent {
 
   static async open(opts: UserAgentOptions): Promise<UserAgent> {
     const local = opts.localAddress ?? '127.0.0.1';
-    const sock = dgram.createSocket({ type: local.includes(':') ? 'udp6' : 'udp4' });
+    // room for a burst of responses (the kernel caps it at net.core.rmem_max)
+    const sock = dgram.createSocket({ type: local.includes(':') ? 'udp6' : 'udp4', recvBufferSize: 4 * 1024 * 1024 });
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject);
       sock.bind(opts.localPort ?? 0, local, () => {

@@ -4,6 +4,24 @@
  * target, the per-hop timer of fast failover (DESIGN.md §4), retries on the
  * member that becomes active while the upstream transaction lives, CANCEL
  * toward the pending branch, timer C, and the final answer upstream.
+ *
+ * Fast failover, precisely:
+ * - Per-hop timer: no response within hopTimeoutMs. A member heard from
+ *   within the last half of that period is alive (busy, or one datagram was
+ *   lost): the timer is re-armed and the transaction keeps retransmitting.
+ *   Otherwise the member is reported failed (force mode) and the request
+ *   waits for the pair's active member. The transaction to the silent member
+ *   is kept during the wait: a late answer from it still counts, and when the
+ *   same member turns out to be active again the request is not sent anew
+ *   (a second branch would reach the server as a new transaction: a BYE
+ *   already processed would draw 481).
+ * - A pair switching over (force mode, no active member yet) is waited for,
+ *   bounded by failoverWaitMs, the upstream deadline, and the pair going out
+ *   of service; a pair out of service gets 503 + Retry-After.
+ * - A request still unanswered (nothing, or only 100 Trying) at a member the
+ *   pair has switched away from is re-sent to the new active member at once
+ *   (an INVITE is CANCELled on the old one): the old member will not answer
+ *   it, and its per-hop timer need not be waited for.
  * May import: shared, zone/types, sip/codec, sip/ids, sip/messages,
  * sip/proxy-routing, sip/transaction-*, sip/transport-types, sip/uri.
  */
@@ -30,6 +48,12 @@ export interface ForwardEnv {
   respond(st: ServerTransaction, res: SipMessage): void;
   forwarded(member: PairMember): void;
   failedOver(): void;
+  /** A message arrived from this address (liveness of pair members). */
+  heard(address: string): void;
+  /** Clock time a message last arrived from this address (-Infinity: never). */
+  lastHeard(address: string): number;
+  /** A request is pending at this member (or no longer, with `on` false): see memberLost(). */
+  track(f: Forwarding, member: PairMember, on: boolean): void;
   hopTimeoutMs: number;
   failoverWaitMs: number;
   maxFailoverAttempts: number;
@@ -40,6 +64,10 @@ export type ForwardTarget = { kind: 'pair'; pair: HaPair } | { kind: 'direct'; d
 
 const NO_OP_USER: ClientTransactionUser = { onResponse: () => undefined, onFailure: () => undefined };
 
+function pending(ct: ClientTransaction): boolean {
+  return ct.state === 'calling' || ct.state === 'trying' || ct.state === 'proceeding';
+}
+
 export class Forwarding implements ClientTransactionUser {
   private ct: ClientTransaction | undefined;
   private member: PairMember | undefined;
@@ -49,6 +77,10 @@ export class Forwarding implements ClientTransactionUser {
   private cancelPending = false;
   private done = false;
   private last503: SipMessage | undefined;
+  /** Bumped to forget a wait for the active member (an answer came, or the request ended). */
+  private waitGen = 0;
+  private waiting = false;
+  private tracked: PairMember | undefined;
   private readonly deadline: number;
 
   constructor(
@@ -67,7 +99,12 @@ export class Forwarding implements ClientTransactionUser {
     st.onEnd = () => this.onServerEnd();
   }
 
-  /** Sends the request to the target (for a pair: its active member now). */
+  /**
+   * Sends the request to the target. For a pair: its active member now; while
+   * the pair switches over (no active member, not out of service) the request
+   * waits for the new active member within the failover budget; a pair out of
+   * service (or not monitored) gets 503 + Retry-After at once.
+   */
   start(): void {
     if (this.target.kind === 'direct') {
       this.send(this.target.dest, undefined);
@@ -76,18 +113,24 @@ export class Forwarding implements ClientTransactionUser {
     const pair = this.target.pair;
     const state = this.env.health.pairState(pair.name);
     const member = state && state.inService && state.active ? findMember(pair, state.active) : undefined;
-    if (!member) {
+    if (member) {
+      this.sendToMember(member);
+      return;
+    }
+    if (!state || state.outOfService) {
       this.finish(503, 'Service Unavailable', true);
       return;
     }
-    this.sendToMember(member);
+    this.sendWhenActive(pair, undefined);
   }
 
   /** Upstream CANCEL for this INVITE (§16.10). */
   cancel(): void {
     if (this.done) return;
     this.cancelled = true;
-    if (!this.ct) {
+    if (!this.ct || this.waiting) {
+      // not sent yet (waiting for the pair's active member), or its member went silent
+      this.dropCt();
       this.finish(487);
       return;
     }
@@ -95,12 +138,35 @@ export class Forwarding implements ClientTransactionUser {
     else this.cancelPending = true;
   }
 
+  /**
+   * The pair's active member is now `active`, not the member this request is
+   * pending at. Only a request that drew nothing or 100 Trying moves (a member
+   * that rang or answered keeps it): the request goes to the new active member
+   * at once rather than at its per-hop timeout (an INVITE: with a CANCEL
+   * toward the old branch).
+   */
+  memberLost(active: PairMember): void {
+    const ct = this.ct;
+    if (this.done || this.cancelled || this.waiting || !ct || this.member === active) return;
+    if (!pending(ct) || ct.lastStatus > 100) return;
+    this.clearHop();
+    if (ct.responded && ct.isInvite) this.sendCancel(ct);
+    this.dropCt();
+    this.env.failedOver();
+    this.sendToMember(active);
+  }
+
   // ---- ClientTransactionUser ----
 
   onResponse(res: SipMessage, ct: ClientTransaction): void {
     if (ct !== this.ct) return;
-    this.env.clock.clearTimeout(this.hopTimer);
-    this.hopTimer = undefined;
+    this.clearHop();
+    if (this.member) this.env.heard(this.member.address);
+    if (this.waiting) {
+      // the member we were failing over from answered after all: the request stays with it
+      this.waiting = false;
+      this.waitGen++;
+    }
     const status = res.status!;
     if (status < 200) {
       if (this.cancelPending) {
@@ -117,14 +183,13 @@ export class Forwarding implements ClientTransactionUser {
       this.failover('503 from member');
       return;
     }
-    this.done = true; // a 2xx retransmission still passes: the server transaction is Accepted
+    this.markDone(); // a 2xx retransmission still passes: the server transaction is Accepted
     this.forwardUpstream(res);
   }
 
   onFailure(cause: ClientFailure, ct: ClientTransaction, detail?: string): void {
     if (this.ct !== undefined && ct !== this.ct) return;
-    this.env.clock.clearTimeout(this.hopTimer);
-    this.hopTimer = undefined;
+    this.clearHop();
     if (this.done) return;
     if (cause === 'timer-c') {
       this.sendCancel(ct);
@@ -133,6 +198,11 @@ export class Forwarding implements ClientTransactionUser {
     }
     if (this.cancelled) {
       this.finish(487);
+      return;
+    }
+    if (this.waiting) {
+      // already failing over from this member: the wait decides
+      this.ct = undefined;
       return;
     }
     if (this.target.kind === 'pair' && this.member && !ct.responded) {
@@ -165,24 +235,43 @@ export class Forwarding implements ClientTransactionUser {
     }
     if (ct.state === 'terminated') return; // failed synchronously; onFailure ran
     this.ct = ct;
-    if (member) this.hopTimer = this.env.clock.setTimeout(() => this.onHopTimeout(ct), this.env.hopTimeoutMs);
+    if (member) {
+      this.armHop(ct);
+      this.track(member);
+    }
+  }
+
+  private armHop(ct: ClientTransaction): void {
+    this.clearHop();
+    this.hopTimer = this.env.clock.setTimeout(() => this.onHopTimeout(ct), this.env.hopTimeoutMs);
+  }
+
+  private clearHop(): void {
+    this.env.clock.clearTimeout(this.hopTimer);
+    this.hopTimer = undefined;
   }
 
   private onHopTimeout(ct: ClientTransaction): void {
     this.hopTimer = undefined;
-    if (ct !== this.ct || ct.responded || this.done) return;
-    this.failover(`no response within ${this.env.hopTimeoutMs} ms`);
+    if (ct !== this.ct || ct.responded || this.done || !this.member) return;
+    // A member that answered anything within the last half period is alive: it is busy
+    // (or this one datagram was lost) and the transaction retransmits. Not a failure.
+    if (this.env.clock.now() - this.env.lastHeard(this.member.address) <= this.env.hopTimeoutMs / 2) {
+      this.armHop(ct);
+      return;
+    }
+    this.failover(`no response within ${this.env.hopTimeoutMs} ms`, true);
   }
 
-  private failover(cause: string): void {
+  /**
+   * Report the member failed and wait for the pair's active member. `keepCt`:
+   * the transaction toward the silent member stays alive meanwhile (see sendWhenActive).
+   */
+  private failover(cause: string, keepCt = false): void {
     const pair = (this.target as { pair: HaPair }).pair;
     const failed = this.member!;
-    this.env.clock.clearTimeout(this.hopTimer);
-    this.hopTimer = undefined;
-    if (this.ct) {
-      this.ct.abandon();
-      this.ct = undefined;
-    }
+    this.clearHop();
+    if (!keepCt || this.cancelled) this.dropCt();
     if (this.cancelled) {
       this.finish(487);
       return;
@@ -198,36 +287,73 @@ export class Forwarding implements ClientTransactionUser {
       this.giveUp();
       return;
     }
+    this.sendWhenActive(pair, failed);
+  }
+
+  /** Waits (within the failover budget and the upstream deadline) for the pair's active member, then sends to it. */
+  private sendWhenActive(pair: HaPair, failed: PairMember | undefined): void {
     const wait = Math.max(0, Math.min(this.env.failoverWaitMs, this.deadline - this.env.clock.now()));
+    const gen = ++this.waitGen;
+    this.waiting = true;
     let p: Promise<string>;
     try {
       p = this.env.feedback.awaitActive(pair.name, wait);
     } catch {
+      this.waiting = false;
       this.giveUp();
       return;
     }
     p.then(
       (active) => {
-        if (this.done) return;
+        if (gen !== this.waitGen || this.done) return;
+        this.waiting = false;
         if (this.cancelled) return this.finish(487);
         const m = findMember(pair, active);
         if (!m || (m === failed && this.last503)) return this.giveUp();
+        const ct = this.ct;
+        if (ct && m === this.member && pending(ct)) {
+          // The silent member is active again (it answered OPTIONS): the request may be in
+          // its hands already. Keep the transaction (its retransmissions carry the same
+          // branch, so the server answers it once) and give it another hop period.
+          this.armHop(ct);
+          return;
+        }
+        this.dropCt();
         this.last503 = undefined;
         this.sendToMember(m);
       },
       () => {
-        if (!this.done) this.giveUp();
+        if (gen !== this.waitGen || this.done) return;
+        this.waiting = false;
+        this.giveUp();
       },
     );
   }
 
   private giveUp(): void {
+    this.dropCt();
     if (this.last503) {
-      this.done = true;
+      this.markDone();
       this.forwardUpstream(this.last503);
       return;
     }
     this.finish(503, 'Service Unavailable', true);
+  }
+
+  /** Forget the current client transaction (it absorbs late responses until its timers end it). */
+  private dropCt(): void {
+    if (this.ct) {
+      if (pending(this.ct)) this.ct.abandon();
+      this.ct = undefined;
+    }
+    this.track(undefined);
+  }
+
+  private track(member: PairMember | undefined): void {
+    if (this.tracked === member) return;
+    if (this.tracked) this.env.track(this, this.tracked, false);
+    this.tracked = member;
+    if (member) this.env.track(this, member, true);
   }
 
   private sendCancel(ct: ClientTransaction): void {
@@ -257,17 +383,22 @@ export class Forwarding implements ClientTransactionUser {
 
   private finish(status: number, reason?: string, retryAfter = false): void {
     if (this.done) return;
-    this.done = true;
-    this.env.clock.clearTimeout(this.hopTimer);
-    this.hopTimer = undefined;
+    this.markDone();
     const extra = retryAfter ? { 'retry-after': String(this.env.retryAfterSeconds) } : undefined;
     this.env.respond(this.st, makeResponse(this.st.request, status, reason, extra));
   }
 
-  private onServerEnd(): void {
+  /** The request has its final answer upstream: stop timers, waits and tracking. */
+  private markDone(): void {
     this.done = true;
-    this.env.clock.clearTimeout(this.hopTimer);
-    this.hopTimer = undefined;
+    this.waiting = false;
+    this.waitGen++;
+    this.clearHop();
+    this.track(undefined);
+  }
+
+  private onServerEnd(): void {
+    this.markDone();
     if (this.ct && (this.ct.state === 'calling' || this.ct.state === 'trying')) this.ct.abandon();
   }
 }

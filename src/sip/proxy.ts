@@ -12,7 +12,8 @@
 import type { Clock } from '../shared/clock.js';
 import type { HealthView, PairFeedback } from '../shared/health.js';
 import { logEvent, type Logger } from '../shared/log.js';
-import type { PairMember, SiteModel } from '../zone/types.js';
+import { canonicalName } from '../shared/names.js';
+import type { HaPair, PairMember, SiteModel } from '../zone/types.js';
 import type { SipMessage, SipVia } from './codec.js';
 import { fnv1a, newBranch } from './ids.js';
 import { copyForForward, makeResponse, maxForwards, toTag, topVia } from './messages.js';
@@ -77,6 +78,11 @@ export class ProxyCore implements TransactionUser {
   private index: SiteIndex | undefined;
   private readonly limiter: DialogRateLimiter;
   private readonly env: ForwardEnv;
+  /** Clock time of the last message from each pair member address (bounded by the members). */
+  private readonly heardAt = new Map<string, number>();
+  /** Requests pending at each member (by target), moved when the pair switches away from it. */
+  private readonly pendingAt = new Map<string, Set<Forwarding>>();
+  private readonly unsubscribe: () => void;
 
   constructor(private readonly opts: ProxyOptions) {
     const layer = opts.layer;
@@ -112,11 +118,54 @@ export class ProxyCore implements TransactionUser {
       failedOver: () => {
         this.counters.failovers++;
       },
+      heard: (address) => this.heard(address),
+      lastHeard: (address) => this.heardAt.get(address.toLowerCase()) ?? -Infinity,
+      track: (f, member, on) => {
+        let set = this.pendingAt.get(member.target);
+        if (on) {
+          if (!set) this.pendingAt.set(member.target, (set = new Set()));
+          set.add(f);
+        } else if (set) {
+          set.delete(f);
+        }
+      },
       hopTimeoutMs: opts.hopTimeoutMs,
       failoverWaitMs: opts.failoverWaitMs ?? 10_000,
       maxFailoverAttempts: opts.maxFailoverAttempts ?? 3,
       retryAfterSeconds: opts.retryAfterSeconds ?? 5,
     };
+    this.unsubscribe = opts.health.onChange((c) => {
+      if (c.kind === 'pair') this.onPairChange(c.pair);
+    });
+  }
+
+  /** Stop listening to health changes (the transaction layer is cleared by its owner). */
+  close(): void {
+    this.unsubscribe();
+  }
+
+  /**
+   * A message arrived from `address`: if it is a pair member's, note the time
+   * (the per-hop timer's liveness test). Called for every incoming message.
+   */
+  heard(address: string): void {
+    const a = address.toLowerCase();
+    if (this.heardAt.has(a) || this.siteIndex().memberAt(a)) this.heardAt.set(a, this.opts.clock.now());
+  }
+
+  /** The pair switched: requests still unanswered at a member that is no longer active move to the new one. */
+  private onPairChange(pairName: string): void {
+    const state = this.opts.health.pairState(pairName);
+    if (!state?.active) return;
+    const pair = this.siteIndex().pair(pairName);
+    const active = pair && findMember(pair, state.active);
+    if (!pair || !active) return;
+    for (const m of pair.members) {
+      if (m === active) continue;
+      const set = this.pendingAt.get(m.target);
+      if (!set || set.size === 0) continue;
+      for (const f of [...set]) f.memberLost(active);
+    }
   }
 
   /** The routing tables for the current site model (rebuilt when the model object changes). */
@@ -217,8 +266,10 @@ export class ProxyCore implements TransactionUser {
     let target: ForwardTarget;
     let rrPair: string;
     if (d.kind === 'pair') {
+      // Out of service (a whole force round without an answer): 503 at once. During a
+      // switchover (force mode, round not over) the Forwarding waits for the new active member.
       const state = this.opts.health.pairState(d.pair.name);
-      if (!state || !state.inService || !state.active) {
+      if (!state || (!state.active && state.outOfService)) {
         this.counters.pairOutOfService++;
         return this.reply(st, 503, 'Service Unavailable', { 'retry-after': String(this.env.retryAfterSeconds) });
       }
@@ -263,14 +314,25 @@ export class ProxyCore implements TransactionUser {
     const mf = maxForwards(ack);
     if (mf === 0) return;
     const d = decide(ack, ix, strip, from?.pair);
-    let dest: Remote;
     if (d.kind === 'reject') return;
-    if (d.kind === 'pair') {
-      const state = this.opts.health.pairState(d.pair.name);
-      const m = state?.inService && state.active ? d.pair.members.find((x) => x.target === state.active) : undefined;
-      if (!m) return;
-      dest = { protocol: m.transport, address: m.address, port: m.port };
-    } else dest = { protocol: d.transport, address: d.address, port: d.port };
+    if (d.kind === 'direct') return this.sendAck(ack, mf, { protocol: d.transport, address: d.address, port: d.port });
+    const pair = d.pair;
+    const state = this.opts.health.pairState(pair.name);
+    const m = state?.inService && state.active ? findMember(pair, state.active) : undefined;
+    if (m) return this.sendAck(ack, mf, { protocol: m.transport, address: m.address, port: m.port });
+    if (!state || state.outOfService) return;
+    // Switchover: hold the ACK for the new active member (bounded), rather than
+    // dropping it and leaving the server retransmitting its 2xx.
+    this.opts.feedback.awaitActive(pair.name, this.env.failoverWaitMs).then(
+      (active) => {
+        const n = findMember(pair, active);
+        if (n) this.sendAck(ack, mf, { protocol: n.transport, address: n.address, port: n.port });
+      },
+      () => undefined,
+    );
+  }
+
+  private sendAck(ack: SipMessage, mf: number | undefined, dest: Remote): void {
     const out = copyForForward(ack);
     out.headers['max-forwards'] = String(mf === undefined ? 70 : mf - 1);
     const local = this.opts.transport.localFor(dest.address);
@@ -317,4 +379,9 @@ export class ProxyCore implements TransactionUser {
   private count(status: number): void {
     this.counters.responsesByCode[status] = (this.counters.responsesByCode[status] ?? 0) + 1;
   }
+}
+
+function findMember(pair: HaPair, target: string): PairMember | undefined {
+  const t = canonicalName(target);
+  return pair.members.find((m) => canonicalName(m.target) === t);
 }

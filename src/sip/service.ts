@@ -48,7 +48,15 @@ export class SipService {
     const clock = opts.clock ?? systemClock;
     this.transport = new SipTransport({ listen: opts.listen, log: opts.log, tcp: opts.tcp });
     this.layer = new TransactionLayer({ sender: this.transport, clock, timers: opts.timers, maxTransactions: opts.maxTransactions });
-    this.transport.setSink(this.layer);
+    // Every incoming message passes the proxy's liveness note (pair members only) on its way to the layer.
+    const layer = this.layer;
+    this.transport.setSink({
+      onMessage: (msg, remote) => {
+        this.proxy.heard(remote.address);
+        layer.onMessage(msg, remote);
+      },
+      onBadMessage: (msg, error, remote) => layer.onBadMessage(msg, error, remote),
+    });
     this.proxy = new ProxyCore({
       site: opts.site,
       health: opts.health,
@@ -75,6 +83,7 @@ export class SipService {
 
   /** Closes every socket and ends every transaction. */
   async stop(): Promise<void> {
+    this.proxy.close();
     await this.transport.stop();
     this.layer.clear();
   }

@@ -10,6 +10,9 @@ import { logEvent, type Logger } from '../shared/log.js';
 import { decode, MAX_MESSAGE_BYTES } from './codec.js';
 import type { ListenAddress, Remote, TransportCounters, TransportSink } from './transport-types.js';
 
+/** Bytes of UDP receive buffer asked for per socket. */
+const UDP_RECV_BUFFER = 4 * 1024 * 1024;
+
 export class UdpListener {
   private socket: dgram.Socket | undefined;
   readonly family: 4 | 6;
@@ -25,7 +28,10 @@ export class UdpListener {
 
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const s = dgram.createSocket({ type: this.family === 6 ? 'udp6' : 'udp4', ipv6Only: this.family === 6 });
+      // A switchover releases every request held during it at once, and their answers come
+      // back as a burst: the 208 KB default receive buffer drops part of it (as Kamailio does,
+      // ask for more; the kernel caps the size at net.core.rmem_max).
+      const s = dgram.createSocket({ type: this.family === 6 ? 'udp6' : 'udp4', ipv6Only: this.family === 6, recvBufferSize: UDP_RECV_BUFFER });
       const onStartError = (err: NodeJS.ErrnoException) => {
         s.close();
         reject(new SrvError('SRV_ERR_LISTEN', `cannot listen on SIP UDP ${this.listen.address}:${this.listen.port}: ${err.code ?? err.message}`));

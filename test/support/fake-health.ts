@@ -22,7 +22,7 @@ export class FakeHealth implements HealthView, PairFeedback {
   }
 
   setActive(pair: string, target: string | null): void {
-    this.states.set(pair, { name: pair, mode: target ? 'check' : 'force', active: target, inService: target !== null });
+    this.states.set(pair, { name: pair, mode: target ? 'check' : 'force', active: target, inService: target !== null, outOfService: target === null });
     this.version++;
   }
 

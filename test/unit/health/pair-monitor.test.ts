@@ -37,7 +37,7 @@ describe('health/pair-monitor', () => {
       const { clock, prober, monitor, rec } = setup();
       prober.set(A, { status: 200, afterMs: 20 });
       monitor.start();
-      expect(monitor.state()).to.deep.equal({ name: 'tserver.example.com', mode: 'check', active: A, inService: true });
+      expect(monitor.state()).to.deep.equal({ name: 'tserver.example.com', mode: 'check', active: A, inService: true, outOfService: false });
       await run(clock, 1600);
       expect(prober.trace()).to.deep.equal(['0:' + A, '500:' + A, '1000:' + A, '1500:' + A]);
       expect(prober.calls.every((c) => c.timeoutMs === CHECK)).to.equal(true);
@@ -74,7 +74,7 @@ describe('health/pair-monitor', () => {
       expect(monitor.state().mode).to.equal('check');
       expect(prober.trace()).to.deep.equal(['0:' + A]);
       await run(clock, 1);
-      expect(monitor.state()).to.deep.equal({ name: 'tserver.example.com', mode: 'force', active: null, inService: false });
+      expect(monitor.state()).to.deep.equal({ name: 'tserver.example.com', mode: 'force', active: null, inService: false, outOfService: false });
       expect(prober.trace()).to.deep.equal(['0:' + A, '500:' + B]);
       expect(prober.calls[1]!.timeoutMs).to.equal(FORCE);
       const force = rec.events(EVENTS.PAIR_FORCE_MODE.code);
@@ -107,7 +107,7 @@ describe('health/pair-monitor', () => {
       await run(clock, 509);
       expect(monitor.state().mode).to.equal('force');
       await run(clock, 1);
-      expect(monitor.state()).to.deep.equal({ name: 'tserver.example.com', mode: 'check', active: B, inService: true });
+      expect(monitor.state()).to.deep.equal({ name: 'tserver.example.com', mode: 'check', active: B, inService: true, outOfService: false });
       await run(clock, 1000);
       expect(prober.trace()).to.deep.equal(['0:' + A, '500:' + B, '1010:' + B, '1510:' + B]);
       expect(prober.calls[2]!.timeoutMs).to.equal(CHECK);
@@ -305,17 +305,56 @@ describe('health/pair-monitor', () => {
       monitor.start();
       monitor.memberFailed(A, 'timeout');
       let err: (Error & { code?: string }) | null = null;
-      void monitor.awaitActive(1000).catch((e: Error) => (err = e));
-      await run(clock, 999);
+      void monitor.awaitActive(400).catch((e: Error) => (err = e));
+      await run(clock, 399);
       expect(err).to.equal(null);
       await run(clock, 1);
       await settle();
       expect(err).to.have.property('code', 'SRV_ERR_PAIR_UNAVAILABLE');
       let err2: (Error & { code?: string }) | null = null;
-      void monitor.awaitActive(1000).catch((e: Error) => (err2 = e));
+      void monitor.awaitActive(150).catch((e: Error) => (err2 = e));
       monitor.stop();
       await settle();
       expect(err2).to.have.property('code', 'SRV_ERR_PAIR_UNAVAILABLE');
+    });
+
+    // Regression (switchover answered 503 at once): during a switchover requests wait for the
+    // new active member; only a pair out of service (a whole force round without an answer)
+    // turns them away, and then at once.
+    it('switchover vs out of service: waiters wait through the force round and are rejected exactly when the pair goes out of service', async () => {
+      const { clock, monitor, rec } = setup();
+      monitor.start();
+      await run(clock, CHECK); // A silent: force mode at 500, B probed, then A at 800
+      expect(monitor.state()).to.include({ mode: 'force', active: null, inService: false, outOfService: false });
+      let err: (Error & { code?: string }) | null = null;
+      const t0 = clock.now();
+      void monitor.awaitActive(10_000).catch((e: Error) => (err = e));
+      await run(clock, 2 * FORCE - 1);
+      expect(err).to.equal(null);
+      expect(monitor.state().outOfService).to.equal(false);
+      await run(clock, 1);
+      await settle();
+      expect(clock.now() - t0).to.equal(2 * FORCE);
+      expect(rec.events(EVENTS.PAIR_OUT_OF_SERVICE.code)).to.have.length(1);
+      expect(monitor.state()).to.include({ mode: 'force', active: null, inService: false, outOfService: true });
+      expect(err).to.have.property('code', 'SRV_ERR_PAIR_UNAVAILABLE');
+      let now: (Error & { code?: string }) | null = null;
+      void monitor.awaitActive(10_000).catch((e: Error) => (now = e));
+      await settle();
+      expect(now, 'rejected at once while out of service').to.have.property('code', 'SRV_ERR_PAIR_UNAVAILABLE');
+      monitor.stop();
+    });
+
+    it('a member answering after an out-of-service spell clears outOfService and resolves new waiters at once', async () => {
+      const { clock, prober, monitor } = setup();
+      monitor.start();
+      await run(clock, CHECK + 2 * FORCE);
+      expect(monitor.state().outOfService).to.equal(true);
+      prober.set(A, { status: 200, afterMs: 5 }).set(B, { status: 200, afterMs: 5 });
+      await run(clock, FORCE + 5);
+      expect(monitor.state()).to.include({ mode: 'check', inService: true, outOfService: false });
+      expect(await monitor.awaitActive(1)).to.equal(monitor.state().active);
+      monitor.stop();
     });
   });
 });
