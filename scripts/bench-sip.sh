@@ -96,7 +96,8 @@ bench_proxy() {
   search "$name"
   local alive=1
   if ! kill -0 "$PROXY_PID" 2>/dev/null; then
-    log "$name exited during the benchmark: $(tail -5 "$WORK/$name"/*.log 2>/dev/null)"
+    wait "$PROXY_PID" 2>/dev/null
+    log "$name exited during the benchmark with status $?: $(tail -5 "$WORK/$name"/*.log 2>/dev/null)"
     alive=0
   fi
   tree=$(proc_tree "$PROXY_PID")
@@ -120,7 +121,7 @@ for proxy in $PROXIES; do
     *) die "unknown proxy $proxy (srvproxy, kamailio)" ;;
   esac
   # A proxy that fails to start is reported; the other one is still measured.
-  if ! (trap kill_tracked EXIT; bench_proxy "$proxy" "$base"); then
+  if ! (trap "kill_tracked 2>/dev/null" EXIT; bench_proxy "$proxy" "$base"); then
     started_all=0
     log "$proxy: FAILED (see the log lines above)"
   fi

@@ -81,8 +81,13 @@ one_run() {
   if [ "$name" = srvproxy ]; then
     curl -fsS -m 1 "$SRVPROXY_HTTP/status" >"$WORK/$name-$run-status.json" 2>/dev/null || true
   fi
-  local alive=1
-  kill -0 "$PROXY_PID" 2>/dev/null || { log "$name exited during the $run run"; alive=0; }
+  local alive=1 rc
+  if ! kill -0 "$PROXY_PID" 2>/dev/null; then
+    wait "$PROXY_PID" 2>/dev/null
+    rc=$?
+    log "$name exited during the $run run with status $rc$([ "$rc" -gt 128 ] && echo " (signal $((rc - 128)))")"
+    alive=0
+  fi
   stop_proc "$PROXY_PID"
   cp -r "$WORK/$name" "$WORK/$name-$run-proxy" 2>/dev/null
   kill -CONT "$primary_pid" 2>/dev/null
@@ -103,7 +108,7 @@ for proxy in $PROXIES; do
     *) die "unknown proxy $proxy (srvproxy, kamailio)" ;;
   esac
   for run in $RUNS; do
-    if ! (trap kill_tracked EXIT; one_run "$proxy" "$base" "$run"); then
+    if ! (trap "kill_tracked 2>/dev/null" EXIT; one_run "$proxy" "$base" "$run"); then
       started_all=0
       log "$proxy/$run: FAILED (see the log lines above)"
       echo "$run failed - - -" >>"$WORK/$proxy.rows"

@@ -62,14 +62,21 @@ fi
 
 # r KEY: a recorded figure, or "-".
 r() { sed -n "s/^$1=//p" "$BENCH_RESULTS" | tail -1 | grep . || echo -; }
-ver() { "$@" 2>&1 | grep -m1 -oE '[0-9]+\.[0-9]+(\.[0-9]+)?' || echo '?'; }
+# ver PACKAGE COMMAND...: the Debian package version, else the first x.y[.z] the command prints.
+ver() {
+  local v
+  v=$(dpkg-query -W -f='${Version}' "$1" 2>/dev/null)
+  shift
+  [ -n "$v" ] || v=$({ "$@" 2>&1 || true; } | grep -m1 -oE '[0-9]+\.[0-9]+(\.[0-9]+)?' | head -1)
+  echo "${v:-?}"
+}
 
 v_node=$(node --version)
 v_srvproxy=$(node dist/src/cli/main.js --version 2>/dev/null | head -1)
-v_kamailio=$(ver kamailio -v)
-v_sipp=$(ver sipp -v)
-v_gdnsd=$(gdnsd -h 2>&1 | grep -m1 -oE 'version [0-9.]+' | cut -d' ' -f2)
-v_dnsperf=$(ver dnsperf -h)
+v_kamailio=$(ver kamailio kamailio -v)
+v_sipp=$(ver sip-tester sipp -v)
+v_gdnsd=$(ver gdnsd gdnsd -h)
+v_dnsperf=$(ver dnsperf dnsperf -h)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else print "-" }'; }
@@ -89,7 +96,7 @@ sw_row() { # RUN LABEL GOAL
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($cpu), $(uname -sr); load generators on the same cores."
   echo
-  echo "Versions: node $v_node, srvproxy ${v_srvproxy:-?}, Kamailio $v_kamailio, SIPp $v_sipp, gdnsd ${v_gdnsd:-?}, dnsperf $v_dnsperf."
+  echo "Versions: node $v_node, srvproxy ${v_srvproxy:-?}, Kamailio $v_kamailio, SIPp $v_sipp, gdnsd $v_gdnsd, dnsperf $v_dnsperf."
   echo
   echo "| figure | srvproxy | peer | ratio / goal |"
   echo "|---|---|---|---|"

@@ -38,7 +38,7 @@ kill_tracked() {
 
 bench_cleanup() {
   local rc=$?
-  kill_tracked
+  kill_tracked 2>/dev/null
   if [ -n "$WORK" ] && [ -d "$WORK" ]; then
     if [ "${BENCH_KEEP:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
       log "work files kept in $WORK"
@@ -94,14 +94,15 @@ wait_udp() {
 port_free() { udp_bound "$1" "$2" && die "$1:$2/udp is already in use"; return 0; }
 
 # start_uas NAME SCENARIO ADDR PORT: a sipp SIP Server stand-in that answers
-# OPTIONS with 200 (-aa). Sets UAS_PID.
+# OPTIONS with 200 (-aa). Sets UAS_PID. BENCH_UAS_ARGS adds sipp options
+# (e.g. -trace_msg to see every message a stand-in got).
 start_uas() {
   local name=$1 scen=$2 addr=$3 port=$4
   port_free "$addr" "$port"
   mkdir -p "$WORK/$name"
   (cd "$WORK/$name" && exec sipp -sf "$SIPP_DIR/$scen" -i "$addr" -p "$port" -aa -nostdin \
     -trace_err -error_file "$WORK/$name/errors.log" -max_log_size 2000000 \
-    -max_recv_loops 10000 -buff_size 2097152) >"$WORK/$name/sipp.out" 2>&1 &
+    -max_recv_loops 10000 -buff_size 2097152 ${BENCH_UAS_ARGS:-}) >"$WORK/$name/sipp.out" 2>&1 &
   UAS_PID=$!
   track "$UAS_PID"
   wait_udp "$UAS_PID" "$addr" "$port" 5 ||

@@ -85,12 +85,18 @@ async function callsAcrossKill(
   expect(uac.running, `sipp UAC ended before the kill:\n${uac.output.slice(-1000)}`).to.equal(true);
   site.primary.signal('SIGKILL');
   const limit = ((o.calls / o.rate) * 1000 + (o.holdMs ?? 0) + 40_000) | 0;
-  const code = await Promise.race([uac.exited, sleep(limit).then(() => 'timeout' as const)]);
+  let timer: NodeJS.Timeout | undefined;
+  const code = await Promise.race([
+    uac.exited,
+    new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), limit))),
+  ]);
+  clearTimeout(timer);
   if (code === 'timeout') await uac.kill();
   const stats = uacStats(uac);
   const evidence =
     `sipp exit ${String(code)}, ${JSON.stringify(stats)}\n` +
-    `sipp errors:\n${uac.errors()}\nsrvproxy output:\n${site.proxy.output.slice(-3000)}`;
+    `sipp events by kind:\n${uac.errorSummary()}\nfirst sipp events:\n${uac.errors(1500)}\n` +
+    `srvproxy output:\n${site.proxy.output.slice(-3000)}`;
   return { stats, evidence };
 }
 

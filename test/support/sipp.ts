@@ -98,6 +98,27 @@ export class Sipp {
       return '';
     }
   }
+
+  /**
+   * The -trace_err events counted by kind, e.g. "3x while expecting '100'
+   * (index 1), received SIP/2.0 503 Service Unavailable", one kind a line.
+   */
+  errorSummary(): string {
+    let text = '';
+    try {
+      text = fs.readFileSync(path.join(this.dir, 'errors.log'), 'utf8').replace(/\r/g, '');
+    } catch {
+      return '';
+    }
+    const kinds = new Map<string, number>();
+    const re =
+      /(while expecting '[^']*' \(index \d+\), received '[^\n]*)|(receive timeout on message \S+)|(Dead call) \S+ \((\w+)\), received '([^\n]*)|(Max retrans[^\n]{0,60})/g;
+    for (const m of text.matchAll(re)) {
+      const kind = (m[1] ?? m[2] ?? (m[3] ? `dead call (${m[4]}) received ${m[5]}` : m[6]) ?? '').replace(/'/g, '');
+      kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+    }
+    return [...kinds].map(([k, n]) => `${n}x ${k}`).join('\n');
+  }
 }
 
 function workDir(name: string): string {
