@@ -261,7 +261,7 @@ export class ZoneTransfer {
       client: plainAddress(source),
       kind: ixfr ? (full ? 'IXFR (full)' : 'IXFR (current)') : 'AXFR',
       messages: out.length,
-      tsig: requestMac ? this.options.key!.name : undefined,
+      ...(requestMac ? { tsig: this.options.key!.name } : {}),
     });
     return framed;
   }

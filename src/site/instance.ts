@@ -8,8 +8,10 @@
  */
 import type { Settings } from '../config/settings.js';
 import { buildAnswerTable } from '../dns/answers.js';
+import { Secondaries } from '../dns/secondaries.js';
 import { SerialCounter } from '../dns/serial.js';
 import { DnsServer } from '../dns/server.js';
+import { loadKeyFile } from '../dns/tsig.js';
 import { HealthMonitor } from '../health/health-monitor.js';
 import { HttpPlane } from '../ops/http.js';
 import { MetricsRegistry } from '../ops/metrics.js';
@@ -70,13 +72,24 @@ export async function startInstance(settings: Settings, log: Logger): Promise<In
     overloadCtrlDialogRate: settings.overloadCtrlDialogRate,
     log,
   });
+  // Zone transfers and NOTIFY to standard secondaries (--allow-transfer, --notify, --tsig-key).
+  const secondaries = new Secondaries({
+    allowTransfer: settings.allowTransfer ?? [],
+    notify: settings.notify ?? [],
+    key: settings.tsigKey ? loadKeyFile(settings.tsigKey) : undefined,
+    ownAddresses: listenAddresses,
+    notNotified: () => site.pool.members.flatMap((m) => m.addresses),
+    log,
+  });
   const dns = new DnsServer({
+    transfer: secondaries.transfer,
     addresses: listenAddresses,
     port: settings.dnsPort,
     forward: settings.forward && settings.forwardAllow ? { upstreams: settings.forward, allow: settings.forwardAllow } : undefined,
     log,
   });
-  const serials = new SerialCounter();
+  // Time-based serials: monotonic across restarts and instances (dns/serial.ts).
+  const serials = new SerialCounter({ wallClock: Date.now });
   const peerWithdrawals = new Map<string, number>();
   let failOpen = false;
 
@@ -86,6 +99,7 @@ export async function startInstance(settings: Settings, log: Logger): Promise<In
       filter: { pool: site.pool.name, members: site.pool.members, isHealthy: (t) => health.isMemberHealthy(t), local: site.local },
     });
     dns.setTable(built.table);
+    secondaries.tableChanged(built.table);
     if (built.failOpen !== failOpen) {
       failOpen = built.failOpen;
       logEvent(log, failOpen ? 'POOL_FAIL_OPEN' : 'POOL_FAIL_OPEN_END', { pool: site.pool.name });
@@ -130,6 +144,8 @@ export async function startInstance(settings: Settings, log: Logger): Promise<In
   try {
     await dns.listen();
     opened.push({ close: () => dns.close() });
+    await secondaries.start();
+    opened.push({ close: () => secondaries.close() });
     await sip.start();
     opened.push({ close: () => sip!.stop() });
     await http.listen(settings.http.host, settings.http.port);
@@ -161,6 +177,7 @@ export async function startInstance(settings: Settings, log: Logger): Promise<In
     await http.close();
     await sip!.stop();
     await dns.close();
+    await secondaries.close();
     logEvent(log, 'STOPPED', { reason });
   };
 
