@@ -207,6 +207,7 @@ describe('e2e: operations (status, metrics, drain, reload, signals)', function (
     const bye0 = sample(before, 'srvproxy_sip_requests_total', { method: 'BYE' }) ?? 0;
     const fwd0 = sample(before, 'srvproxy_sip_forwarded_total', { member: 'sips-a.example.com' }) ?? 0;
     const ok0 = sample(before, 'srvproxy_sip_responses_total', { code: '200' }) ?? 0;
+    const opt0 = sample(before, 'srvproxy_sip_requests_total', { method: 'OPTIONS' }) ?? 0;
     const CALLS = 3;
     for (let i = 0; i < CALLS; i++) {
       const r = await ua!.call({ to: `sip:100${i}@${PAIR}` });
@@ -219,8 +220,10 @@ describe('e2e: operations (status, metrics, drain, reload, signals)', function (
     expect(sample(m, 'srvproxy_sip_requests_total', { method: 'BYE' }), why).to.equal(bye0 + CALLS);
     // The INVITE and the BYE of each call went to the primary (transaction-stateful forwards; the ACK of a 2xx is not a transaction).
     expect(sample(m, 'srvproxy_sip_forwarded_total', { member: 'sips-a.example.com' }), why).to.equal(fwd0 + 2 * CALLS);
-    // 200 to each INVITE and each BYE.
-    expect(sample(m, 'srvproxy_sip_responses_total', { code: '200' }), why).to.equal(ok0 + 2 * CALLS);
+    // 200 to each INVITE and each BYE, and to the peer's OPTIONS probes meanwhile.
+    const probes = (sample(m, 'srvproxy_sip_requests_total', { method: 'OPTIONS' }) ?? 0) - opt0;
+    expect(sample(m, 'srvproxy_sip_responses_total', { code: '200' }), why).to.equal(ok0 + 2 * CALLS + probes);
+    expect(sample(m, 'srvproxy_sip_requests_total', { method: 'ACK' }), why).to.be.at.least(CALLS);
     expect(sample(m, 'srvproxy_sip_transactions_in_flight')).to.be.a('number');
     expect(sample(m, 'srvproxy_sip_transactions_pending'), why).to.equal(0);
     // Probes: the primary answered every check-mode OPTIONS so far, the peer too.
