@@ -102,6 +102,7 @@ export class DnsServer {
       this.counters,
       (msg, socket) => {
         if (xfr && isTransferQuery(msg)) return xfr.answer(this.current, msg, socket.remoteAddress ?? '');
+        if (xfr?.isSigned(msg)) return xfr.answerSigned(this.current, msg, true, this.counters, maxUdp);
         const out = respond(this.current, msg, msg.length, true, this.counters, maxUdp, fwd !== null);
         if (out !== FORWARD) return out;
         fwd!.query(msg, msg.length, socket.remoteAddress ?? '', true, (answer) => {
@@ -183,6 +184,7 @@ export class DnsServer {
         const maxUdp = this.maxUdp;
         const counters = this.counters;
         const fwd = this.forwarder;
+        const xfr = this.options.transfer;
         sock.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
           counters.udpReceived++;
           if (rinfo.port === 0) {
@@ -190,7 +192,9 @@ export class DnsServer {
             return;
           }
           try {
-            const out = respond(this.current, msg, msg.length, false, counters, maxUdp, fwd !== null);
+            const out = xfr?.isSigned(msg)
+              ? xfr.answerSigned(this.current, msg, false, counters, maxUdp) // TSIG (a secondary's SOA query)
+              : respond(this.current, msg, msg.length, false, counters, maxUdp, fwd !== null);
             if (out === FORWARD) {
               fwd!.query(msg, msg.length, rinfo.address, false, (answer) => {
                 try {

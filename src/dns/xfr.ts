@@ -12,6 +12,9 @@
  * (RFC 8945 §5.2); a source outside `allow`, or an unsigned request when a
  * key is set, REFUSED; a name that is not a served zone's apex NOTAUTH.
  *
+ * Signed ordinary queries (a secondary with the key signs its SOA queries):
+ * answerSigned() checks the TSIG, answers through respond() and signs.
+ *
  * The message stream of a zone is encoded once per answer table (cached by
  * zone object), then per transfer only the ID, the question as asked and the
  * TSIG change. The SOA is the first and the last record; every message
@@ -23,8 +26,10 @@ import net from 'node:net';
 import { logEvent, silentLogger, type Logger } from '../shared/log.js';
 import type { RR, Zone } from '../zone/types.js';
 import type { AnswerTable } from './answers.js';
+import type { DnsCounters } from './counters.js';
 import { encodeBody } from './encode.js';
 import { readMessage, readName } from './message.js';
+import { respond } from './respond.js';
 import { serialGreater } from './serial.js';
 import { findTsig, sign, TSIG_ERROR, unsignedError, verify, type TsigKey } from './tsig.js';
 import { CLASS_IN, FLAG, RCODE, TYPE, nameToWire } from './wire.js';
@@ -264,6 +269,49 @@ export class ZoneTransfer {
       ...(requestMac ? { tsig: this.options.key!.name } : {}),
     });
     return framed;
+  }
+
+  /**
+   * Does the query `msg` carry a TSIG record that needs checking? Only when a
+   * key is set and the additional section is not empty; the fast path never
+   * sees signed queries then. A secondary holding the key signs its SOA
+   * queries too, and takes only a signed answer.
+   */
+  isSigned(msg: Uint8Array): boolean {
+    if (!this.options.key || msg.length < 12 || (msg[10] === 0 && msg[11] === 0)) return false;
+    return findTsig(msg) !== null;
+  }
+
+  /**
+   * A signed ordinary query (not a transfer): checked like a transfer
+   * request, answered from `table` by respond() without its TSIG, and the
+   * answer signed. Over TCP the result carries its length prefix.
+   */
+  answerSigned(table: AnswerTable, msg: Buffer, tcp: boolean, counters: DnsCounters, maxUdp: number): Buffer | null {
+    const rec = findTsig(msg);
+    if (rec === null || rec === 'malformed') return respond(table, msg, msg.length, tcp, counters, maxUdp);
+    const m = readMessage(msg);
+    const q = m?.questions.length === 1 ? m.questions[0]! : undefined;
+    const question = q ? msg.subarray(q.start, q.end) : null;
+    const v = verify(msg, rec, this.options.key, this.nowSec());
+    let out: Buffer | null;
+    if (v.error !== TSIG_ERROR.NONE) {
+      const reply = this.bare(msg, question, RCODE_NOTAUTH);
+      out =
+        v.error === TSIG_ERROR.BADTIME && this.options.key
+          ? sign(reply, this.options.key, { timeSigned: rec.timeSigned, fudge: rec.fudge, error: v.error, otherData: time48(this.nowSec()) }, { requestMac: v.mac }).message
+          : unsignedError(reply, rec, v.error);
+    } else {
+      const stripped = Buffer.from(msg.subarray(0, rec.start));
+      stripped.writeUInt16BE(stripped.readUInt16BE(10) - 1, 10);
+      const plain = respond(table, stripped, stripped.length, tcp, counters, maxUdp);
+      if (!plain) return null;
+      out = sign(Buffer.from(tcp ? plain.subarray(2) : plain), this.options.key!, { timeSigned: this.nowSec() }, { requestMac: v.mac }).message;
+    }
+    if (!tcp) return out;
+    const len = Buffer.alloc(2);
+    len.writeUInt16BE(out.length);
+    return Buffer.concat([len, out]);
   }
 
   /** A response with no records: the header (ID, RD, rcode) and the question when there is one. */
