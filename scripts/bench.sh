@@ -109,6 +109,11 @@ sw_row() { # RUN LABEL GOAL
   sw_row kill "200 calls/s, active killed" "goal <= 500"
   sw_row freeze "200 calls/s, active frozen" "goal <= 500"
   sw_row hold "100 calls/s held 3 s, active killed" ""
+  if [ -f "$WORK/dns.out" ] && [ "$(r dns.srvproxy.qps)" = - ]; then
+    # bench-dns.sh prints its table: "srvproxy (node vX) QPS rounds..." and "gdnsd X.Y QPS rounds...".
+    awk '/^srvproxy \(node/ { print "dns.srvproxy.qps=" $4 } /^gdnsd [0-9]/ { print "dns.gdnsd.qps=" $3 }' \
+      "$WORK/dns.out" >>"$BENCH_RESULTS"
+  fi
   if [ -f "$WORK/dns.rc" ] && [ "$(r dns.srvproxy.qps)" != - ]; then
     printf '| DNS queries/s (dnsperf) | %s | gdnsd %s | %s (goal >= 0.5) |\n' \
       "$(r dns.srvproxy.qps)" "$(r dns.gdnsd.qps)" "$(ratio "$(r dns.srvproxy.qps)" "$(r dns.gdnsd.qps)")"
