@@ -12,6 +12,9 @@ import { buildAnswerTable } from '../../src/dns/answers.js';
 import type { ForwardOptions } from '../../src/dns/forward.js';
 import { DnsServer } from '../../src/dns/server.js';
 import { answer, ScriptedUpstream, type Script } from '../support/dns-upstream.js';
+import { freePort } from '../support/ports.js';
+import { startSrvproxy, stopAll } from '../support/processes.js';
+import { writeSiteZone } from '../support/site-zone.js';
 import { DNS_TEST_ZONE, zonesFromText } from '../support/dns-zone.js';
 import { buildQuery, decode, tcpExchange, udpExchange } from '../support/dns-wire.js';
 
@@ -300,6 +303,32 @@ describe('e2e dns: forwarding names outside the zones for allowed clients', func
       expect(new Set(u.seen.map((s) => s.id)).size).to.be.at.least(7);
       expect(new Set(u.seen.map((s) => s.port)).size).to.be.at.least(7);
       expect(u.seen.every((s) => s.from === '127.0.0.1')).to.equal(true);
+    });
+  });
+
+  describe('srvproxy run --forward --forward-allow', () => {
+    after(() => stopAll());
+
+    it('forwards for the allowed network and counts it in /metrics', async () => {
+      const upstream = await serve(upstreamTable);
+      const [sipPort, dnsPort, http] = [await freePort('127.0.0.31'), await freePort('127.0.0.31'), await freePort()];
+      const zones = writeSiteZone({
+        proxies: [{ name: 'proxy1', address: '127.0.0.31', port: sipPort }],
+        pairs: { tserver: [{ name: 'sips-a', address: '127.0.0.32', port: sipPort }, { name: 'sips-b', address: '127.0.0.33', port: sipPort }] },
+      });
+      await startSrvproxy(
+        ['--self', 'proxy1.example.com', '--pair', 'tserver.example.com', '--zones', zones, '--dns-port', String(dnsPort),
+          '--forward', `127.0.0.1:${upstream.port}`, '--forward-allow', '127.0.0.1/32', '::1/128'],
+        http,
+      );
+      const r = new dns.promises.Resolver({ timeout: 3000, tries: 1 });
+      r.setServers([`127.0.0.31:${dnsPort}`]);
+      for (let i = 0; i < 3; i++) expect((await r.resolve4('www.upstream.test')).sort()).to.deep.equal(['127.0.0.80', '127.0.0.81']);
+      expect(await r.resolve4('proxy1.example.com')).to.deep.equal(['127.0.0.31']);
+      const metrics = await (await fetch(`http://127.0.0.1:${http}/metrics`)).text();
+      const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]);
+      expect([value('srvproxy_dns_forwarded_total'), value('srvproxy_dns_cache_hits_total'), value('srvproxy_dns_upstream_failures_total')]).to.deep.equal([1, 2, 0]);
+      expect(upstream.counters.udpReceived).to.equal(1);
     });
   });
 });
