@@ -11,6 +11,10 @@
  *   (each promotion takes max(epoch seen) + 1) stands by. A member that finds
  *   it was itself frozen for longer than takeoverMs stands by at once, so it
  *   never answers as active for a pair that moved on without it.
+ * - Both standby (e.g. a stall of the whole machine: the active member stood
+ *   by, and its partner, stalled too, did not see silence): the primary takes
+ *   over after takeoverMs of it, the backup after twice that, so the pair is
+ *   never left without an active member while both run.
  * - switchover(): the active member stands by and tells the standby to take
  *   over; promote() on a standby does the reverse (tests' forced switchover).
  * May import: sim/sip-server, sim/sync-link, node.
@@ -51,6 +55,10 @@ export class HaMember {
   private lastPartnerHb = 0;
   private lastTick = 0;
   private partnerUp = false;
+  /** The state in the partner's last heartbeat. */
+  private partnerState: MemberState | undefined;
+  /** When both members were first seen standby (0: not both standby). */
+  private bothStandbySince = 0;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(opts: HaMemberOptions) {
@@ -119,6 +127,7 @@ export class HaMember {
       // This process did not run for a while (frozen or starved): whatever it
       // believed is stale. Stand by and give the partner a fresh window.
       this.lastPartnerHb = now;
+      this.bothStandbySince = 0;
       if (this.server.state === 'active') this.setState('standby', `own process stalled for ${Math.round(gap)} ms`);
       return;
     }
@@ -129,6 +138,17 @@ export class HaMember {
     if (this.server.state === 'standby' && now - this.lastPartnerHb > this.takeoverMs) {
       this.setState('active', `no heartbeat from the partner for ${Math.round(now - this.lastPartnerHb)} ms`);
       this.heartbeat();
+      return;
+    }
+    if (this.server.state === 'standby' && this.partnerUp && this.partnerState === 'standby') {
+      if (this.bothStandbySince === 0) this.bothStandbySince = now;
+      const wait = this.takeoverMs * (this.opts.role === 'primary' ? 1 : 2);
+      if (now - this.bothStandbySince > wait) {
+        this.setState('active', `the partner is standby too (for ${Math.round(now - this.bothStandbySince)} ms)`);
+        this.heartbeat();
+      }
+    } else {
+      this.bothStandbySince = 0;
     }
   }
 
@@ -145,6 +165,7 @@ export class HaMember {
           this.opts.onPartner?.(true);
         }
         this.partnerEpoch = Math.max(this.partnerEpoch, m.epoch);
+        this.partnerState = m.state;
         if (m.state === 'active' && this.server.state === 'active') {
           if (m.epoch > this.epoch || (m.epoch === this.epoch && this.opts.role === 'backup')) {
             this.setState('standby', `partner is active with a newer epoch (${m.epoch} > ${this.epoch})`);
