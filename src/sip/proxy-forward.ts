@@ -6,7 +6,9 @@
  * toward the pending branch, timer C, and the final answer upstream.
  *
  * Fast failover, precisely:
- * - Per-hop timer: no response within hopTimeoutMs. A member heard from
+ * - Per-hop timer: no response within hopTimeoutMs. A timer that fires late
+ *   (this process was stalled) first lets pending input be read, once. A
+ *   member heard from
  *   within the last half of that period is alive (busy, or one datagram was
  *   lost): the timer is re-armed and the transaction keeps retransmitting.
  *   Otherwise the member is reported failed (force mode) and the request
@@ -64,6 +66,9 @@ export type ForwardTarget = { kind: 'pair'; pair: HaPair } | { kind: 'direct'; d
 
 const NO_OP_USER: ClientTransactionUser = { onResponse: () => undefined, onFailure: () => undefined };
 
+/** A per-hop timer firing this much after it fell due was held up by this process, not by the member. */
+const HOP_LATE_MS = 20;
+
 function pending(ct: ClientTransaction): boolean {
   return ct.state === 'calling' || ct.state === 'trying' || ct.state === 'proceeding';
 }
@@ -81,6 +86,9 @@ export class Forwarding implements ClientTransactionUser {
   private waitGen = 0;
   private waiting = false;
   private tracked: PairMember | undefined;
+  /** Clock time the per-hop timer falls due, and whether it was already put off once for lateness. */
+  private hopDue = 0;
+  private hopPutOff = false;
   private readonly deadline: number;
 
   constructor(
@@ -241,9 +249,11 @@ export class Forwarding implements ClientTransactionUser {
     }
   }
 
-  private armHop(ct: ClientTransaction): void {
+  private armHop(ct: ClientTransaction, ms = this.env.hopTimeoutMs, putOff = false): void {
     this.clearHop();
-    this.hopTimer = this.env.clock.setTimeout(() => this.onHopTimeout(ct), this.env.hopTimeoutMs);
+    this.hopDue = this.env.clock.now() + ms;
+    this.hopPutOff = putOff;
+    this.hopTimer = this.env.clock.setTimeout(() => this.onHopTimeout(ct), ms);
   }
 
   private clearHop(): void {
@@ -254,6 +264,12 @@ export class Forwarding implements ClientTransactionUser {
   private onHopTimeout(ct: ClientTransaction): void {
     this.hopTimer = undefined;
     if (ct !== this.ct || ct.responded || this.done || !this.member) return;
+    // Fired late: this process was stalled, and the answer may be waiting, unread, in the
+    // socket (timers run before I/O in an event-loop turn). Decide after that I/O is read.
+    if (!this.hopPutOff && this.env.clock.now() - this.hopDue > HOP_LATE_MS) {
+      this.armHop(ct, 1, true);
+      return;
+    }
     // A member that answered anything within the last half period is alive: it is busy
     // (or this one datagram was lost) and the transaction retransmits. Not a failure.
     if (this.env.clock.now() - this.env.lastHeard(this.member.address) <= this.env.hopTimeoutMs / 2) {

@@ -81,8 +81,16 @@ class SwitchingHealth implements HealthView, PairFeedback {
   }
 }
 
+/** A FakeClock whose now() can run ahead of the timers: a timer then fires late, as after a stall of the process. */
+class StallingClock extends FakeClock {
+  lag = 0;
+  override now(): number {
+    return super.now() + this.lag;
+  }
+}
+
 function setup() {
-  const clock = new FakeClock();
+  const clock = new StallingClock();
   const sent: { dest: Remote; msg: SipMessage }[] = [];
   const sender = { send: (dest: Remote, data: Buffer) => void sent.push({ dest, msg: sip.parse(data)! }) };
   const layer = new TransactionLayer({ sender, clock });
@@ -205,6 +213,30 @@ describe('sip/proxy switchover (fake clock)', () => {
     clock.advance(HOP - 1); // re-armed; A silent since t=400
     expect(health.failed).to.deep.equal([]);
     clock.advance(1); // t=1000: A silent for 600 ms
+    expect(health.failed).to.deep.equal([TA]);
+  });
+
+  it('hop timer fired late after a stall of this process, the answer unread in the socket: the answer is read first, no failover', () => {
+    const { layer, health, clock, to, up, answer } = setup();
+    layer.onMessage(req('MESSAGE'), UA);
+    const m = to(A, 'MESSAGE')[0].msg;
+    clock.lag = 300; // the timer, due at 500, runs when the process wakes at 800
+    clock.advance(HOP);
+    expect(health.failed).to.deep.equal([]);
+    answer(A, m, 200); // read in the same turn, after the timers
+    clock.advance(1);
+    expect(health.failed).to.deep.equal([]);
+    expect(up()).to.deep.equal([200]);
+  });
+
+  it('a late per-hop timer is put off once only: a member that stays silent is failed right after', () => {
+    const { layer, health, clock } = setup();
+    layer.onMessage(req('MESSAGE'), UA);
+    clock.lag = 300;
+    clock.advance(HOP);
+    expect(health.failed).to.deep.equal([]);
+    clock.lag = 600; // still stalling
+    clock.advance(1);
     expect(health.failed).to.deep.equal([TA]);
   });
 
