@@ -67,7 +67,7 @@ function expected(members: PoolInstance[]): Omit<DigView, 'serial' | 'flags'> {
 
 describe('interop: pool health seen by dig (three instances)', function () {
   this.timeout(60_000);
-  const INTERVAL = 0.5;
+  const INTERVAL = 0.75;
   const DOWN = 3;
   const UP = 2;
   const DOWN_MS = INTERVAL * (DOWN + 1) * 1000;
