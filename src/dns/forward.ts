@@ -20,8 +20,9 @@
  *      totalTimeoutMs: SERVFAIL to every waiting client when nobody answered.
  *
  * Bounded: the cache in entries and bytes (cache.ts); the clients waiting in
- * total (maxPending; beyond it queries are dropped and counted, as resolvers
- * do under overload). Counters are plain numbers for the ops plane.
+ * total (maxPending) and the resolutions in flight, each holding one socket
+ * (maxInflight): beyond them queries are dropped and counted, as resolvers do
+ * under overload. Counters are plain numbers for the ops plane.
  *
  * May import: shared.
  */
@@ -55,6 +56,8 @@ export interface ForwardOptions {
   maxNegativeTtl?: number;
   /** Most client queries waiting for upstream answers at once; default 4096. */
   maxPending?: number;
+  /** Most resolutions (each one upstream socket) in flight at once; default 256. */
+  maxInflight?: number;
   /** How long an upstream that failed is tried after the others, ms; default 10 s. */
   downForMs?: number;
   /** Milliseconds, monotonic (tests inject a fake). */
@@ -125,10 +128,10 @@ export class Forwarder {
   private readonly upstreams: UpstreamState[];
   private readonly inflight = new Map<string, Resolution>();
   private pending = 0;
-  private closed = false;
   private readonly attemptMs: number;
   private readonly totalMs: number;
   private readonly maxPending: number;
+  private readonly maxInflight: number;
   private readonly downForMs: number;
   private readonly limits: CacheLimits;
   private readonly now: () => number;
@@ -152,6 +155,7 @@ export class Forwarder {
     this.attemptMs = options.attemptTimeoutMs ?? 800;
     this.totalMs = options.totalTimeoutMs ?? Math.min(4000, this.attemptMs * (this.upstreams.length + 1));
     this.maxPending = options.maxPending ?? 4096;
+    this.maxInflight = options.maxInflight ?? 256;
     this.downForMs = options.downForMs ?? 10_000;
     this.limits = { maxTtl: options.maxTtl ?? 86_400, maxNegativeTtl: options.maxNegativeTtl ?? 10_800 };
     this.cache = new AnswerCache({
@@ -172,7 +176,6 @@ export class Forwarder {
    * when the upstream answers.
    */
   query(msg: Uint8Array, len: number, client: string, tcp: boolean, reply: Reply): void {
-    if (this.closed) return;
     const cq = readClientQuery(msg, len, tcp);
     if (!cq) return;
     if (cq.qclass !== CLASS_IN || this.upstreams.length === 0 || !this.allow.allows(client)) {
@@ -188,13 +191,13 @@ export class Forwarder {
       this.send(reply, relayedAnswer(cq, hit.answer, hit.age, this.maxUdp), tcp);
       return;
     }
-    if (this.pending >= this.maxPending) {
+    const running = this.inflight.get(key);
+    if (this.pending >= this.maxPending || (!running && this.inflight.size >= this.maxInflight)) {
       this.counters.overload++;
       this.dns.dropped++;
       return;
     }
     this.pending++;
-    const running = this.inflight.get(key);
     if (running) {
       this.counters.coalesced++;
       running.waiters.push({ cq, reply });
@@ -208,9 +211,8 @@ export class Forwarder {
     this.attempt(r);
   }
 
-  /** Stop: cancel every resolution in flight (their clients get no answer) and empty the cache. */
+  /** Cancel every resolution in flight (their clients get no answer) and empty the cache; usable again after. */
   close(): void {
-    this.closed = true;
     for (const r of this.inflight.values()) r.cancel?.();
     this.inflight.clear();
     this.pending = 0;
@@ -261,7 +263,6 @@ export class Forwarder {
 
   private outcome(r: Resolution, index: number, res: ExchangeResult): void {
     r.cancel = null;
-    if (this.closed) return;
     const u = this.upstreams[index]!;
     if (res.ok && isAnswer(res.answer.rcode)) {
       u.downUntil = 0;

@@ -295,6 +295,14 @@ describe('e2e dns: forwarding names outside the zones for allowed clients', func
       forger.close();
     });
 
+    it('bounded: beyond maxInflight resolutions, queries for new names are dropped and counted', async () => {
+      const silent = await script(() => null);
+      const p = await serve(own, { upstreams: [{ address: '127.0.0.1', port: silent.port }], allow, attemptTimeoutMs: 300, maxInflight: 2 });
+      const res = await Promise.all(['n1', 'n2', 'n3', 'n4'].map((n) => udpExchange(p.port, buildQuery(`${n}.upstream.test`, 'A'), 1500)));
+      expect(res.map((r) => (r ? decode(r).rcode : 'none')).sort()).to.deep.equal(['SERVFAIL', 'SERVFAIL', 'none', 'none']);
+      expect([silent.count(), p.forwardCounters.overload, p.forwarder!.waiting]).to.deep.equal([2, 2, 0]);
+    });
+
     it('queries leave only for the configured upstream, with a random ID and source port each', async () => {
       const u = await script((q) => answer(q, { addresses: ['127.0.0.7'], ns: ['ns.elsewhere.test'] }));
       const p = await serve(own, { upstreams: [{ address: '127.0.0.1', port: u.port }], allow });
