@@ -427,6 +427,30 @@ describe('e2e: operations (status, metrics, drain, reload, signals)', function (
     expect(eventLines(a, 'PEER_WITHDRAWN')).to.have.length(withdrawn0);
     expect(eventLines(a, 'PAIR_SWITCHOVER')).to.have.length(1);
   });
+  it('the pair out of service and back: /status, metrics, 503 to a call, one PAIR_OUT_OF_SERVICE and one PAIR_IN_SERVICE line', async () => {
+    await pair!.backup.kill();
+    await eventually(async () => !(await getJson<Status>(`${httpA}/status`)).pairs[0]!.inService, 10_000, 'pair out of service');
+    const p = (await getJson<Status>(`${httpA}/status`)).pairs[0]!;
+    expect(p).to.include({ inService: false, active: null, mode: 'force' });
+    let m = await getText(`${httpA}/metrics`);
+    expect(sample(m, 'srvproxy_pair_in_service', { pair: PAIR })).to.equal(0);
+    expect(sample(m, 'srvproxy_pair_active', { pair: PAIR, member: 'sips-b.example.com' })).to.equal(0);
+    const inv = await ua!.invite({ to: `sip:4000@${PAIR}` });
+    expect(inv.status).to.equal(503);
+    await eventually(() => eventLines(a, 'PAIR_OUT_OF_SERVICE').length === 1, 5000, 'PAIR_OUT_OF_SERVICE logged');
+
+    await pair!.primary.start('active');
+    await eventually(async () => (await getJson<Status>(`${httpA}/status`)).pairs[0]!.active === 'sips-a.example.com', 10_000, 'primary back');
+    m = await getText(`${httpA}/metrics`);
+    expect(sample(m, 'srvproxy_pair_in_service', { pair: PAIR })).to.equal(1);
+    expect(sample(m, 'srvproxy_pair_switchovers_total', { pair: PAIR })).to.equal(2);
+    expect(eventLines(a, 'PAIR_OUT_OF_SERVICE')).to.have.length(1);
+    expect(eventLines(a, 'PAIR_IN_SERVICE')).to.have.length(1);
+    expect(eventLines(a, 'PAIR_IN_SERVICE')[0]).to.include({ pair: PAIR, active: 'sips-a.example.com' });
+    expect(eventLines(a, 'PAIR_SWITCHOVER')).to.have.length(2);
+    const call = await ua!.call({ to: `sip:4001@${PAIR}` });
+    expect(call.ok, JSON.stringify(call)).to.equal(true);
+  });
 });
 
 describe('e2e: operations, SIGTERM with a call in flight', function () {
