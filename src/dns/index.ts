@@ -15,7 +15,11 @@ export { Forwarder, newForwardCounters, type ForwardOptions, type ForwardCounter
 export { AnswerTable, buildAnswerTable, emptyAnswerTable, type BuildOptions, type BuildResult } from './answers.js';
 export { applyPoolFilter, LOCAL_FIRST_OFFSET, type PoolFilter, type FilterOutcome } from './filter.js';
 export { lookup, type LookupResult, type ResultKind } from './lookup.js';
-export { SerialCounter, serialGreater } from './serial.js';
+export { SERIAL_EPOCH, SerialCounter, serialGreater, type SerialOptions } from './serial.js';
 export { AnswerFeed, type AnswerFeedOptions, type PoolSpec } from './feed.js';
 export { newCounters, QTYPE_LABELS, RCODE_LABELS, type DnsCounters, type QtypeLabel, type RcodeLabel } from './counters.js';
 export { MAX_UDP_PAYLOAD } from './wire.js';
+export { Secondaries, nsTargets, type SecondariesOptions } from './secondaries.js';
+export { ZoneTransfer, isTransferQuery, transferStream, type TransferCounters, type TransferOptions } from './xfr.js';
+export { Notifier, notifyMessage, type NotifierOptions, type NotifyCounters, type NotifyTarget } from './notify.js';
+export { loadKeyFile, parseKeyFile, type TsigKey } from './tsig.js';
