@@ -193,6 +193,27 @@ describe('dns/xfr: zone transfer', () => {
     });
   });
 
+  it('never throws on mutated transfer and signed queries (20k)', () => {
+    const xfr = new ZoneTransfer({ allow: ['127.0.0.0/8'], key: KEY, wallClock: () => NOW });
+    const seeds = [
+      sign(buildQuery('example.com', 'AXFR'), KEY, { timeSigned: NOW / 1000 }).message,
+      sign(ixfrQuery('example.com', 5), KEY, { timeSigned: NOW / 1000 }).message,
+      sign(buildQuery('example.com', 'SOA', { edns: 1232 }), KEY, { timeSigned: NOW / 1000 }).message,
+    ];
+    let seed = 12345;
+    const rnd = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    for (let i = 0; i < 20_000; i++) {
+      const m = Buffer.from(seeds[i % seeds.length]!);
+      for (let k = 1 + rnd(4); k > 0; k--) m[rnd(m.length)] = rnd(256);
+      const cut = rnd(4) === 0 ? m.subarray(0, rnd(m.length)) : m;
+      if (isTransferQuery(cut)) xfr.answer(table, cut, '127.0.0.1');
+      else if (xfr.isSigned(cut)) xfr.answerSigned(table, cut, rnd(2) === 0, newCounters(), 1232);
+    }
+  });
+
   it('over a real TCP connection to a DnsServer: AXFR streamed, other queries still answered', async () => {
     const server = new DnsServer({ addresses: ['127.0.0.1'], port: 0, table, transfer: new ZoneTransfer({ allow: ['127.0.0.1/32'] }) });
     await server.listen();
