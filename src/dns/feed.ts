@@ -30,13 +30,15 @@ export interface AnswerFeedOptions {
   local?: readonly string[];
   /** Health of pool members; without it every member is healthy. */
   health?: HealthView;
+  /** The serial policy (e.g. time-based); default: a plain SerialCounter. */
+  serials?: SerialCounter;
   log?: Logger;
 }
 
 export class AnswerFeed {
   private zones: ZoneSet;
   private pool: PoolSpec | undefined;
-  private readonly serials = new SerialCounter();
+  private readonly serials: SerialCounter;
   private readonly log: Logger;
   private unsubscribe: (() => void) | undefined;
   private result: BuildResult | undefined;
@@ -44,6 +46,7 @@ export class AnswerFeed {
   constructor(private readonly options: AnswerFeedOptions) {
     this.zones = options.zones;
     this.pool = options.pool;
+    this.serials = options.serials ?? new SerialCounter();
     this.log = options.log ?? silentLogger;
   }
 

@@ -7,7 +7,7 @@
  * May import: every plane below cli.
  */
 import type { Settings } from '../config/settings.js';
-import { buildAnswerTable } from '../dns/answers.js';
+import { AnswerFeed } from '../dns/feed.js';
 import { Secondaries } from '../dns/secondaries.js';
 import { SerialCounter } from '../dns/serial.js';
 import { DnsServer } from '../dns/server.js';
@@ -43,7 +43,7 @@ function siteOf(zones: ZoneSet, s: Settings): SiteModel {
 const STOP_DRAIN_MS = 5000;
 
 export async function startInstance(settings: Settings, log: Logger): Promise<Instance> {
-  let zones = loadZones(settings.zones);
+  const zones = loadZones(settings.zones);
   let site = siteOf(zones, settings);
   logEvent(log, 'ZONE_LOADED', { zones: zones.zones.map((z) => z.origin), self: site.self.target, pool: site.pool.name });
 
@@ -88,29 +88,26 @@ export async function startInstance(settings: Settings, log: Logger): Promise<In
     forward: settings.forward && settings.forwardAllow ? { upstreams: settings.forward, allow: settings.forwardAllow } : undefined,
     log,
   });
-  // Time-based serials: monotonic across restarts and instances (dns/serial.ts).
-  const serials = new SerialCounter({ wallClock: Date.now });
+  // The answer table follows zones and health; every new table also goes to the secondaries.
+  const feed = new AnswerFeed({
+    target: {
+      setTable: (t) => {
+        dns.setTable(t);
+        secondaries.tableChanged(t);
+      },
+    },
+    zones,
+    pool: site.pool,
+    local: site.local,
+    health,
+    // Time-based serials: monotonic across restarts and instances (dns/serial.ts).
+    serials: new SerialCounter({ wallClock: Date.now }),
+    log,
+  });
+  feed.start();
   const peerWithdrawals = new Map<string, number>();
-  let failOpen = false;
-
-  const rebuildDns = (cause: string) => {
-    const built = buildAnswerTable(zones, {
-      serials,
-      filter: { pool: site.pool.name, members: site.pool.members, isHealthy: (t) => health.isMemberHealthy(t), local: site.local },
-    });
-    dns.setTable(built.table);
-    secondaries.tableChanged(built.table);
-    if (built.failOpen !== failOpen) {
-      failOpen = built.failOpen;
-      logEvent(log, failOpen ? 'POOL_FAIL_OPEN' : 'POOL_FAIL_OPEN_END', { pool: site.pool.name });
-    }
-    logEvent(log, 'DNS_ANSWERS_REBUILT', { cause, withdrawn: built.withdrawn, serials: Object.fromEntries(built.serials) });
-  };
-  rebuildDns('start');
   health.onChange((c: HealthChange) => {
-    if (c.kind === 'pair') return; // pair state is not in DNS answers
     if (c.kind === 'peer' && !c.healthy) peerWithdrawals.set(c.target, (peerWithdrawals.get(c.target) ?? 0) + 1);
-    rebuildDns(c.kind === 'peer' ? `peer ${c.target} ${c.healthy ? 'restored' : 'withdrawn'}` : c.draining ? 'drain' : 'undrain');
   });
 
   let stopping = false;
@@ -118,10 +115,9 @@ export async function startInstance(settings: Settings, log: Logger): Promise<In
     try {
       const z = loadZones(settings.zones);
       const s = siteOf(z, settings);
-      zones = z;
       site = s;
       health.setSite(s);
-      rebuildDns('reload');
+      feed.setZones(z, s.pool);
       logEvent(log, 'ZONE_RELOADED', { zones: z.zones.map((x) => x.origin) });
       return { ok: true, message: `reloaded ${z.zones.map((x) => x.origin).join(', ')}` };
     } catch (e) {
@@ -174,6 +170,7 @@ export async function startInstance(settings: Settings, log: Logger): Promise<In
       await new Promise((r) => setTimeout(r, 50));
     }
     health.stop();
+    feed.stop();
     await http.close();
     await sip!.stop();
     await dns.close();
