@@ -4,6 +4,7 @@
 #   SIP         scripts/bench-sip.sh         highest calls/s with < 0.1% failed, vs Kamailio
 #   switchover  scripts/bench-switchover.sh  active member killed / frozen / held calls, vs Kamailio
 #   DNS         npm run bench:dns            queries/s vs gdnsd (when scripts/bench-dns.sh exists)
+#   withdrawal  scripts/bench-withdrawal.mjs seconds from an instance's SIGKILL to its absence from a peer's SRV answer
 # Writes a markdown table to bench/results.md (not committed) and stdout.
 #
 # Installs nothing: when sipp, dnsperf, kamailio or gdnsd is missing it says
@@ -59,6 +60,7 @@ part switchover 200 bash scripts/bench-switchover.sh
 if [ -f scripts/bench-dns.sh ]; then
   part dns 240 npm run --silent bench:dns
 fi
+part withdrawal 90 node scripts/bench-withdrawal.mjs
 
 # r KEY: a recorded figure, or "-".
 r() { sed -n "s/^$1=//p" "$BENCH_RESULTS" | tail -1 | grep . || echo -; }
@@ -124,10 +126,12 @@ sw_row() { # RUN LABEL GOAL
   else
     echo "| DNS queries/s (dnsperf) | not run: scripts/bench-dns.sh missing | | |"
   fi
+  printf '| withdrawal: SIGKILL to absence from a peer SRV answer, s (defaults; median, max of 3) | %s, %s | gdnsd defaults ~90 s (not run) | goal <= 3 |\n' \
+    "$(r withdrawal.srvproxy.s)" "$(r withdrawal.srvproxy.max_s)"
   echo
   echo "Suite time: $((SECONDS - start)) s. Parts that did not exit 0:" \
-    "$(for p in sip switchover dns; do [ -f "$WORK/$p.rc" ] && [ "$(cat "$WORK/$p.rc")" != 0 ] && printf '%s ' "$p"; done)"
-  for p in sip switchover dns; do
+    "$(for p in sip switchover dns withdrawal; do [ -f "$WORK/$p.rc" ] && [ "$(cat "$WORK/$p.rc")" != 0 ] && printf '%s ' "$p"; done)"
+  for p in sip switchover dns withdrawal; do
     [ -f "$WORK/$p.out" ] || continue
     echo
     echo "## $p"
