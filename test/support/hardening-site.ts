@@ -1,0 +1,140 @@
+/**
+ * test/support/hardening-site: one srvproxy instance (the real CLI, a child
+ * process) in front of the simulated HA pair, for the hardening tests (fuzz,
+ * floods, open relay, IPv6, TLS); plus what those tests read from the
+ * instance: /status, its RSS from /proc, its log, and one call through it.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promises as dnsp } from 'node:dns';
+import { startSimPair, type SimPair } from '../../src/sim/ha-pair.js';
+import { UserAgent } from '../../src/sim/ua.js';
+import { freePort } from './ports.js';
+import { startSrvproxy, type Proc } from './processes.js';
+
+export interface HardenedSiteOptions {
+  /** Address of the instance (default 127.0.0.31; '::1' for IPv6). */
+  proxy?: string;
+  /** Addresses of the pair members (default 127.0.0.41 / .42). */
+  members?: [string, string];
+  /** Extra srvproxy flags. */
+  args?: string[];
+  /** NODE_OPTIONS for the instance's process (e.g. a heap limit). */
+  nodeOptions?: string;
+  /** Extra zone lines (appended). */
+  zoneExtra?: (ports: { sip: number }) => string[];
+}
+
+export interface HardenedSite {
+  proc: Proc;
+  address: string;
+  sipPort: number;
+  dnsPort: number;
+  httpPort: number;
+  zoneDir: string;
+  pair: SimPair;
+  memberPorts: [number, number];
+  stop(): Promise<void>;
+}
+
+const rr = (address: string) => (address.includes(':') ? 'AAAA' : 'A');
+
+export async function startHardenedSite(o: HardenedSiteOptions = {}): Promise<HardenedSite> {
+  const address = o.proxy ?? '127.0.0.31';
+  const [ma, mb] = o.members ?? ['127.0.0.41', '127.0.0.42'];
+  const sipPort = await freePort(address);
+  const dnsPort = await freePort(address);
+  const httpPort = await freePort('127.0.0.1');
+  const pa = await freePort(ma);
+  const pb = await freePort(mb);
+  const lines = [
+    '$ORIGIN example.com.',
+    '$TTL 5',
+    '@ SOA ns1 hostmaster 2026112501 3600 600 86400 5',
+    '@ NS ns1',
+    `ns1 ${rr(address)} ${address}`,
+    `proxy1 ${rr(address)} ${address}`,
+    `_sip._udp.sipproxy SRV 10 50 ${sipPort} proxy1`,
+    `_sip._tcp.sipproxy SRV 10 50 ${sipPort} proxy1`,
+    `sipproxy ${rr(address)} ${address}`,
+    `sips-a ${rr(ma)} ${ma}`,
+    `sips-b ${rr(mb)} ${mb}`,
+    `_sip._udp.tserver SRV 10 0 ${pa} sips-a`,
+    `_sip._udp.tserver SRV 20 0 ${pb} sips-b`,
+    ...(o.zoneExtra?.({ sip: sipPort }) ?? []),
+  ];
+  const zoneDir = fs.mkdtempSync(path.join(os.tmpdir(), 'srvproxy-hard-'));
+  fs.writeFileSync(path.join(zoneDir, 'example.com.zone'), lines.join('\n') + '\n');
+  const pair = await startSimPair({ primary: { address: ma, port: pa }, backup: { address: mb, port: pb } });
+  let proc: Proc;
+  const saved = process.env.NODE_OPTIONS;
+  try {
+    // the child is spawned synchronously inside startSrvproxy: the variable is restored right after
+    if (o.nodeOptions) process.env.NODE_OPTIONS = o.nodeOptions;
+    const starting = startSrvproxy(
+      ['--self', 'proxy1.example.com', '--pair', 'tserver.example.com', '--zones', zoneDir, '--dns-port', String(dnsPort),
+        '--oos-check', '1', '--oos-force', '0.5', ...(o.args ?? [])],
+      httpPort,
+      'proxy1',
+    );
+    if (saved === undefined) delete process.env.NODE_OPTIONS;
+    else process.env.NODE_OPTIONS = saved;
+    proc = await starting;
+  } catch (e) {
+    await pair.stop();
+    throw e;
+  }
+  return {
+    proc, address, sipPort, dnsPort, httpPort, zoneDir, pair, memberPorts: [pa, pb],
+    stop: async () => {
+      await proc.kill();
+      await pair.stop();
+      fs.rmSync(zoneDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface PairStatus {
+  name: string;
+  inService: boolean;
+  mode: string;
+  active: string | null;
+}
+
+export async function pairStatus(site: HardenedSite): Promise<PairStatus> {
+  const r = await fetch(`http://127.0.0.1:${site.httpPort}/status`, { signal: AbortSignal.timeout(2000) });
+  const s = (await r.json()) as { pairs: PairStatus[] };
+  return s.pairs[0]!;
+}
+
+/** Resident set size of a process, bytes (from /proc). */
+export function rssOf(pid: number): number {
+  const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(s);
+  if (!m) throw new Error(`no VmRSS for ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+/** Lines of the instance's log that show an exception escaped or was caught as internal. */
+export function crashLines(output: string): string[] {
+  return output.split('\n').filter((l) => /SRV-10099|Uncaught|UnhandledPromiseRejection|^\s+at |TypeError|RangeError|FATAL/.test(l));
+}
+
+/** One whole call (INVITE/200/ACK/BYE/200) from a user agent through the instance. */
+export async function callThrough(site: HardenedSite, localAddress = '127.0.0.61'): Promise<{ ok: boolean; answeredBy?: string; detail: string }> {
+  const ua = await UserAgent.open({ proxy: { address: site.address, port: site.sipPort }, localAddress, transactionTimeoutMs: 4000 });
+  try {
+    const r = await ua.call({ to: 'sip:1000@tserver.example.com' });
+    return { ok: r.ok, answeredBy: r.answeredBy, detail: JSON.stringify(r) };
+  } finally {
+    ua.close();
+  }
+}
+
+/** The SRV targets of the pool from the instance's DNS. */
+export async function poolSrv(site: HardenedSite): Promise<string[]> {
+  const r = new dnsp.Resolver({ timeout: 1000, tries: 2 });
+  r.setServers([site.address.includes(':') ? `[${site.address}]:${site.dnsPort}` : `${site.address}:${site.dnsPort}`]);
+  return (await r.resolveSrv('_sip._udp.sipproxy.example.com')).map((x) => x.name);
+}
