@@ -15,10 +15,9 @@
 #   BENCH_DNS_SECONDS   seconds per dnsperf run (default 8)
 #   BENCH_DNS_ROUNDS    rounds per server (default 3)
 #   BENCH_DNS_CLIENTS   dnsperf -c (default 4)
-#   BENCH_DNS_PORT      first of two loopback ports (default 15301)
+#   BENCH_DNS_PORT      first of four loopback ports (default 15301)
 #   BENCH_DNS_PROFILE=1 run srvproxy with --cpu-prof; prints the top functions
-#   SRVPROXY_DNS_CMD    how to start srvproxy's DNS (default: scripts/dns-serve.mjs;
-#                       later: node dist/src/cli/main.js run ... --dns-port PORT)
+#   SRVPROXY_DNS_CMD    how to start srvproxy's DNS (default: `srvproxy run` as proxy1;
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -75,15 +74,22 @@ _sip._tcp.outbound SRV 10 50 5060 proxy1.example.com.
 _sip._tcp.outbound SRV 10 50 5060 proxy2.example.com.
 _sip._tcp.outbound SRV 20 50 5060 proxy3.example.com.
 outbound NAPTR 10 50 "s" "SIP+D2U" "" _sip._udp.outbound.example.com.
-outbound NAPTR 20 50 "s" "SIP+D2T" "" _sip._tcp.outbound.example.com.'
+outbound NAPTR 20 50 "s" "SIP+D2T" "" _sip._tcp.outbound.example.com.
+sips-a A 127.0.0.21
+sips-b A 127.0.0.22
+_sip._udp.tserver SRV 10 0 5060 sips-a.example.com.
+_sip._udp.tserver SRV 20 0 5060 sips-b.example.com.'
 
-mkdir -p "$WORK/srvproxy" "$WORK/gdnsd/zones"
+mkdir -p "$WORK/srvproxy" "$WORK/gdnsd/zones" "$WORK/gdnsd/run" "$WORK/gdnsd/state"
 printf '$ORIGIN example.com.\n%s\n' "$ZONE_BODY" > "$WORK/srvproxy/example.com.zone"
 printf '%s\n' "$ZONE_BODY" > "$WORK/gdnsd/zones/example.com"
 cat > "$WORK/gdnsd/config" <<EOF
 options => {
   listen => [ 127.0.0.1:$PORT_GDNSD ]
   zones_default_ttl => 30
+  # Its own control socket and state, so another gdnsd on the machine does not collide.
+  run_dir => $WORK/gdnsd/run
+  state_dir => $WORK/gdnsd/state
 }
 EOF
 
@@ -103,7 +109,10 @@ if [ "${BENCH_DNS_PROFILE:-0}" = 1 ]; then
   mkdir -p "$WORK/prof"
   PROF_ARGS=(--cpu-prof --cpu-prof-dir "$WORK/prof")
 fi
-SRVPROXY_DNS_CMD=${SRVPROXY_DNS_CMD:-"node ${PROF_ARGS[*]} $ROOT/scripts/dns-serve.mjs --zones $WORK/srvproxy --listen 127.0.0.1 --port $PORT_SRV"}
+# The real product: `srvproxy run` as proxy1 of the pool outbound.example.com (every member
+# local, so the SRV priorities are the zone's, as gdnsd serves them), its SIP
+# plane on the next port (probing a pair that does not answer: idle), DNS on PORT_SRV.
+SRVPROXY_DNS_CMD=${SRVPROXY_DNS_CMD:-"node ${PROF_ARGS[*]} $ROOT/dist/src/cli/main.js run --self proxy1.example.com --pool outbound.example.com --local proxy1.example.com proxy2.example.com proxy3.example.com --pair tserver.example.com --zones $WORK/srvproxy --listen 127.0.0.1 --dns-port $PORT_SRV --sip-port $((PORT_SRV + 2)) --http 127.0.0.1:$((PORT_SRV + 3)) --log-level error"}
 log "starting srvproxy DNS on 127.0.0.1:$PORT_SRV"
 # shellcheck disable=SC2086
 $SRVPROXY_DNS_CMD > "$WORK/srvproxy.log" 2>&1 &
@@ -127,10 +136,14 @@ wait_ready() { # name port pid log
 wait_ready srvproxy "$PORT_SRV" "$SRV_PID" "$WORK/srvproxy.log"
 wait_ready gdnsd "$PORT_GDNSD" "$GD_PID" "$WORK/gdnsd.log"
 
-# Same answers from both (records only; order within an RRset may differ).
+# Same answers from both (records only; order within an RRset may differ; the SOA
+# serial differs by design: srvproxy serves the zone's serial + seconds since 2026).
+records() { # port name type
+  dig @127.0.0.1 -p "$1" +noall +answer +authority "$2" "$3" | awk '{$2=""; if ($4 == "SOA") $7="SERIAL"; print}' | sort
+}
 while read -r name type; do
-  a=$(dig @127.0.0.1 -p "$PORT_SRV" +noall +answer +authority "$name" "$type" | awk '{$2=""; print}' | sort)
-  b=$(dig @127.0.0.1 -p "$PORT_GDNSD" +noall +answer +authority "$name" "$type" | awk '{$2=""; print}' | sort)
+  a=$(records "$PORT_SRV" "$name" "$type")
+  b=$(records "$PORT_GDNSD" "$name" "$type")
   [ "$a" = "$b" ] || { printf 'srvproxy:\n%s\ngdnsd:\n%s\n' "$a" "$b" >&2; die "answers differ for $name $type"; }
 done < "$WORK/queries.txt"
 log "both servers give the same answers for the query mix"
