@@ -11,7 +11,7 @@ import { ProxyCore, type SipCounters } from './proxy.js';
 import { SipProber } from './prober.js';
 import { TransactionLayer } from './transaction-layer.js';
 import type { TimerConfig } from './transaction-timers.js';
-import { SipTransport } from './transport.js';
+import { SipTransport, type TransportTuning } from './transport.js';
 import type { TcpOptions } from './transport-tcp.js';
 import type { ListenAddress, TransportCounters } from './transport-types.js';
 
@@ -35,6 +35,8 @@ export interface SipServiceOptions {
   retryAfterSeconds?: number;
   timers?: Partial<TimerConfig>;
   tcp?: Partial<TcpOptions>;
+  /** Transport tuning (input limits, TLS): passed to SipTransport as given. */
+  transport?: TransportTuning;
   maxTransactions?: number;
 }
 
@@ -46,7 +48,7 @@ export class SipService {
 
   constructor(opts: SipServiceOptions) {
     const clock = opts.clock ?? systemClock;
-    this.transport = new SipTransport({ listen: opts.listen, log: opts.log, tcp: opts.tcp });
+    this.transport = new SipTransport({ ...opts.transport, listen: opts.listen, log: opts.log, tcp: { ...opts.transport?.tcp, ...opts.tcp } });
     this.layer = new TransactionLayer({ sender: this.transport, clock, timers: opts.timers, maxTransactions: opts.maxTransactions });
     // Every incoming message passes the proxy's liveness note (pair members only) on its way to the layer.
     const layer = this.layer;
