@@ -15,6 +15,8 @@ export type { SipMessage, SipVia, SipRouteEntry } from 'sip';
 export const MAX_MESSAGE_BYTES = 65535;
 /** Largest number of header lines accepted. */
 export const MAX_HEADER_LINES = 256;
+/** Longest start line or header line accepted (bytes, a folded header counts per physical line). */
+export const MAX_LINE_BYTES = 8192;
 
 export type DecodeResult =
   | { ok: true; msg: SipMessage }
@@ -40,6 +42,7 @@ export function decode(buf: Buffer): DecodeResult {
   if (start >= buf.length) return { ok: false, error: 'empty' };
   const headEnd = buf.indexOf(CRLFCRLF, start);
   if (headEnd < 0) return { ok: false, error: 'no end of headers' };
+  if (longestLine(buf, start, headEnd) > MAX_LINE_BYTES) return overlong(buf.toString('latin1', start, headEnd));
   const text = buf.toString('latin1', start);
   let msg: SipMessage | undefined;
   try {
@@ -49,7 +52,9 @@ export function decode(buf: Buffer): DecodeResult {
   }
   if (!msg || typeof msg !== 'object' || !msg.headers) return { ok: false, error: 'unparseable start line or header' };
   const head = text.slice(0, headEnd - start);
-  if (countLines(head) > MAX_HEADER_LINES) return { ok: false, error: 'too many header lines' };
+  if (countLines(head) > MAX_HEADER_LINES) {
+    return { ok: false, error: 'too many header lines', msg: msg.method && msg.method !== 'ACK' && answerable(msg) ? msg : undefined };
+  }
   if (head.indexOf('[') >= 0) fixIpv6(head, msg);
   const cl = msg.headers['content-length'];
   if (cl !== undefined && (!Number.isFinite(cl) || cl < 0 || cl > buf.length - (headEnd + 4))) {
@@ -58,6 +63,34 @@ export function decode(buf: Buffer): DecodeResult {
   const problem = validate(msg);
   if (problem) return { ok: false, error: problem, msg: msg.method && answerable(msg) ? msg : undefined };
   return { ok: true, msg };
+}
+
+/** Length of the longest line in buf[from, to) (bytes between line feeds). */
+function longestLine(buf: Buffer, from: number, to: number): number {
+  let max = 0;
+  let i = from;
+  while (i < to) {
+    let j = buf.indexOf(10, i);
+    if (j < 0 || j > to) j = to;
+    if (j - i > max) max = j - i;
+    i = j + 1;
+  }
+  return max;
+}
+
+/** A message with a line over MAX_LINE_BYTES: rejected; answerable (400) when the head parses without its long lines. */
+function overlong(head: string): DecodeResult {
+  const error = 'header line too long';
+  const kept = head.split('\n').filter((l) => l.length <= MAX_LINE_BYTES);
+  if (kept.length > MAX_HEADER_LINES) return { ok: false, error };
+  let msg: SipMessage | undefined;
+  try {
+    msg = sip.parse(kept.join('\n') + '\r\n\r\n');
+  } catch {
+    msg = undefined;
+  }
+  if (!msg || !msg.headers || !msg.method || msg.method === 'ACK' || !answerable(msg)) return { ok: false, error };
+  return { ok: false, error, msg };
 }
 
 function countLines(s: string): number {

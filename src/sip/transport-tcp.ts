@@ -18,8 +18,12 @@ import { TcpFramer, type FrameError } from './tcp-framer.js';
 import type { ListenAddress, Remote, TransportCounters, TransportSink } from './transport-types.js';
 
 export interface TcpOptions {
+  /** A connection with no traffic for this long is closed. */
   idleTimeoutMs: number;
+  /** Connections open at once, accepted and outgoing together. */
   maxConnections: number;
+  /** Accepted connections open at once from one source address. */
+  maxConnectionsPerSource: number;
   connectTimeoutMs: number;
 }
 
@@ -27,6 +31,8 @@ interface Conn {
   id: number;
   socket: net.Socket;
   key: string;
+  /** Accepted: the source address counted in perSource. */
+  source?: string;
   framer: TcpFramer;
   connected: boolean;
   closing: boolean;
@@ -40,6 +46,8 @@ export class TcpTransport {
   private readonly servers: net.Server[] = [];
   private readonly conns = new Map<number, Conn>();
   private readonly byRemote = new Map<string, Conn>();
+  /** Accepted connections open, by source address. */
+  private readonly perSource = new Map<string, number>();
   private nextId = 1;
   private limitLogged = false;
   private stopped = false;
@@ -51,6 +59,7 @@ export class TcpTransport {
     private readonly counters: TransportCounters,
     private readonly log: Logger,
     private readonly opts: TcpOptions,
+    private readonly maxBytes = MAX_MESSAGE_BYTES,
   ) {}
 
   /** Listens on each address (ports already chosen: the transport binds UDP first). */
@@ -85,6 +94,7 @@ export class TcpTransport {
     for (const c of this.conns.values()) c.socket.destroy();
     this.conns.clear();
     this.byRemote.clear();
+    this.perSource.clear();
     const servers = this.servers.splice(0);
     await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   }
@@ -157,7 +167,18 @@ export class TcpTransport {
         socket.destroy();
         return;
       }
-      const c = this.register(socket, keyOf(socket.remoteAddress, socket.remotePort!), true);
+      const source = socket.remoteAddress;
+      const n = this.perSource.get(source) ?? 0;
+      if (n >= this.opts.maxConnectionsPerSource) {
+        this.counters.tcpConnectionsRefused++;
+        this.counters.tcpRefusedPerSource++;
+        socket.on('error', () => undefined);
+        socket.destroy();
+        return;
+      }
+      this.perSource.set(source, n + 1);
+      const c = this.register(socket, keyOf(source, socket.remotePort!), true);
+      c.source = source;
       socket.setTimeout(this.opts.idleTimeoutMs);
     } catch (err) {
       logEvent(this.log, 'INTERNAL_ERROR', { where: 'sip-tcp-accept', error: String(err) });
@@ -173,20 +194,28 @@ export class TcpTransport {
   }
 
   private register(socket: net.Socket, key: string, connected: boolean): Conn {
-    const c: Conn = { id: this.nextId++, socket, key, framer: new TcpFramer(MAX_MESSAGE_BYTES), connected, closing: false };
+    const c: Conn = { id: this.nextId++, socket, key, framer: new TcpFramer(this.maxBytes), connected, closing: false };
     this.conns.set(c.id, c);
     this.byRemote.set(key, c);
     this.counters.tcpConnectionsOpen = this.conns.size;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(c, chunk));
-    socket.on('timeout', () => socket.destroy());
+    socket.on('timeout', () => {
+      this.counters.tcpIdleClosed++;
+      socket.destroy();
+    });
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.forget(c));
     return c;
   }
 
   private forget(c: Conn): void {
-    this.conns.delete(c.id);
+    if (!this.conns.delete(c.id)) return;
+    if (c.source !== undefined) {
+      const n = (this.perSource.get(c.source) ?? 1) - 1;
+      if (n > 0) this.perSource.set(c.source, n);
+      else this.perSource.delete(c.source);
+    }
     if (this.byRemote.get(c.key) === c) this.byRemote.delete(c.key);
     this.counters.tcpConnectionsOpen = this.conns.size;
     if (this.conns.size < this.opts.maxConnections * 0.9) this.limitLogged = false;

@@ -37,11 +37,15 @@ export interface TransportCounters {
   tcpFramingErrors: number;
   tcpConnectionsOpen: number;
   tcpConnectionsRefused: number;
+  /** Of tcpConnectionsRefused: refused by the per-source limit. */
+  tcpRefusedPerSource: number;
+  /** Connections closed by the idle timeout. */
+  tcpIdleClosed: number;
 }
 
 export function newTransportCounters(): TransportCounters {
   return {
     received: 0, sent: 0, sendErrors: 0, droppedPort0: 0, droppedTooLarge: 0, droppedMalformed: 0,
-    tcpFramingErrors: 0, tcpConnectionsOpen: 0, tcpConnectionsRefused: 0,
+    tcpFramingErrors: 0, tcpConnectionsOpen: 0, tcpConnectionsRefused: 0, tcpRefusedPerSource: 0, tcpIdleClosed: 0,
   };
 }

@@ -22,6 +22,7 @@ export class UdpListener {
     private readonly sink: TransportSink,
     private readonly counters: TransportCounters,
     private readonly log: Logger,
+    private readonly maxBytes = MAX_MESSAGE_BYTES,
   ) {
     this.family = isIP(listen.address) === 6 ? 6 : 4;
   }
@@ -92,7 +93,7 @@ export class UdpListener {
         this.counters.droppedPort0++;
         return;
       }
-      if (buf.length > MAX_MESSAGE_BYTES) {
+      if (buf.length > this.maxBytes) {
         this.counters.droppedTooLarge++;
         return;
       }

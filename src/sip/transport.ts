@@ -7,6 +7,7 @@
  */
 import { isIP } from 'node:net';
 import type { Logger } from '../shared/log.js';
+import { MAX_MESSAGE_BYTES } from './codec.js';
 import { TcpTransport, type TcpOptions } from './transport-tcp.js';
 import {
   newTransportCounters,
@@ -19,13 +20,24 @@ import { UdpListener } from './transport-udp.js';
 
 export type { ListenAddress, Remote, Protocol, TransportSink, TransportCounters } from './transport-types.js';
 
-export interface TransportOptions {
-  listen: readonly ListenAddress[];
-  log: Logger;
+/** What a composition root may tune on the transport (input limits, TCP limits). */
+export interface TransportTuning {
   tcp?: Partial<TcpOptions>;
+  /** Largest message accepted on any transport, bytes (default MAX_MESSAGE_BYTES); larger UDP datagrams are dropped and counted. */
+  maxMessageBytes?: number;
 }
 
-export const DEFAULT_TCP_OPTIONS: TcpOptions = { idleTimeoutMs: 120_000, maxConnections: 4096, connectTimeoutMs: 2000 };
+export interface TransportOptions extends TransportTuning {
+  listen: readonly ListenAddress[];
+  log: Logger;
+}
+
+export const DEFAULT_TCP_OPTIONS: TcpOptions = {
+  idleTimeoutMs: 120_000,
+  maxConnections: 4096,
+  maxConnectionsPerSource: 64,
+  connectTimeoutMs: 2000,
+};
 
 export class SipTransport {
   readonly counters: TransportCounters = newTransportCounters();
@@ -43,8 +55,9 @@ export class SipTransport {
       onMessage: (m, r) => this.sink?.onMessage(m, r),
       onBadMessage: (m, e, r) => this.sink?.onBadMessage(m, e, r),
     };
-    this.udp = opts.listen.map((l) => new UdpListener(l, proxySink, this.counters, opts.log));
-    this.tcp = new TcpTransport(proxySink, this.counters, opts.log, { ...DEFAULT_TCP_OPTIONS, ...opts.tcp });
+    const maxBytes = Math.min(opts.maxMessageBytes ?? MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES);
+    this.udp = opts.listen.map((l) => new UdpListener(l, proxySink, this.counters, opts.log, maxBytes));
+    this.tcp = new TcpTransport(proxySink, this.counters, opts.log, { ...DEFAULT_TCP_OPTIONS, ...opts.tcp }, maxBytes);
   }
 
   /** The receiver of incoming messages (the transaction layer). */
