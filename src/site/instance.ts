@@ -127,7 +127,7 @@ export async function startInstance(settings: Settings, log: Logger): Promise<In
     }
   };
 
-  const metrics = new MetricsRegistry(instanceMetrics({ dns, sip, health, probeStats, peerWithdrawals, site: () => site }));
+  const metrics = new MetricsRegistry(instanceMetrics({ dns, sip, health, probeStats, peerWithdrawals, secondaries, site: () => site }));
   const http = new HttpPlane({
     status: () => buildStatus(site, health),
     metrics: () => metrics.render(),

@@ -3,6 +3,7 @@
  * plain counters at scrape time (names documented in README.md "Metrics").
  * May import: ops/metrics, dns, sip, health (read-only).
  */
+import type { Secondaries } from '../dns/secondaries.js';
 import type { DnsServer } from '../dns/server.js';
 import type { HealthMonitor } from '../health/health-monitor.js';
 import { byLabel, type Labels, type MetricFamily } from '../ops/metrics.js';
@@ -52,6 +53,7 @@ interface Sources {
   probeStats: ProbeStats;
   peerWithdrawals: ReadonlyMap<string, number>;
   site: () => SiteModel;
+  secondaries: Secondaries;
 }
 
 const counter = (name: string, help: string, labelNames: string[], read: MetricFamily['read']): MetricFamily => ({ name, help, type: 'counter', labelNames, read });
@@ -74,6 +76,18 @@ export function instanceMetrics(s: Sources): MetricFamily[] {
     counter('srvproxy_dns_forward_servfails_total', 'SERVFAIL sent because no upstream resolver answered in time', [], () => one(s.dns.forwardCounters.servfails)),
     counter('srvproxy_sip_requests_total', 'SIP requests received by method', ['method'], () => byLabel('method', p.requestsByMethod)),
     counter('srvproxy_sip_responses_total', 'SIP responses sent upstream by status code', ['code'], () => byLabel('code', p.responsesByCode)),
+    counter('srvproxy_dns_transfers_total', 'zone transfers to secondaries by outcome (full, up_to_date: IXFR answered with the SOA only, refused)', ['outcome'], function* () {
+      const t = s.secondaries.counters.transfer;
+      yield [{ outcome: 'full' }, t.transfers] as const;
+      yield [{ outcome: 'up_to_date' }, t.upToDate] as const;
+      yield [{ outcome: 'refused' }, t.refused] as const;
+    }),
+    counter('srvproxy_dns_notify_total', 'NOTIFY messages to secondaries by outcome (sent, answered, failed: given up after the retries)', ['outcome'], function* () {
+      const n = s.secondaries.counters.notify;
+      yield [{ outcome: 'sent' }, n.sent] as const;
+      yield [{ outcome: 'answered' }, n.answered] as const;
+      yield [{ outcome: 'failed' }, n.failed] as const;
+    }),
     counter('srvproxy_sip_forwarded_total', 'requests forwarded to each pair member', ['member'], () => byLabel('member', p.forwardedByMember)),
     counter('srvproxy_sip_failovers_total', 'requests retried on another member after no answer', [], () => one(p.failovers)),
     counter('srvproxy_sip_overload_rejections_total', 'INVITEs answered 503 by overload control', [], () => one(p.overloadRejections)),

@@ -198,6 +198,12 @@ describe('interop: a BIND 9 secondary transfers the health-filtered zone', funct
     // named's own address: allowed.
     const allowed = await dig(['-b', NAMED, `@${P1}`, '-p', String(site.dnsPort), 'example.com', 'AXFR']);
     expect(allowed.match(/IN\s+SOA/g)).to.have.length(2);
+    // The transfers and NOTIFYs are counted in /metrics.
+    const metrics = await (await fetch(`http://127.0.0.1:${site.http[0]}/metrics`)).text();
+    const value = (re: RegExp) => Number(re.exec(metrics)?.[1] ?? NaN);
+    expect(value(/^srvproxy_dns_transfers_total\{outcome="full"\} (\d+)$/m), metrics).to.be.greaterThan(1);
+    expect(value(/^srvproxy_dns_transfers_total\{outcome="refused"\} (\d+)$/m)).to.be.greaterThan(0);
+    expect(value(/^srvproxy_dns_notify_total\{outcome="answered"\} (\d+)$/m)).to.be.greaterThan(1);
     await p1.kill();
     await p2.kill();
     await named.stop();
