@@ -7,7 +7,7 @@
 
 export type OptionKind =
   | 'fqdn' | 'fqdn[]' | 'string[]' | 'address[]' | 'port' | 'hostport' | 'seconds' | 'count' | 'rate' | 'level' | 'format'
-  | 'upstream[]' | 'cidr[]' | 'path';
+  | 'upstream[]' | 'cidr[]' | 'path' | 'uint';
 
 export interface OptionSpec {
   kind: OptionKind;
@@ -37,6 +37,15 @@ export const RUN_OPTIONS = {
   'allow-transfer': { kind: 'cidr[]', describe: 'secondaries (CIDR) allowed to transfer the zones, AXFR/IXFR over TCP; others get REFUSED (default: none)' },
   notify: { kind: 'upstream[]', describe: 'secondaries ADDRESS[:PORT] sent NOTIFY when a serial moves (with --allow-transfer, the NS hosts are too)' },
   'tsig-key': { kind: 'path', describe: 'TSIG key file (BIND syntax, hmac-sha256): transfers must be signed with it, NOTIFYs are' },
+  // Off by default, as BIND's rate-limit: answers are small (authoritative only, minimal ANY, 1232-octet
+  // UDP cap), and the limit is per client prefix, so a default would throttle a site's phone fleet
+  // behind one NAT at boot. On an Internet-facing address, set e.g. 20 (BIND's documented example).
+  'dns-rrl-rate': { kind: 'rate', describe: 'UDP DNS responses per second per client prefix (/24, /56) before rate limiting (0: off)', default: 0 },
+  'dns-rrl-slip': { kind: 'uint', describe: 'every Nth rate-limited response is sent truncated (TC) so real clients retry over TCP; 0: drop all', default: 2 },
+  'tls-cert': { kind: 'path', describe: 'PEM certificate (chain) for SIP over TLS; with --tls-key, listens on the _sips._tcp port of --self' },
+  'tls-key': { kind: 'path', describe: 'PEM private key for --tls-cert' },
+  'tls-ca': { kind: 'path', describe: 'PEM CA bundle that pair members\' TLS certificates must chain to (default: the system CAs)' },
+  'tls-port': { kind: 'port', describe: "SIP over TLS port (default: --self's port in the pool's _sips._tcp SRV records, else 5061)" },
   'overload-ctrl-dialog-rate': { kind: 'rate', describe: 'INVITEs per second above which new dialogs get 503 (0: off)', default: 0 },
   'log-level': { kind: 'level', describe: 'error, warn, info or debug', default: 'info' },
   'log-format': { kind: 'format', describe: 'json or text', default: 'text' },

@@ -36,6 +36,17 @@ export interface Settings {
   notify?: { address: string; port: number }[];
   /** TSIG key file (--tsig-key). */
   tsigKey?: string;
+  /** UDP DNS responses per second per client prefix before rate limiting; 0 = off (--dns-rrl-rate). */
+  dnsRrlRate: number;
+  /** Every Nth rate-limited response is sent truncated; 0 = drop all (--dns-rrl-slip). */
+  dnsRrlSlip: number;
+  /** SIP over TLS: certificate and key (PEM paths); both or neither (--tls-cert, --tls-key). */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** CA bundle that pair members' TLS certificates must chain to (--tls-ca). */
+  tlsCa?: string;
+  /** SIP over TLS port (--tls-port); default: the _sips._tcp SRV port of self, else 5061. */
+  tlsPort?: number;
   /** Local-first members (default: self). */
   local?: string[];
   logLevel: LogLevel;

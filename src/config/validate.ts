@@ -95,6 +95,8 @@ function convert(flag: string, kind: OptionKind, v: unknown): unknown {
       return number(flag, v, 0.01, 86400, false);
     case 'count':
       return number(flag, v, 1, 1000, true);
+    case 'uint':
+      return number(flag, v, 0, 1000, true);
     case 'rate':
       return number(flag, v, 0, 1_000_000, false);
     case 'level':
@@ -170,12 +172,21 @@ export function resolveSettings(
     allowTransfer: get<string[]>('allow-transfer'),
     notify: get<{ address: string; port: number }[]>('notify'),
     tsigKey: get<string>('tsig-key'),
+    dnsRrlRate: get<number>('dns-rrl-rate')!,
+    dnsRrlSlip: get<number>('dns-rrl-slip')!,
+    tlsCert: get<string>('tls-cert'),
+    tlsKey: get<string>('tls-key'),
+    tlsCa: get<string>('tls-ca'),
+    tlsPort: get<number>('tls-port'),
     logLevel: get<Settings['logLevel']>('log-level')!,
     logFormat: get<Settings['logFormat']>('log-format')!,
   };
   // Forwarding needs both: where to forward, and for whom (never an open resolver by default).
   if (s.forward && !s.forwardAllow) fail('forward-allow', 'is required with --forward: the client networks that may use forwarding');
   if (s.forwardAllow && !s.forward) fail('forward', 'is required with --forward-allow: the upstream resolvers to forward to');
+  if ((s.tlsCert === undefined) !== (s.tlsKey === undefined)) {
+    fail(s.tlsCert === undefined ? 'tls-cert' : 'tls-key', `is required with --${s.tlsCert === undefined ? 'tls-key' : 'tls-cert'}`);
+  }
   if (s.servingPair && !s.pairs.includes(s.servingPair)) {
     fail('serving-pair', `${s.servingPair} is not one of the --pair values`);
   }

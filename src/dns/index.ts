@@ -23,3 +23,4 @@ export { Secondaries, nsTargets, type SecondariesOptions } from './secondaries.j
 export { ZoneTransfer, isTransferQuery, transferStream, type TransferCounters, type TransferOptions } from './xfr.js';
 export { Notifier, notifyMessage, type NotifierOptions, type NotifyCounters, type NotifyTarget } from './notify.js';
 export { loadKeyFile, parseKeyFile, type TsigKey } from './tsig.js';
+export { ResponseRateLimiter, truncatedResponse, type RrlOptions, type RrlCounters } from './rrl.js';

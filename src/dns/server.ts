@@ -18,6 +18,7 @@ import { emptyAnswerTable, type AnswerTable } from './answers.js';
 import { newCounters, type DnsCounters } from './counters.js';
 import { Forwarder, newForwardCounters, type ForwardCounters, type ForwardOptions } from './forward.js';
 import { FORWARD, respond } from './respond.js';
+import { ResponseRateLimiter, truncatedResponse, type RrlCounters, type RrlOptions } from './rrl.js';
 import { DEFAULT_TCP_LIMITS, TcpConnections, type TcpLimits } from './tcp.js';
 import { MAX_UDP_PAYLOAD } from './wire.js';
 import { isTransferQuery, type ZoneTransfer } from './xfr.js';
@@ -37,6 +38,8 @@ export interface DnsServerOptions {
   udpReceiveBuffer?: number;
   /** Forward names outside the served zones for allowed clients (forward.ts); default: REFUSED for all. */
   forward?: ForwardOptions;
+  /** Response rate limiting of UDP answers per client prefix (rrl.ts); default: off. */
+  rrl?: RrlOptions;
   /** Zone transfers (AXFR/IXFR over TCP) to secondaries (xfr.ts); default: transfers REFUSED. */
   transfer?: ZoneTransfer;
   log?: Logger;
@@ -77,6 +80,8 @@ export class DnsServer {
   readonly forwardCounters: ForwardCounters = newForwardCounters();
   /** Null unless options.forward was given. */
   readonly forwarder: Forwarder | null;
+  /** Null unless options.rrl has a rate above 0. */
+  readonly rrl: ResponseRateLimiter | null;
   private current: AnswerTable;
   private readonly udp: dgram.Socket[] = [];
   private readonly tcpServers: net.Server[] = [];
@@ -93,6 +98,7 @@ export class DnsServer {
     this.current = options.table ?? emptyAnswerTable();
     this.log = options.log ?? silentLogger;
     this.maxUdp = Math.max(512, Math.min(65535, options.maxUdpPayload ?? MAX_UDP_PAYLOAD));
+    this.rrl = options.rrl && options.rrl.rate > 0 ? new ResponseRateLimiter(options.rrl) : null;
     const limits = { ...DEFAULT_TCP_LIMITS, ...options.tcp };
     const maxUdp = this.maxUdp;
     const fwd = (this.forwarder = options.forward ? new Forwarder(options.forward, this.counters, this.maxUdp, this.log, this.forwardCounters) : null);
@@ -112,6 +118,27 @@ export class DnsServer {
       },
       (err) => this.internalError(err),
     );
+  }
+
+  /** Rate-limiting counters (zero while RRL is off). */
+  get rrlCounters(): RrlCounters {
+    return this.rrl ? this.rrl.counters : { rrlDropped: 0, rrlSlipped: 0 };
+  }
+
+  /** Sends a UDP answer, through response rate limiting when it is on. */
+  private sendUdp(sock: dgram.Socket, out: Buffer, port: number, address: string): void {
+    const rrl = this.rrl;
+    if (rrl !== null) {
+      const verdict = rrl.check(address);
+      if (verdict === 'drop') return;
+      if (verdict === 'truncated') {
+        const tc = truncatedResponse(out);
+        if (!tc) return;
+        this.counters.truncated++;
+        out = tc;
+      }
+    }
+    sock.send(out, port, address);
   }
 
   /** The table queries are answered from now. */
@@ -198,12 +225,12 @@ export class DnsServer {
             if (out === FORWARD) {
               fwd!.query(msg, msg.length, rinfo.address, false, (answer) => {
                 try {
-                  sock.send(answer, rinfo.port, rinfo.address);
+                  this.sendUdp(sock, answer, rinfo.port, rinfo.address);
                 } catch (err) {
                   this.internalError(err); // the socket closed while the upstream answered
                 }
               });
-            } else if (out) sock.send(out, rinfo.port, rinfo.address);
+            } else if (out) this.sendUdp(sock, out, rinfo.port, rinfo.address);
           } catch (err) {
             this.internalError(err);
           }

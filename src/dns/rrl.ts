@@ -1,0 +1,181 @@
+/**
+ * dns/rrl: response rate limiting for UDP answers, per client prefix (/24
+ * for IPv4, /56 for IPv6), against reflection and amplification through the
+ * authority. Each prefix has a token bucket of `rate` responses a second
+ * (burst: one second's worth). Over it, responses are dropped, except every
+ * `slip`-th one, which is sent truncated (TC set, no records) so that a real
+ * client behind the prefix retries over TCP — TCP answers are never limited,
+ * and a spoofed source cannot complete a TCP handshake. `slip` 0 drops all,
+ * 1 truncates all. Off (`rate` 0) by default, as in BIND: see options.ts.
+ *
+ * The prefix table is bounded (`maxPrefixes`): when full, the oldest entries
+ * are evicted (a Map keeps insertion order), so a spoofed-source storm costs
+ * bounded memory and, at worst, resets some buckets.
+ *
+ * Hand-written: no maintained Node package does DNS RRL; the state machine
+ * is a few lines. May import: nothing.
+ */
+
+export interface RrlOptions {
+  /** Responses a second per client prefix; 0 = off. */
+  rate: number;
+  /** Every slip-th limited response is sent truncated; 0 = drop all (default 2, as BIND). */
+  slip?: number;
+  /** IPv4 prefix length (default 24). */
+  ipv4Prefix?: number;
+  /** IPv6 prefix length (default 56). */
+  ipv6Prefix?: number;
+  /** Most prefixes tracked at once (default 100000). */
+  maxPrefixes?: number;
+}
+
+export interface RrlCounters {
+  /** Responses not sent because their prefix was over the rate. */
+  rrlDropped: number;
+  /** Responses sent truncated (TC) instead (the slip). */
+  rrlSlipped: number;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+  limited: number;
+}
+
+export class ResponseRateLimiter {
+  readonly counters: RrlCounters = { rrlDropped: 0, rrlSlipped: 0 };
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly rate: number;
+  private readonly slip: number;
+  private readonly v4Bytes: number;
+  private readonly v4Mask: number;
+  private readonly v6Prefix: number;
+  private readonly max: number;
+
+  constructor(
+    opts: RrlOptions,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.rate = opts.rate;
+    this.slip = opts.slip ?? 2;
+    const v4 = Math.max(8, Math.min(32, opts.ipv4Prefix ?? 24));
+    this.v4Bytes = Math.ceil(v4 / 8);
+    this.v4Mask = (0xff << (8 * this.v4Bytes - v4)) & 0xff;
+    this.v6Prefix = Math.max(16, Math.min(128, opts.ipv6Prefix ?? 56));
+    this.max = opts.maxPrefixes ?? 100_000;
+  }
+
+  get enabled(): boolean {
+    return this.rate > 0;
+  }
+
+  /** Prefixes tracked now. */
+  get size(): number {
+    return this.buckets.size;
+  }
+
+  /**
+   * What to do with one UDP response to `address`: 'send' it, send it 'truncated', or 'drop' it.
+   */
+  check(address: string): 'send' | 'truncated' | 'drop' {
+    if (this.rate <= 0) return 'send';
+    const key = this.prefixOf(address);
+    const t = this.now();
+    let b = this.buckets.get(key);
+    if (!b) {
+      if (this.buckets.size >= this.max) this.evict();
+      b = { tokens: this.rate, at: t, limited: 0 };
+      this.buckets.set(key, b);
+    } else if (t > b.at) {
+      b.tokens = Math.min(this.rate, b.tokens + ((t - b.at) / 1000) * this.rate);
+      b.at = t;
+    }
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return 'send';
+    }
+    b.limited++;
+    if (this.slip > 0 && b.limited % this.slip === 0) {
+      this.counters.rrlSlipped++;
+      return 'truncated';
+    }
+    this.counters.rrlDropped++;
+    return 'drop';
+  }
+
+  /** The client prefix an address belongs to (IPv4-mapped IPv6 counts as IPv4). */
+  prefixOf(address: string): string {
+    let a = address;
+    if (a.startsWith('::ffff:') && a.indexOf('.') > 0) a = a.slice(7);
+    if (a.indexOf(':') < 0) {
+      const parts = a.split('.');
+      let key = '';
+      for (let i = 0; i < this.v4Bytes; i++) {
+        const octet = Number(parts[i]) & (i === this.v4Bytes - 1 ? this.v4Mask : 0xff);
+        key += (i ? '.' : '') + octet;
+      }
+      return key;
+    }
+    const groups = expandV6(a);
+    const whole = this.v6Prefix >> 4;
+    const rest = this.v6Prefix & 15;
+    let key = 'v6';
+    for (let i = 0; i < whole; i++) key += ':' + groups[i];
+    if (rest) key += ':' + (groups[whole]! & ((0xffff << (16 - rest)) & 0xffff));
+    return key;
+  }
+
+  private evict(): void {
+    // drop the oldest tenth: amortised, and a burst of new sources cannot grow the table
+    let n = Math.max(1, Math.floor(this.max / 10));
+    for (const k of this.buckets.keys()) {
+      this.buckets.delete(k);
+      if (--n === 0) break;
+    }
+  }
+}
+
+/** The eight 16-bit groups of an IPv6 address in text form (zone index ignored). */
+function expandV6(address: string): number[] {
+  const pct = address.indexOf('%');
+  const a = pct >= 0 ? address.slice(0, pct) : address;
+  const dbl = a.indexOf('::');
+  const head = dbl >= 0 ? a.slice(0, dbl) : a;
+  const tail = dbl >= 0 ? a.slice(dbl + 2) : '';
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const out: number[] = [];
+  for (const g of h) out.push(parseInt(g, 16) || 0);
+  const fill = 8 - h.length - t.length;
+  for (let i = 0; i < fill; i++) out.push(0);
+  for (const g of t) out.push(parseInt(g, 16) || 0);
+  return out;
+}
+
+/**
+ * A truncated copy of a UDP response: the header with TC set and every
+ * section count but the question's zeroed, and the question. Undefined when
+ * the response is not one this server built (no single question).
+ */
+export function truncatedResponse(resp: Buffer): Buffer | undefined {
+  if (resp.length < 12 || resp.readUInt16BE(4) !== 1) return undefined;
+  let i = 12;
+  for (let hops = 0; hops < 128; hops++) {
+    if (i >= resp.length) return undefined;
+    const len = resp[i]!;
+    if (len === 0) {
+      i += 1;
+      break;
+    }
+    if (len > 63) return undefined;
+    i += 1 + len;
+  }
+  const end = i + 4;
+  if (end > resp.length) return undefined;
+  const out = Buffer.from(resp.subarray(0, end));
+  out[2] = out[2]! | 0x02; // TC
+  out.writeUInt16BE(0, 6);
+  out.writeUInt16BE(0, 8);
+  out.writeUInt16BE(0, 10);
+  return out;
+}
