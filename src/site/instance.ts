@@ -82,6 +82,7 @@ export async function startInstance(settings: Settings, log: Logger): Promise<In
     log,
   });
   const dns = new DnsServer({
+    rrl: { rate: settings.dnsRrlRate, slip: settings.dnsRrlSlip },
     transfer: secondaries.transfer,
     addresses: listenAddresses,
     port: settings.dnsPort,
