@@ -4,7 +4,9 @@
  * floods, open relay, IPv6, TLS); plus what those tests read from the
  * instance: /status, its RSS from /proc, its log, and one call through it.
  */
+import dgram from 'node:dgram';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promises as dnsp } from 'node:dns';
@@ -16,10 +18,14 @@ import { startSrvproxy, type Proc } from './processes.js';
 export interface HardenedSiteOptions {
   /** Address of the instance (default 127.0.0.31; '::1' for IPv6). */
   proxy?: string;
+  /** A second address of the instance (e.g. '::1' beside an IPv4 one): AAAA/A records too. */
+  proxy2?: string;
   /** Addresses of the pair members (default 127.0.0.41 / .42). */
   members?: [string, string];
   /** Extra srvproxy flags. */
   args?: string[];
+  /** Ports of pair members the test runs itself (no simulated pair is started then). */
+  memberPorts?: [number, number];
   /** NODE_OPTIONS for the instance's process (e.g. a heap limit). */
   nodeOptions?: string;
   /** Extra zone lines (appended). */
@@ -33,9 +39,34 @@ export interface HardenedSite {
   dnsPort: number;
   httpPort: number;
   zoneDir: string;
-  pair: SimPair;
+  /** The simulated pair (undefined when the test runs its own members). */
+  pair: SimPair | undefined;
   memberPorts: [number, number];
   stop(): Promise<void>;
+}
+
+/** A port free for UDP and TCP on each address. */
+async function freePortOnAll(addresses: string[]): Promise<number> {
+  for (let i = 0; i < 20; i++) {
+    const p = await freePort(addresses[0]);
+    let ok = true;
+    for (const a of addresses.slice(1)) ok = ok && (await bindable(a, p));
+    if (ok) return p;
+  }
+  throw new Error('no port free on ' + addresses.join(', '));
+}
+
+function bindable(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const u = dgram.createSocket(address.includes(':') ? 'udp6' : 'udp4');
+    u.once('error', () => resolve(false));
+    u.bind(port, address, () => {
+      u.close();
+      const t = net.createServer();
+      t.once('error', () => resolve(false));
+      t.listen(port, address, () => t.close(() => resolve(true)));
+    });
+  });
 }
 
 const rr = (address: string) => (address.includes(':') ? 'AAAA' : 'A');
@@ -43,11 +74,12 @@ const rr = (address: string) => (address.includes(':') ? 'AAAA' : 'A');
 export async function startHardenedSite(o: HardenedSiteOptions = {}): Promise<HardenedSite> {
   const address = o.proxy ?? '127.0.0.31';
   const [ma, mb] = o.members ?? ['127.0.0.41', '127.0.0.42'];
-  const sipPort = await freePort(address);
-  const dnsPort = await freePort(address);
+  const both = o.proxy2 ? [address, o.proxy2] : [address];
+  const sipPort = await freePortOnAll(both);
+  const dnsPort = await freePortOnAll(both);
   const httpPort = await freePort('127.0.0.1');
-  const pa = await freePort(ma);
-  const pb = await freePort(mb);
+  const pa = o.memberPorts?.[0] ?? (await freePort(ma));
+  const pb = o.memberPorts?.[1] ?? (await freePort(mb));
   const lines = [
     '$ORIGIN example.com.',
     '$TTL 5',
@@ -58,6 +90,7 @@ export async function startHardenedSite(o: HardenedSiteOptions = {}): Promise<Ha
     `_sip._udp.sipproxy SRV 10 50 ${sipPort} proxy1`,
     `_sip._tcp.sipproxy SRV 10 50 ${sipPort} proxy1`,
     `sipproxy ${rr(address)} ${address}`,
+    ...(o.proxy2 ? [`proxy1 ${rr(o.proxy2)} ${o.proxy2}`, `sipproxy ${rr(o.proxy2)} ${o.proxy2}`] : []),
     `sips-a ${rr(ma)} ${ma}`,
     `sips-b ${rr(mb)} ${mb}`,
     `_sip._udp.tserver SRV 10 0 ${pa} sips-a`,
@@ -66,7 +99,7 @@ export async function startHardenedSite(o: HardenedSiteOptions = {}): Promise<Ha
   ];
   const zoneDir = fs.mkdtempSync(path.join(os.tmpdir(), 'srvproxy-hard-'));
   fs.writeFileSync(path.join(zoneDir, 'example.com.zone'), lines.join('\n') + '\n');
-  const pair = await startSimPair({ primary: { address: ma, port: pa }, backup: { address: mb, port: pb } });
+  const pair = o.memberPorts ? undefined : await startSimPair({ primary: { address: ma, port: pa }, backup: { address: mb, port: pb } });
   let proc: Proc;
   const saved = process.env.NODE_OPTIONS;
   try {
@@ -82,14 +115,14 @@ export async function startHardenedSite(o: HardenedSiteOptions = {}): Promise<Ha
     else process.env.NODE_OPTIONS = saved;
     proc = await starting;
   } catch (e) {
-    await pair.stop();
+    await pair?.stop();
     throw e;
   }
   return {
     proc, address, sipPort, dnsPort, httpPort, zoneDir, pair, memberPorts: [pa, pb],
     stop: async () => {
       await proc.kill();
-      await pair.stop();
+      await pair?.stop();
       fs.rmSync(zoneDir, { recursive: true, force: true });
     },
   };
