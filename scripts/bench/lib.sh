@@ -188,7 +188,8 @@ start_srvproxy() {
   local addr=$1 port=$2 primary=$3 backup=$4 dnsport=$5 httpport=$6 dir="$WORK/srvproxy" i
   port_free "$addr" "$port"
   write_site_zone "$dir/zones" "$addr" "$port" "$primary" "$backup"
-  node "$SRVPROXY_CLI" run --self proxy1.example.com --pair tserver.example.com --zones "$dir/zones" \
+  # SRVPROXY_NODE_ARGS: options for node itself (e.g. --cpu-prof, see profile-sip.sh).
+  node ${SRVPROXY_NODE_ARGS:-} "$SRVPROXY_CLI" run --self proxy1.example.com --pair tserver.example.com --zones "$dir/zones" \
     --dns-port "$dnsport" --http "127.0.0.1:$httpport" --log-format json --log-level "${SRVPROXY_LOG_LEVEL:-warn}" \
     ${SRVPROXY_ARGS:-} >"$dir/srvproxy.log" 2>&1 &
   PROXY_PID=$!
