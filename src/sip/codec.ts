@@ -1,13 +1,15 @@
 /**
- * sip/codec: one SIP message from bytes and back, with package `sip`'s parser
- * and serializer behind guards: size limits, a timeout-free framing check
- * before the regex parser sees the text, validation of the headers the stack
- * relies on, and a fix-up for IPv6 references that `sip` 0.0.6 mangles in
- * Via and Route/Record-Route. Nothing here throws on input.
- * May import: shared, package sip, sip/uri.
+ * sip/codec: one SIP message from bytes and back, behind guards: size
+ * limits, a framing check before the parser sees the text, validation of the
+ * headers the stack relies on. The parser and serializer are hand-written
+ * (sip/parser, sip/serializer: package `sip`'s regex parser was the largest
+ * piece of JavaScript time under load and mangled IPv6 references); they keep
+ * package `sip`'s message shape. Nothing here throws on input.
+ * May import: shared, package sip (types), sip/parser, sip/serializer.
  */
-import sip, { type SipMessage, type SipVia, type SipRouteEntry } from 'sip';
-import { parseSipUri } from './uri.js';
+import type { SipMessage } from 'sip';
+import { parseHead } from './parser.js';
+import { stringify } from './serializer.js';
 
 export type { SipMessage, SipVia, SipRouteEntry } from 'sip';
 
@@ -42,62 +44,23 @@ export function decode(buf: Buffer): DecodeResult {
   if (start >= buf.length) return { ok: false, error: 'empty' };
   const headEnd = buf.indexOf(CRLFCRLF, start);
   if (headEnd < 0) return { ok: false, error: 'no end of headers' };
-  if (longestLine(buf, start, headEnd) > MAX_LINE_BYTES) return overlong(buf.toString('latin1', start, headEnd));
-  const text = buf.toString('latin1', start);
-  let msg: SipMessage | undefined;
-  try {
-    msg = sip.parse(text);
-  } catch {
-    msg = undefined;
+  const r = parseHead(buf.toString('latin1', start, headEnd), MAX_HEADER_LINES);
+  if ('error' in r) {
+    const p = r.partial;
+    return { ok: false, error: r.error, msg: p && p.method && answerable(p) ? p : undefined };
   }
-  if (!msg || typeof msg !== 'object' || !msg.headers) return { ok: false, error: 'unparseable start line or header' };
-  const head = text.slice(0, headEnd - start);
-  if (countLines(head) > MAX_HEADER_LINES) {
-    return { ok: false, error: 'too many header lines', msg: msg.method && msg.method !== 'ACK' && answerable(msg) ? msg : undefined };
-  }
-  if (head.indexOf('[') >= 0) fixIpv6(head, msg);
+  const msg = r;
+  const bodyAt = headEnd + 4;
   const cl = msg.headers['content-length'];
-  if (cl !== undefined && (!Number.isFinite(cl) || cl < 0 || cl > buf.length - (headEnd + 4))) {
+  if (cl !== undefined && (!Number.isFinite(cl) || cl < 0 || cl > buf.length - bodyAt)) {
     return { ok: false, error: 'bad Content-Length', msg: msg.method && answerable(msg) ? msg : undefined };
   }
+  // bytes after Content-Length are not part of the message (RFC 3261 §18.3)
+  const bodyEnd = cl === undefined ? buf.length : bodyAt + cl;
+  if (bodyEnd > bodyAt) msg.content = buf.toString('latin1', bodyAt, bodyEnd);
   const problem = validate(msg);
   if (problem) return { ok: false, error: problem, msg: msg.method && answerable(msg) ? msg : undefined };
   return { ok: true, msg };
-}
-
-/** Length of the longest line in buf[from, to) (bytes between line feeds). */
-function longestLine(buf: Buffer, from: number, to: number): number {
-  let max = 0;
-  let i = from;
-  while (i < to) {
-    let j = buf.indexOf(10, i);
-    if (j < 0 || j > to) j = to;
-    if (j - i > max) max = j - i;
-    i = j + 1;
-  }
-  return max;
-}
-
-/** A message with a line over MAX_LINE_BYTES: rejected; answerable (400) when the head parses without its long lines. */
-function overlong(head: string): DecodeResult {
-  const error = 'header line too long';
-  const kept = head.split('\n').filter((l) => l.length <= MAX_LINE_BYTES);
-  if (kept.length > MAX_HEADER_LINES) return { ok: false, error };
-  let msg: SipMessage | undefined;
-  try {
-    msg = sip.parse(kept.join('\n') + '\r\n\r\n');
-  } catch {
-    msg = undefined;
-  }
-  if (!msg || !msg.headers || !msg.method || msg.method === 'ACK' || !answerable(msg)) return { ok: false, error };
-  return { ok: false, error, msg };
-}
-
-function countLines(s: string): number {
-  let n = 0;
-  let i = -1;
-  while ((i = s.indexOf('\n', i + 1)) >= 0) n++;
-  return n + 1;
 }
 
 /** True when a 400 can be built and routed for this request. */
@@ -144,98 +107,5 @@ export function validate(msg: SipMessage): string | undefined {
 
 /** Serializes a message (binary-safe: the body is a latin1 string). Throws only on a message the stack built wrongly. */
 export function encode(msg: SipMessage): Buffer {
-  return Buffer.from(sip.stringify(msg), 'latin1');
-}
-
-// ---- IPv6 fix-up -------------------------------------------------------
-
-/** Header lines of a head, unfolded, as [lower-case name, value]. */
-function headerLines(head: string): [string, string][] {
-  const out: [string, string][] = [];
-  const lines = head.split(/\r\n(?![ \t])/);
-  for (let i = 1; i < lines.length; i++) {
-    const c = lines[i].indexOf(':');
-    if (c <= 0) continue;
-    out.push([lines[i].slice(0, c).trim().toLowerCase(), lines[i].slice(c + 1).replace(/\r\n[ \t]+/g, ' ').trim()]);
-  }
-  return out;
-}
-
-/** Splits a header value at commas that are outside <...> and quotes. */
-function splitList(v: string): string[] {
-  const out: string[] = [];
-  let depth = 0;
-  let quoted = false;
-  let from = 0;
-  for (let i = 0; i < v.length; i++) {
-    const c = v[i];
-    if (quoted) {
-      if (c === '\\') i++;
-      else if (c === '"') quoted = false;
-    } else if (c === '"') quoted = true;
-    else if (c === '<') depth++;
-    else if (c === '>') depth = Math.max(0, depth - 1);
-    else if (c === ',' && depth === 0) {
-      out.push(v.slice(from, i).trim());
-      from = i + 1;
-    }
-  }
-  out.push(v.slice(from).trim());
-  return out.filter((s) => s.length > 0);
-}
-
-function parseParams(s: string): Record<string, string | null> {
-  const params: Record<string, string | null> = {};
-  for (const p of s.split(';')) {
-    const t = p.trim();
-    if (!t) continue;
-    const eq = t.indexOf('=');
-    if (eq < 0) params[t.toLowerCase()] = null;
-    else params[t.slice(0, eq).trim().toLowerCase()] = t.slice(eq + 1).trim();
-  }
-  return params;
-}
-
-const VIA_RE = /^SIP\s*\/\s*(\d+\.\d+)\s*\/\s*(\S+)\s+(\[[0-9a-fA-F:.]+\]|[^\s;:]+)(?:\s*:\s*(\d{1,5}))?\s*(;.*)?$/;
-
-export function parseViaValue(v: string): SipVia | undefined {
-  const m = VIA_RE.exec(v);
-  if (!m) return undefined;
-  return { version: m[1], protocol: m[2], host: m[3], port: m[4] ? Number(m[4]) : undefined, params: parseParams(m[5] ?? '') };
-}
-
-function parseRouteValue(v: string): SipRouteEntry | undefined {
-  const lt = v.indexOf('<');
-  const gt = v.indexOf('>', lt + 1);
-  if (lt < 0 || gt < 0) return undefined;
-  const uri = parseSipUri(v.slice(lt + 1, gt).trim());
-  if (!uri) return undefined;
-  const name = v.slice(0, lt).trim();
-  return { name: name || undefined, uri, params: parseParams(v.slice(gt + 1)) };
-}
-
-function fixIpv6(head: string, msg: SipMessage): void {
-  const via: SipVia[] = [];
-  const route: SipRouteEntry[] = [];
-  const rr: SipRouteEntry[] = [];
-  let bad = false;
-  for (const [name, value] of headerLines(head)) {
-    if (name === 'via' || name === 'v') {
-      for (const item of splitList(value)) {
-        const p = parseViaValue(item);
-        if (p) via.push(p);
-        else bad = true;
-      }
-    } else if (name === 'route' || name === 'record-route') {
-      for (const item of splitList(value)) {
-        const p = parseRouteValue(item);
-        if (p) (name === 'route' ? route : rr).push(p);
-        else bad = true;
-      }
-    }
-  }
-  if (bad) return; // leave sip's result; validate() rejects what it mangled
-  msg.headers.via = via;
-  if (route.length) msg.headers.route = route;
-  if (rr.length) msg.headers['record-route'] = rr;
+  return Buffer.from(stringify(msg), 'latin1');
 }
