@@ -236,7 +236,7 @@ export class Forwarding implements ClientTransactionUser {
       ...(this.template.headers.via ?? []),
     ];
     this.ct = undefined;
-    const ct = this.env.layer.sendRequest(msg, dest, this);
+    const ct = this.env.layer.sendRequest(msg, dest, this, this.st.responseDest);
     if (!ct) {
       this.finish(503, 'Service Unavailable', true);
       return;

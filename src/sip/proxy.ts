@@ -194,13 +194,14 @@ export class ProxyCore implements TransactionUser {
     }
   }
 
-  onStrayResponse(res: SipMessage, _remote: Remote): void {
+  onStrayResponse(res: SipMessage, _remote: Remote, upstream?: Remote): void {
     try {
-      // e.g. a 2xx retransmission after our transaction ended: forward statelessly by Via (§16.7 step 10)
+      // e.g. a 2xx retransmission after our transaction ended: forward statelessly by Via (§16.7 step 10);
+      // one that matched an Accepted INVITE's record goes where its server transaction's responses went
       const ix = this.siteIndex();
       const via = res.headers.via!;
       if (via.length < 2 || !this.isOwnVia(via[0], ix)) return;
-      const dest = responseDestination(via[1], undefined);
+      const dest = upstream ?? responseDestination(via[1], undefined);
       if (!dest) return;
       this.opts.layer.sendStateless({ ...res, headers: { ...res.headers, via: via.slice(1) } }, dest);
     } catch (err) {

@@ -34,6 +34,8 @@ export class ClientTransaction {
   lastStatus = 0;
   private abandoned = false;
   private failed = false;
+  /** True once the table holds a compact record for this transaction (see detach). */
+  private detached = false;
   private data: Buffer | undefined;
   private ack: Buffer | undefined;
   private retransmitTimer: TimerHandle | undefined;
@@ -46,6 +48,8 @@ export class ClientTransaction {
     readonly request: SipMessage,
     readonly dest: Remote,
     private user: ClientTransactionUser | undefined,
+    /** Where 2xx responses go upstream (a proxy's server transaction): kept after an INVITE's 2xx, when nothing else is. */
+    readonly upstream?: Remote,
   ) {
     this.isInvite = request.method === 'INVITE';
     this.branch = branchOf(topVia(request)) ?? '';
@@ -121,12 +125,15 @@ export class ClientTransaction {
     this.lastStatus = status;
     if (this.isInvite) {
       if (status < 300) {
-        if (this.state !== 'accepted') {
-          this.state = 'accepted';
-          this.stopTimers();
-          this.endTimer = this.env.clock.setTimeout(() => this.terminate(), 64 * T.T1); // timer M
-        }
-        this.user?.onResponse(res, this);
+        if (this.state === 'accepted') return; // a detached object: the record has the retransmissions
+        // RFC 6026 Accepted, timer M: a compact record forwards 2xx retransmissions upstream
+        // and absorbs anything else
+        this.state = 'accepted';
+        this.stopTimers();
+        this.env.retire('client', this.key, 'accepted', 64 * T.T1, undefined, undefined, this.upstream);
+        const u = this.user;
+        this.detach();
+        u?.onResponse(res, this);
         return;
       }
       if (this.state === 'completed') {
@@ -143,10 +150,21 @@ export class ClientTransaction {
       return;
     }
     if (this.state === 'completed') return;
+    // timer K (T4 over UDP, 0 over reliable transports): a compact record absorbs retransmissions
     this.state = 'completed';
     this.stopTimers();
-    this.endTimer = this.env.clock.setTimeout(() => this.terminate(), this.reliable ? 0 : T.T4); // timer K
-    this.user?.onResponse(res, this);
+    this.env.retire('client', this.key, 'completed', this.reliable ? 0 : T.T4);
+    const u = this.user;
+    this.detach();
+    u?.onResponse(res, this);
+  }
+
+  /** The table now holds a compact record instead of this object: let go of everything. */
+  private detach(): void {
+    this.detached = true;
+    this.data = undefined;
+    this.ack = undefined;
+    this.user = undefined;
   }
 
   terminate(): void {
@@ -156,7 +174,7 @@ export class ClientTransaction {
     this.data = undefined;
     this.ack = undefined;
     this.user = undefined;
-    this.env.onEnd('client', this.key);
+    if (!this.detached) this.env.onEnd('client', this.key, this);
   }
 
   private onTimerC(): void {

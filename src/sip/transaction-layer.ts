@@ -11,6 +11,7 @@ import { systemClock, type Clock } from '../shared/clock.js';
 import { encode, type SipMessage, type SipVia } from './codec.js';
 import { branchOf, fromTag, isRfc3261Branch, makeResponse, topVia } from './messages.js';
 import { ClientTransaction, type ClientTransactionUser } from './transaction-client.js';
+import { Retired, RetiredExpiry } from './transaction-retired.js';
 import { ServerTransaction } from './transaction-server.js';
 import { DEFAULT_TIMERS, type Sender, type TimerConfig, type TransactionEnv } from './transaction-timers.js';
 import type { Remote, TransportSink } from './transport-types.js';
@@ -20,8 +21,12 @@ export interface TransactionUser {
   onRequest(req: SipMessage, remote: Remote, st: ServerTransaction): void;
   /** An ACK that matched no server transaction in Completed: the ACK for a 2xx, forwarded end to end. */
   onAck(ack: SipMessage, remote: Remote): void;
-  /** A response that matched no client transaction. */
-  onStrayResponse(res: SipMessage, remote: Remote): void;
+  /**
+   * A response that matched no client transaction, or a 2xx retransmission that matched an
+   * Accepted INVITE client transaction's record (`upstream`: where its server transaction's
+   * responses went).
+   */
+  onStrayResponse(res: SipMessage, remote: Remote, upstream?: Remote): void;
   /** A malformed message (`msg` set when it is an answerable request). */
   onBadMessage(msg: SipMessage | undefined, error: string, remote: Remote): void;
 }
@@ -88,8 +93,9 @@ export class TransactionLayer implements TransportSink {
   readonly clock: Clock;
   readonly timers: TimerConfig;
   readonly counters: TransactionCounters = { retransmissionsSent: 0, retransmissionsAbsorbed: 0, rejectedTableFull: 0 };
-  private readonly servers = new Map<string, ServerTransaction>();
-  private readonly clients = new Map<string, ClientTransaction>();
+  private readonly servers = new Map<string, ServerTransaction | Retired>();
+  private readonly clients = new Map<string, ClientTransaction | Retired>();
+  private readonly expiry: RetiredExpiry;
   private readonly max: number;
   private readonly env: TransactionEnv;
   private user: TransactionUser | undefined;
@@ -102,14 +108,28 @@ export class TransactionLayer implements TransportSink {
       sender: opts.sender,
       clock: this.clock,
       timers: this.timers,
-      onEnd: (kind, key) => {
-        if (kind === 'server') this.servers.delete(key);
-        else this.clients.delete(key);
+      onEnd: (kind, key, tx) => {
+        const table: Map<string, unknown> = kind === 'server' ? this.servers : this.clients;
+        if (table.get(key) === tx) table.delete(key);
+      },
+      retire: (kind, key, state, lifetimeMs, last, dest, upstream) => {
+        const table: Map<string, unknown> = kind === 'server' ? this.servers : this.clients;
+        if (lifetimeMs <= 0) {
+          table.delete(key);
+          return;
+        }
+        const r = new Retired(kind, key, state, this.clock.now() + lifetimeMs, last, dest, upstream);
+        table.set(key, r);
+        this.expiry.add(r, lifetimeMs);
       },
       retransmitted: () => {
         this.counters.retransmissionsSent++;
       },
     };
+    this.expiry = new RetiredExpiry(this.clock, (r) => {
+      const table: Map<string, unknown> = r.kind === 'server' ? this.servers : this.clients;
+      if (table.get(r.key) === r) table.delete(r.key);
+    });
   }
 
   setUser(user: TransactionUser): void {
@@ -131,15 +151,24 @@ export class TransactionLayer implements TransportSink {
     return n;
   }
 
-  /** Starts a client transaction for `req` (its top Via carries a fresh branch); undefined when the table is full. */
-  sendRequest(req: SipMessage, dest: Remote, user: ClientTransactionUser): ClientTransaction | undefined {
+  /** Transactions held as compact records (absorbing retransmissions only): part of serverCount + clientCount. */
+  get retiredCount(): number {
+    return this.expiry.size;
+  }
+
+  /**
+   * Starts a client transaction for `req` (its top Via carries a fresh branch); undefined when
+   * the table is full. `upstream`: where the proxy's server transaction sends responses (2xx
+   * retransmissions go there after the transaction is Accepted).
+   */
+  sendRequest(req: SipMessage, dest: Remote, user: ClientTransactionUser, upstream?: Remote): ClientTransaction | undefined {
     if (this.clients.size >= this.max) {
       this.counters.rejectedTableFull++;
       return undefined;
     }
     const key = branchOf(topVia(req)) + '|' + req.method;
     if (this.clients.has(key)) return undefined;
-    const ct = new ClientTransaction(this.env, key, req, dest, user);
+    const ct = new ClientTransaction(this.env, key, req, dest, user, upstream);
     this.clients.set(key, ct);
     ct.start();
     return ct;
@@ -157,8 +186,8 @@ export class TransactionLayer implements TransportSink {
     return true;
   }
 
-  /** The INVITE server transaction a CANCEL refers to (§9.2). */
-  findInviteFor(cancel: SipMessage): ServerTransaction | undefined {
+  /** The INVITE server transaction a CANCEL refers to (§9.2), or its record once it was answered. */
+  findInviteFor(cancel: SipMessage): ServerTransaction | Retired | undefined {
     const k = serverKey(cancel, 'INVITE');
     return k === undefined ? undefined : this.servers.get(k);
   }
@@ -185,7 +214,7 @@ export class TransactionLayer implements TransportSink {
     if (key === undefined) return;
     if (req.method === 'ACK') {
       const st = this.servers.get(key);
-      if (st && (st.state === 'completed' || st.state === 'confirmed')) {
+      if (st instanceof ServerTransaction && (st.state === 'completed' || st.state === 'confirmed')) {
         this.counters.retransmissionsAbsorbed++;
         st.receiveAck();
         return;
@@ -196,7 +225,11 @@ export class TransactionLayer implements TransportSink {
     const existing = this.servers.get(key);
     if (existing) {
       this.counters.retransmissionsAbsorbed++;
-      existing.receiveRetransmission();
+      if (existing instanceof ServerTransaction) existing.receiveRetransmission();
+      else if (existing.last && existing.dest) {
+        this.counters.retransmissionsSent++;
+        this.opts.sender.send(existing.dest, existing.last);
+      }
       return;
     }
     const dest = responseDestination(via, remote);
@@ -214,8 +247,14 @@ export class TransactionLayer implements TransportSink {
   private onResponseIn(res: SipMessage, remote: Remote): void {
     const b = branchOf(topVia(res));
     const ct = b === undefined ? undefined : this.clients.get(b + '|' + res.headers.cseq!.method);
-    if (ct) {
+    if (ct instanceof ClientTransaction) {
       ct.receiveResponse(res);
+      return;
+    }
+    if (ct) {
+      // a record: 2xx retransmissions of an Accepted INVITE go upstream, the rest is absorbed
+      if (ct.state === 'accepted' && res.status! < 300) this.user?.onStrayResponse(res, remote, ct.upstream);
+      else this.counters.retransmissionsAbsorbed++;
       return;
     }
     this.user?.onStrayResponse(res, remote);
@@ -223,7 +262,10 @@ export class TransactionLayer implements TransportSink {
 
   /** Ends every transaction (shutdown). */
   clear(): void {
-    for (const st of [...this.servers.values()]) st.terminate();
-    for (const ct of [...this.clients.values()]) ct.terminate();
+    for (const st of [...this.servers.values()]) if (st instanceof ServerTransaction) st.terminate();
+    for (const ct of [...this.clients.values()]) if (ct instanceof ClientTransaction) ct.terminate();
+    this.servers.clear();
+    this.clients.clear();
+    this.expiry.clear();
   }
 }

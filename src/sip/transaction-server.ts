@@ -22,6 +22,8 @@ export class ServerTransaction {
   private retransmitTimer: TimerHandle | undefined;
   private endTimer: TimerHandle | undefined;
   private interval: number;
+  /** True once the table holds a compact record for this transaction (see detach). */
+  private detached = false;
   /** Called once when the transaction ends (any reason). */
   onEnd: ((st: ServerTransaction) => void) | undefined;
   /** Set by the user: data it keeps per transaction (the proxy's response context). */
@@ -76,16 +78,35 @@ export class ServerTransaction {
     const T = this.env.timers;
     this.env.clock.clearTimeout(this.endTimer);
     if (this.isInvite && status < 300) {
+      // RFC 6026 Accepted, timer L: INVITE retransmissions are absorbed silently (2xx
+      // retransmissions come from the UAS through the client side): a compact record does it
       this.state = 'accepted';
-      this.endTimer = this.env.clock.setTimeout(() => this.terminate(), 64 * T.T1); // timer L
+      this.env.retire('server', this.key, 'accepted', 64 * T.T1);
+      this.detach();
     } else if (this.isInvite) {
       this.state = 'completed';
       if (!this.reliable) this.armG();
       this.endTimer = this.env.clock.setTimeout(() => this.terminate(), 64 * T.T1); // timer H
     } else {
+      // timer J (64*T1 over UDP, 0 over reliable transports): the record resends `data`
       this.state = 'completed';
-      this.endTimer = this.env.clock.setTimeout(() => this.terminate(), this.reliable ? 0 : 64 * T.T1); // timer J
+      this.env.retire('server', this.key, 'completed', this.reliable ? 0 : 64 * T.T1, data, this.responseDest);
+      this.detach();
     }
+  }
+
+  /** The table now holds a compact record instead of this object: let go of everything. */
+  private detach(): void {
+    this.detached = true;
+    this.env.clock.clearTimeout(this.retransmitTimer);
+    this.env.clock.clearTimeout(this.endTimer);
+    this.retransmitTimer = undefined;
+    this.endTimer = undefined;
+    this.last = undefined;
+    const cb = this.onEnd;
+    this.onEnd = undefined;
+    this.context = undefined;
+    cb?.(this);
   }
 
   /** The same request again: resend the last response where the state says so. */
@@ -111,7 +132,7 @@ export class ServerTransaction {
     this.env.clock.clearTimeout(this.retransmitTimer);
     this.env.clock.clearTimeout(this.endTimer);
     this.last = undefined;
-    this.env.onEnd('server', this.key);
+    if (!this.detached) this.env.onEnd('server', this.key, this);
     const cb = this.onEnd;
     this.onEnd = undefined;
     cb?.(this);

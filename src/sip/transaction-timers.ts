@@ -27,8 +27,18 @@ export interface TransactionEnv {
   sender: Sender;
   clock: Clock;
   timers: TimerConfig;
-  /** Called once when a transaction ends, to drop it from its table. */
-  onEnd(kind: 'server' | 'client', key: string): void;
+  /** Called once when a transaction ends, to drop it from its table (if the table still holds it). */
+  onEnd(kind: 'server' | 'client', key: string, tx: object): void;
+  /**
+   * The transaction only absorbs retransmissions from now on: its table entry becomes a
+   * compact record (sip/transaction-retired) for `lifetimeMs` (0: dropped at once).
+   * `last`/`dest`: the response resent on a retransmitted request; `upstream`: where 2xx
+   * retransmissions of an Accepted INVITE client transaction go.
+   */
+  retire(
+    kind: 'server' | 'client', key: string, state: 'accepted' | 'completed', lifetimeMs: number,
+    last?: Buffer, dest?: Remote, upstream?: Remote,
+  ): void;
   /** Counts retransmissions sent (for operators). */
   retransmitted(): void;
 }

@@ -207,4 +207,54 @@ describe('sip/transaction (RFC 3261 §17, T1=500 T2=4000 T4=5000)', () => {
     expect(log.failures).to.deep.equal([]);
     expect(layer.clientCount).to.equal(0);
   });
+
+  it('answered transactions shrink to records: J resends the cached final, Accepted forwards 2xx upstream, exact expiry', () => {
+    const { clock, sender, layer, seen } = setup();
+    // server non-INVITE over UDP: the record resends the same bytes on a retransmission (timer J)
+    const bye = req('BYE');
+    layer.onMessage(bye, UA);
+    seen.st!.respond(resp(bye, 200));
+    expect(layer.retiredCount).to.equal(1);
+    layer.onMessage(req('BYE'), UA);
+    expect(sender.sent.map((x) => x.msg.status)).to.deep.equal([200, 200]);
+    expect(sender.sent[1].dest).to.deep.equal(sender.sent[0].dest);
+    expect(seen.st!.request).to.equal(bye); // the object is no longer the table's
+    // over TCP, J is 0: nothing is kept
+    const tbye = req('BYE', 'z9hG4bKtcp', 'TCP');
+    layer.onMessage(tbye, { protocol: 'tcp', address: '127.0.0.50', port: 40001, conn: 1 });
+    seen.st!.respond(resp(tbye, 200));
+    expect(layer.serverCount).to.equal(1);
+
+    // client INVITE: 2xx -> Accepted record; 2xx retransmissions go upstream, anything else is absorbed
+    const upstream: Remote = { protocol: 'udp', address: '127.0.0.60', port: 5090 };
+    const strays: { status: number; upstream?: Remote }[] = [];
+    layer.setUser({ onRequest: () => undefined, onAck: () => undefined, onBadMessage: () => undefined, onStrayResponse: (r, _rem, up) => strays.push({ status: r.status!, upstream: up }) });
+    const { log, user } = clientUser();
+    const inv = req('INVITE', 'z9hG4bKcli');
+    layer.sendRequest(inv, { protocol: 'udp', address: '127.0.0.21', port: 5060 }, user, upstream);
+    layer.onMessage(resp(inv, 200), UA);
+    expect(log.responses).to.deep.equal([200]);
+    layer.onMessage(resp(inv, 200), UA);
+    layer.onMessage(resp(inv, 486), UA);
+    expect(strays).to.deep.equal([{ status: 200, upstream }]);
+    expect(layer.clientCount).to.equal(1);
+    expect(layer.retiredCount).to.equal(2);
+    clock.advance(31_999);
+    expect(layer.serverCount + layer.clientCount).to.equal(2);
+    clock.advance(1);
+    expect(layer.serverCount + layer.clientCount).to.equal(0);
+    expect(layer.retiredCount).to.equal(0);
+    expect(clock.timerCount).to.equal(0);
+  });
+
+  it('an INVITE answered 2xx is a record that absorbs retransmissions silently and still matches a CANCEL', () => {
+    const { sender, layer, seen } = setup();
+    const inv = req('INVITE', 'z9hG4bKacc');
+    layer.onMessage(inv, UA);
+    seen.st!.respond(resp(inv, 200));
+    layer.onMessage(req('INVITE', 'z9hG4bKacc'), UA);
+    expect(sender.sent.map((x) => x.msg.status)).to.deep.equal([200]);
+    expect(layer.findInviteFor(req('CANCEL', 'z9hG4bKacc'))).to.not.equal(undefined);
+    expect(layer.pendingServerCount).to.equal(0);
+  });
 });
