@@ -6,6 +6,8 @@
  * (garbage collector), (program), (idle)).
  *
  * Usage: node cpuprofile-top.mjs FILE.cpuprofile [N=25]
+ * A third table lists the top N functions by total time (self + callees,
+ * each sample counted once per function even under recursion).
  * Self time of a node = its sample count x the mean sample interval; the
  * percentages are of all samples except (idle), so they say where the busy
  * time went.
@@ -93,4 +95,27 @@ console.log('\nSelf time by package / plane');
 console.log(`${'self ms'.padStart(8)} ${'%'.padStart(6)}  package`);
 for (const [pkg, s] of [...pkgSelf].sort((a, b) => b[1] - a[1])) {
   console.log(`${ms(s).padStart(8)} ${pct(s).padStart(6)}  ${pkg}`);
+}
+
+// total (inclusive) time: walk each sample's stack once, counting each function once
+const parent = new Map();
+for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+const fnTotal = new Map();
+for (const [id, count] of hits) {
+  if (byId.get(id).callFrame.functionName === '(idle)') continue;
+  const seen = new Set();
+  for (let cur = id; cur !== undefined; cur = parent.get(cur)) {
+    const cf = byId.get(cur).callFrame;
+    if (!cf.url || cf.functionName === '(root)') continue;
+    const key = `${cf.functionName || '(anonymous)'}\t${fileOf(cf)}:${cf.lineNumber + 1}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    fnTotal.set(key, (fnTotal.get(key) ?? 0) + count);
+  }
+}
+console.log('\nTop functions by total time (self + callees, % of busy samples)');
+console.log(`${'total ms'.padStart(8)} ${'%'.padStart(6)}  function  (file:line)`);
+for (const [key, s] of [...fnTotal].sort((a, b) => b[1] - a[1]).slice(0, topN)) {
+  const [name, where] = key.split('\t');
+  console.log(`${ms(s).padStart(8)} ${pct(s).padStart(6)}  ${name}  (${where})`);
 }
