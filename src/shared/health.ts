@@ -56,7 +56,7 @@ export interface PairFeedback {
 export interface ProbeTarget {
   address: string;
   port: number;
-  transport: 'udp' | 'tcp';
+  transport: 'udp' | 'tcp' | 'tls';
   /** Request-URI host, e.g. the member's FQDN. */
   host: string;
 }

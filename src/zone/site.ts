@@ -68,14 +68,18 @@ function poolMembers(zones: ZoneSet, pool: string): PoolMember[] {
 }
 
 function buildPair(zones: ZoneSet, name: string): HaPair {
-  let transport: 'udp' | 'tcp' = 'udp';
+  let transport: 'udp' | 'tcp' | 'tls' = 'udp';
   let srv = srvAt(zones, '_sip._udp.' + name);
   if (srv.length === 0) {
     transport = 'tcp';
     srv = srvAt(zones, '_sip._tcp.' + name);
   }
-  if (srv.length === 0) throw new SiteError(`--pair ${name}: no _sip._udp.${name} or _sip._tcp.${name} SRV records in the served zones`);
-  const srvName = `_sip._${transport}.${name}`;
+  if (srv.length === 0) {
+    transport = 'tls';
+    srv = srvAt(zones, '_sips._tcp.' + name);
+  }
+  if (srv.length === 0) throw new SiteError(`--pair ${name}: no _sip._udp.${name} or _sip._tcp.${name} SRV records in the served zones (nor _sips._tcp.${name})`);
+  const srvName = transport === 'tls' ? `_sips._tcp.${name}` : `_sip._${transport}.${name}`;
   const targets = [...new Set(srv.map((r) => r.data.target))];
   if (srv.length !== 2 || targets.length !== 2) {
     throw new SiteError(`--pair ${name}: ${srvName} must list exactly two SRV targets (primary and backup); found ${srv.length}: ${srv.map((r) => r.data.target || '.').join(', ')}`);

@@ -84,7 +84,8 @@ export interface PairMember {
   /** Every A/AAAA address of the target (a request from any of them is from this member). */
   addresses: string[];
   role: PairRole;
-  transport: 'udp' | 'tcp';
+  /** From the pair's SRV records: _sip._udp, else _sip._tcp, else _sips._tcp ('tls'). */
+  transport: 'udp' | 'tcp' | 'tls';
 }
 
 export interface HaPair {
