@@ -9,12 +9,14 @@
  * sip/tcp-framer, sip/transport-types.
  */
 import net from 'node:net';
+import type tls from 'node:tls';
 import sip from 'sip';
 import { SrvError } from '../shared/errors.js';
 import { logEvent, type Logger } from '../shared/log.js';
 import { answerable, decode, encode, MAX_MESSAGE_BYTES } from './codec.js';
 import { makeResponse } from './messages.js';
 import { TcpFramer, type FrameError } from './tcp-framer.js';
+import { connectTls, createTlsServer, type TlsConfig } from './transport-tls.js';
 import type { ListenAddress, Remote, TransportCounters, TransportSink } from './transport-types.js';
 
 export interface TcpOptions {
@@ -33,13 +35,14 @@ interface Conn {
   key: string;
   /** Accepted: the source address counted in perSource. */
   source?: string;
+  secure: boolean;
   framer: TcpFramer;
   connected: boolean;
   closing: boolean;
 }
 
-function keyOf(address: string, port: number): string {
-  return address + '|' + port;
+function keyOf(address: string, port: number, secure: boolean): string {
+  return (secure ? 's|' : '') + address + '|' + port;
 }
 
 export class TcpTransport {
@@ -60,7 +63,11 @@ export class TcpTransport {
     private readonly log: Logger,
     private readonly opts: TcpOptions,
     private readonly maxBytes = MAX_MESSAGE_BYTES,
+    private readonly tls?: TlsConfig,
   ) {}
+
+  /** TLS listeners, one per listen address (after start). */
+  private readonly tlsServers: net.Server[] = [];
 
   /** Listens on each address (ports already chosen: the transport binds UDP first). */
   async start(listen: readonly ListenAddress[]): Promise<void> {
@@ -82,6 +89,35 @@ export class TcpTransport {
       });
       this.servers.push(server);
     }
+    if (this.tls) {
+      const cfg = this.tls;
+      let port = cfg.port;
+      for (const l of listen) {
+        const server = createTlsServer(cfg, (socket) => this.onAccept(socket, true), () => this.counters.tlsHandshakeFailures++);
+        port = await this.bind(server, l.address, port, 'SIP TLS');
+        this.tlsServers.push(server);
+      }
+    }
+  }
+
+  private bind(server: net.Server, address: string, port: number, what: string): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      const onErr = (err: NodeJS.ErrnoException) => {
+        server.close();
+        reject(new SrvError('SRV_ERR_LISTEN', `cannot listen on ${what} ${address}:${port}: ${err.code ?? err.message}`));
+      };
+      server.once('error', onErr);
+      server.listen({ host: address, port, ipv6Only: net.isIP(address) === 6 }, () => {
+        server.removeListener('error', onErr);
+        server.on('error', (err) => logEvent(this.log, 'INTERNAL_ERROR', { where: 'sip-tls', error: String(err) }));
+        resolve((server.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  /** Bound TLS ports, in listen order ([] without TLS). */
+  get tlsPorts(): number[] {
+    return this.tlsServers.map((s) => (s.address() as net.AddressInfo).port);
   }
 
   /** Bound ports, in listen order. */
@@ -95,7 +131,7 @@ export class TcpTransport {
     this.conns.clear();
     this.byRemote.clear();
     this.perSource.clear();
-    const servers = this.servers.splice(0);
+    const servers = [...this.servers.splice(0), ...this.tlsServers.splice(0)];
     await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   }
 
@@ -104,11 +140,12 @@ export class TcpTransport {
   }
 
   send(dest: Remote, data: Buffer, onError?: (err: Error) => void): void {
+    const secure = dest.protocol === 'tls';
     let c = dest.conn !== undefined ? this.conns.get(dest.conn) : undefined;
-    if (!c || c.closing) c = this.byRemote.get(keyOf(dest.address, dest.port));
+    if (!c || c.closing) c = this.byRemote.get(keyOf(dest.address, dest.port, secure));
     if (c && c.closing) c = undefined;
     if (!c) {
-      if (this.stopped || dest.port <= 0 || dest.port > 65535 || !net.isIP(dest.address)) {
+      if (this.stopped || dest.port <= 0 || dest.port > 65535 || !net.isIP(dest.address) || (secure && !this.tls)) {
         this.counters.sendErrors++;
         onError?.(new Error('cannot connect to ' + dest.address + ':' + dest.port));
         return;
@@ -142,17 +179,26 @@ export class TcpTransport {
     }
     const family = net.isIP(dest.address);
     const local = this.listen.find((l) => net.isIP(l.address) === family);
-    const socket = net.connect({ host: dest.address, port: dest.port, localAddress: local?.address });
-    const c = this.register(socket, keyOf(dest.address, dest.port), false);
+    const secure = dest.protocol === 'tls';
+    const socket = secure
+      ? connectTls(this.tls!, dest.address, dest.port, local?.address)
+      : net.connect({ host: dest.address, port: dest.port, localAddress: local?.address });
+    const c = this.register(socket, keyOf(dest.address, dest.port, secure), false, secure);
     socket.setTimeout(this.opts.connectTimeoutMs);
-    socket.once('connect', () => {
+    socket.once(secure ? 'secureConnect' : 'connect', () => {
       c.connected = true;
       socket.setTimeout(this.opts.idleTimeoutMs);
     });
+    if (secure) {
+      // a refused certificate ends the connection before it is usable: count it (writes fail, failover follows)
+      socket.once('error', () => {
+        if (!c.connected) this.counters.tlsHandshakeFailures++;
+      });
+    }
     return c;
   }
 
-  private onAccept(socket: net.Socket): void {
+  private onAccept(socket: net.Socket | tls.TLSSocket, secure = false): void {
     try {
       if (this.stopped || this.conns.size >= this.opts.maxConnections) {
         this.counters.tcpConnectionsRefused++;
@@ -177,7 +223,7 @@ export class TcpTransport {
         return;
       }
       this.perSource.set(source, n + 1);
-      const c = this.register(socket, keyOf(source, socket.remotePort!), true);
+      const c = this.register(socket, keyOf(source, socket.remotePort!, secure), true, secure);
       c.source = source;
       socket.setTimeout(this.opts.idleTimeoutMs);
     } catch (err) {
@@ -193,8 +239,8 @@ export class TcpTransport {
     }
   }
 
-  private register(socket: net.Socket, key: string, connected: boolean): Conn {
-    const c: Conn = { id: this.nextId++, socket, key, framer: new TcpFramer(this.maxBytes), connected, closing: false };
+  private register(socket: net.Socket, key: string, connected: boolean, secure = false): Conn {
+    const c: Conn = { id: this.nextId++, socket, key, framer: new TcpFramer(this.maxBytes), connected, closing: false, secure };
     this.conns.set(c.id, c);
     this.byRemote.set(key, c);
     this.counters.tcpConnectionsOpen = this.conns.size;
@@ -224,6 +270,7 @@ export class TcpTransport {
   private onData(c: Conn, chunk: Buffer): void {
     try {
       const remote: Remote = { protocol: 'tcp', address: c.socket.remoteAddress ?? '', port: c.socket.remotePort ?? 0, conn: c.id };
+      if (c.secure) remote.secure = true;
       c.framer.push(
         chunk,
         (bytes) => {

@@ -4,7 +4,8 @@
  */
 import type { SipMessage } from './codec.js';
 
-export type Protocol = 'udp' | 'tcp';
+/** 'tls' is a destination only: a message that arrived over TLS has protocol 'tcp' and `secure` set (the connection is what answers it). */
+export type Protocol = 'udp' | 'tcp' | 'tls';
 
 /** Where a message came from, or where one goes. */
 export interface Remote {
@@ -13,6 +14,8 @@ export interface Remote {
   port: number;
   /** TCP: the connection a message arrived on (responses go back on it while it lives). */
   conn?: number;
+  /** Arrived over TLS. */
+  secure?: boolean;
 }
 
 export interface ListenAddress {
@@ -41,11 +44,13 @@ export interface TransportCounters {
   tcpRefusedPerSource: number;
   /** Connections closed by the idle timeout. */
   tcpIdleClosed: number;
+  /** TLS handshakes that failed (accepted and outgoing, e.g. a certificate refused). */
+  tlsHandshakeFailures: number;
 }
 
 export function newTransportCounters(): TransportCounters {
   return {
     received: 0, sent: 0, sendErrors: 0, droppedPort0: 0, droppedTooLarge: 0, droppedMalformed: 0,
-    tcpFramingErrors: 0, tcpConnectionsOpen: 0, tcpConnectionsRefused: 0, tcpRefusedPerSource: 0, tcpIdleClosed: 0,
+    tcpFramingErrors: 0, tcpConnectionsOpen: 0, tcpConnectionsRefused: 0, tcpRefusedPerSource: 0, tcpIdleClosed: 0, tlsHandshakeFailures: 0,
   };
 }

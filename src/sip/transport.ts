@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import type { Logger } from '../shared/log.js';
 import { MAX_MESSAGE_BYTES } from './codec.js';
 import { TcpTransport, type TcpOptions } from './transport-tcp.js';
+import type { TlsConfig } from './transport-tls.js';
 import {
   newTransportCounters,
   type ListenAddress,
@@ -25,6 +26,8 @@ export interface TransportTuning {
   tcp?: Partial<TcpOptions>;
   /** Largest message accepted on any transport, bytes (default MAX_MESSAGE_BYTES); larger UDP datagrams are dropped and counted. */
   maxMessageBytes?: number;
+  /** SIP over TLS: a listener on each listen address at tls.port, and TLS to destinations with protocol 'tls'. */
+  tls?: TlsConfig;
 }
 
 export interface TransportOptions extends TransportTuning {
@@ -57,7 +60,7 @@ export class SipTransport {
     };
     const maxBytes = Math.min(opts.maxMessageBytes ?? MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES);
     this.udp = opts.listen.map((l) => new UdpListener(l, proxySink, this.counters, opts.log, maxBytes));
-    this.tcp = new TcpTransport(proxySink, this.counters, opts.log, { ...DEFAULT_TCP_OPTIONS, ...opts.tcp }, maxBytes);
+    this.tcp = new TcpTransport(proxySink, this.counters, opts.log, { ...DEFAULT_TCP_OPTIONS, ...opts.tcp }, maxBytes, opts.tls);
   }
 
   /** The receiver of incoming messages (the transaction layer). */
@@ -86,7 +89,7 @@ export class SipTransport {
   }
 
   send(dest: Remote, data: Buffer, onError?: (err: Error) => void): void {
-    if (dest.protocol === 'tcp') {
+    if (dest.protocol === 'tcp' || dest.protocol === 'tls') {
       this.tcp.send(dest, data, onError);
       return;
     }
@@ -105,6 +108,12 @@ export class SipTransport {
     const i = this.udp.findIndex((u) => u.family === fam);
     const l = this.bound.length ? this.bound : this.opts.listen;
     return l[i >= 0 ? i : 0];
+  }
+
+  /** TLS listen addresses with the ports bound ([] without TLS). */
+  get tlsBound(): ListenAddress[] {
+    const ports = this.tcp.tlsPorts;
+    return ports.map((port, i) => ({ address: this.opts.listen[i]!.address, port }));
   }
 
   get tcpConnections(): number {
