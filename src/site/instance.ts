@@ -17,6 +17,7 @@ import { HttpPlane } from '../ops/http.js';
 import { MetricsRegistry } from '../ops/metrics.js';
 import { buildStatus } from '../ops/status.js';
 import { SipService } from '../sip/service.js';
+import { loadTlsConfig, sipsPortOf } from '../sip/transport-tls.js';
 import { ZoneError } from '../shared/errors.js';
 import type { HealthChange, Prober } from '../shared/health.js';
 import { logEvent, type Logger } from '../shared/log.js';
@@ -71,6 +72,16 @@ export async function startInstance(settings: Settings, log: Logger): Promise<In
     hopTimeoutMs: settings.hopTimeoutMs,
     overloadCtrlDialogRate: settings.overloadCtrlDialogRate,
     log,
+    // SIP over TLS (--tls-cert/--tls-key): on --tls-port, else the _sips._tcp SRV port of self, else 5061
+    transport:
+      settings.tlsCert && settings.tlsKey
+        ? {
+            tls: loadTlsConfig(
+              { cert: settings.tlsCert, key: settings.tlsKey, ca: settings.tlsCa },
+              settings.tlsPort ?? sipsPortOf(zones, site.pool.name, site.self.target) ?? 5061,
+            ),
+          }
+        : undefined,
   });
   // Zone transfers and NOTIFY to standard secondaries (--allow-transfer, --notify, --tsig-key).
   const secondaries = new Secondaries({
