@@ -24,6 +24,8 @@ export interface HardenedSiteOptions {
   members?: [string, string];
   /** Extra srvproxy flags. */
   args?: string[];
+  /** The pair's SRV service name (default _sip._udp; _sips._tcp: members over TLS). */
+  pairService?: string;
   /** Ports of pair members the test runs itself (no simulated pair is started then). */
   memberPorts?: [number, number];
   /** NODE_OPTIONS for the instance's process (e.g. a heap limit). */
@@ -93,8 +95,8 @@ export async function startHardenedSite(o: HardenedSiteOptions = {}): Promise<Ha
     ...(o.proxy2 ? [`proxy1 ${rr(o.proxy2)} ${o.proxy2}`, `sipproxy ${rr(o.proxy2)} ${o.proxy2}`] : []),
     `sips-a ${rr(ma)} ${ma}`,
     `sips-b ${rr(mb)} ${mb}`,
-    `_sip._udp.tserver SRV 10 0 ${pa} sips-a`,
-    `_sip._udp.tserver SRV 20 0 ${pb} sips-b`,
+    `${o.pairService ?? '_sip._udp'}.tserver SRV 10 0 ${pa} sips-a`,
+    `${o.pairService ?? '_sip._udp'}.tserver SRV 20 0 ${pb} sips-b`,
     ...(o.zoneExtra?.({ sip: sipPort }) ?? []),
   ];
   const zoneDir = fs.mkdtempSync(path.join(os.tmpdir(), 'srvproxy-hard-'));
