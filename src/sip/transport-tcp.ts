@@ -5,7 +5,7 @@
  * the connection is closed. Connections close after an idle timeout; the
  * total is capped. Sending to a remote reuses an open connection to it, else
  * connects from the listen address of the same family. No exception leaves
- * a socket handler. May import: shared, sip/codec, sip/messages,
+ * a socket handler. May import: shared, sip/codec, sip/limits, sip/messages,
  * sip/tcp-framer, sip/transport-types.
  */
 import net from 'node:net';
@@ -14,6 +14,7 @@ import sip from 'sip';
 import { SrvError } from '../shared/errors.js';
 import { logEvent, type Logger } from '../shared/log.js';
 import { answerable, decode, encode, MAX_MESSAGE_BYTES } from './codec.js';
+import { checkLineLength } from './limits.js';
 import { makeResponse } from './messages.js';
 import { TcpFramer, type FrameError } from './tcp-framer.js';
 import { connectTls, createTlsServer, type TlsConfig } from './transport-tls.js';
@@ -275,6 +276,12 @@ export class TcpTransport {
         chunk,
         (bytes) => {
           this.counters.received++;
+          const long = checkLineLength(bytes);
+          if (long) {
+            this.counters.droppedMalformed++;
+            this.sink.onBadMessage(long.msg, long.error, remote);
+            return;
+          }
           const r = decode(bytes);
           if (r.ok) this.sink.onMessage(r.msg, remote);
           else {

@@ -8,7 +8,8 @@ import { expect } from 'chai';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { silentLogger } from '../../src/shared/log.js';
-import { MAX_HEADER_LINES, MAX_LINE_BYTES } from '../../src/sip/codec.js';
+import { MAX_HEADER_LINES } from '../../src/sip/codec.js';
+import { MAX_LINE_BYTES } from '../../src/sip/limits.js';
 import { SipService } from '../../src/sip/service.js';
 import type { TransportTuning } from '../../src/sip/transport.js';
 import type { SiteModel } from '../../src/zone/types.js';
@@ -85,6 +86,15 @@ describe('e2e: SIP input limits', function () {
     expect(r.msg.reason).to.match(/header line too long/);
     ua.sendUdp(options('under', [`X-Long: ${'x'.repeat(MAX_LINE_BYTES - 10)}`]), PROXY, port);
     expect((await ua.waitFor(answered('under'), 2000, '200')).msg.status).to.equal(200);
+  });
+
+  it('TCP: a header line over the limit gets 400 and the stream goes on', async () => {
+    await start();
+    const c = await ua.connectTcp(PROXY, port);
+    ua.sendTcp(c, options('tcplong', [`X-Long: ${'x'.repeat(MAX_LINE_BYTES + 1)}`], 'TCP'));
+    ua.sendTcp(c, options('tcpafter', [], 'TCP'));
+    expect((await ua.waitFor(answered('tcplong'), 2000, '400')).msg.status).to.equal(400);
+    expect((await ua.waitFor(answered('tcpafter'), 2000, '200')).msg.status).to.equal(200);
   });
 
   it(`more than ${MAX_HEADER_LINES} header lines gets 400`, async () => {
