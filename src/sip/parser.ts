@@ -35,6 +35,15 @@ const COMPACT: Record<string, string> = {
   f: 'from', s: 'subject', k: 'supported', t: 'to', v: 'via', o: 'event', r: 'refer-to', u: 'allow-events',
 };
 
+/** Header names as usually written, to their lower-case form (skips trim/lower-case/checks for most lines). */
+const KNOWN = new Map<string, string>();
+for (const n of [
+  'Via', 'From', 'To', 'Call-ID', 'CSeq', 'Contact', 'Max-Forwards', 'Route', 'Record-Route', 'Content-Length', 'Content-Type',
+  'Subject', 'User-Agent', 'Server', 'Allow', 'Supported', 'Expires', 'Accept', 'Session-Expires', 'Min-SE', 'P-Asserted-Identity',
+  'Call-Id', 'Cseq', 'Record-route', 'Max-forwards', 'Content-length', 'Content-type',
+]) KNOWN.set(n, n.toLowerCase());
+for (const [c, n] of Object.entries({ v: 'via', f: 'from', t: 'to', i: 'call-id', m: 'contact', l: 'content-length', c: 'content-type' })) KNOWN.set(c, n);
+
 /** Headers whose repeated lines may not be joined with commas (RFC 3261 §7.3.1). */
 const NOT_COMBINABLE = new Set(['www-authenticate', 'authorization', 'proxy-authenticate', 'proxy-authorization']);
 
@@ -76,9 +85,13 @@ export function parseHead(head: string, maxHeaderLines: number): SipMessage | Pa
     if (++lines > maxHeaderLines) return { error: 'too many header lines', partial: msg };
     const colon = line.indexOf(':');
     if (colon <= 0) return { error: 'unparseable start line or header', partial: msg };
-    let name = line.slice(0, colon).trim().toLowerCase();
-    if (name.length === 0 || /\s/.test(name)) return { error: 'unparseable start line or header', partial: msg };
-    if (name.length === 1) name = COMPACT[name] ?? name;
+    const raw = line.slice(0, colon);
+    let name = KNOWN.get(raw);
+    if (name === undefined) {
+      name = raw.trim().toLowerCase();
+      if (name.length === 0 || /\s/.test(name)) return { error: 'unparseable start line or header', partial: msg };
+      if (name.length === 1) name = COMPACT[name] ?? name;
+    }
     const value = line.slice(colon + 1).trim();
     const problem = addHeader(headers, name, value);
     if (problem) return { error: problem, partial: msg };

@@ -31,9 +31,9 @@ import type { Clock, TimerHandle } from '../shared/clock.js';
 import type { HealthView, PairFeedback } from '../shared/health.js';
 import { canonicalName } from '../shared/names.js';
 import type { HaPair, PairMember } from '../zone/types.js';
-import type { SipMessage } from './codec.js';
+import type { SipMessage, SipVia } from './codec.js';
 import { newBranch } from './ids.js';
-import { copyForForward, makeResponse } from './messages.js';
+import { makeResponse } from './messages.js';
 import type { ClientFailure, ClientTransaction, ClientTransactionUser } from './transaction-client.js';
 import type { TransactionLayer } from './transaction-layer.js';
 import type { ServerTransaction } from './transaction-server.js';
@@ -90,6 +90,8 @@ export class Forwarding implements ClientTransactionUser {
   private hopDue = 0;
   private hopPutOff = false;
   private readonly deadline: number;
+  /** The Via list as it came (our Via goes on top of it per attempt). */
+  private readonly upstreamVias: SipVia[];
 
   constructor(
     private readonly env: ForwardEnv,
@@ -105,6 +107,7 @@ export class Forwarding implements ClientTransactionUser {
     this.deadline = now + (st.isInvite ? 64 * T.T1 : 60 * T.T1);
     st.context = this;
     st.onEnd = () => this.onServerEnd();
+    this.upstreamVias = template.headers.via ?? [];
   }
 
   /**
@@ -230,11 +233,14 @@ export class Forwarding implements ClientTransactionUser {
 
   private send(dest: Remote, member: PairMember | undefined): void {
     const local = this.env.localFor(dest.address);
-    const msg = copyForForward(this.template);
-    msg.headers.via = [
+    // One headers object for every attempt (no copy per send): each attempt sets its own Via
+    // list, encoded at once; a client transaction keeps its top Via apart (ct.topVia).
+    const t = this.template;
+    t.headers.via = [
       { version: '2.0', protocol: dest.protocol.toUpperCase(), host: hostForUri(local.address), port: local.port, params: { branch: newBranch(this.loopHash) } },
-      ...(this.template.headers.via ?? []),
+      ...this.upstreamVias,
     ];
+    const msg: SipMessage = { method: t.method, uri: t.uri, version: '2.0', headers: t.headers, content: t.content };
     this.ct = undefined;
     const ct = this.env.layer.sendRequest(msg, dest, this, this.st.responseDest);
     if (!ct) {
@@ -375,7 +381,7 @@ export class Forwarding implements ClientTransactionUser {
   private sendCancel(ct: ClientTransaction): void {
     const rq = ct.request.headers;
     const headers: SipMessage['headers'] = {
-      via: rq.via ? [rq.via[0]] : [],
+      via: [ct.topVia],
       to: rq.to,
       from: rq.from,
       'call-id': rq['call-id'],

@@ -8,7 +8,7 @@
  * sip/transport-types.
  */
 import type { TimerHandle } from '../shared/clock.js';
-import { encode, type SipMessage } from './codec.js';
+import { encode, type SipMessage, type SipVia } from './codec.js';
 import { branchOf, topVia } from './messages.js';
 import type { TransactionEnv } from './transaction-timers.js';
 import type { Remote } from './transport-types.js';
@@ -28,6 +28,8 @@ export class ClientTransaction {
   state: ClientState;
   readonly isInvite: boolean;
   readonly branch: string;
+  /** The top Via as sent (the request's headers may be reused for a later attempt: ACK and CANCEL use this). */
+  readonly topVia: SipVia;
   /** True once any response arrived. */
   responded = false;
   /** Highest status seen (0 before any). */
@@ -52,7 +54,9 @@ export class ClientTransaction {
     readonly upstream?: Remote,
   ) {
     this.isInvite = request.method === 'INVITE';
-    this.branch = branchOf(topVia(request)) ?? '';
+    const via = topVia(request);
+    this.branch = branchOf(via) ?? '';
+    this.topVia = via ?? { version: '2.0', protocol: dest.protocol.toUpperCase(), host: '', params: {} };
     this.state = this.isInvite ? 'calling' : 'trying';
     this.interval = env.timers.T1;
   }
@@ -227,7 +231,7 @@ export class ClientTransaction {
   private buildAck(res: SipMessage): Buffer | undefined {
     const rq = this.request.headers;
     const headers: SipMessage['headers'] = {
-      via: rq.via ? [rq.via[0]] : [],
+      via: [this.topVia],
       to: res.headers.to,
       from: rq.from,
       'call-id': rq['call-id'],
