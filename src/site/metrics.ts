@@ -96,6 +96,23 @@ export function instanceMetrics(s: Sources): MetricFamily[] {
     gauge('srvproxy_sip_transactions_in_flight', 'SIP transactions held now (server and client, including completed ones absorbing retransmissions)', [], () => one(p.transactionsInFlight)),
     gauge('srvproxy_sip_transactions_pending', 'requests still waiting for their final response (what a graceful stop waits for)', [], () => one(p.transactionsPending)),
     gauge('srvproxy_sip_tcp_connections', 'SIP TCP connections open', [], () => one(t.tcpConnectionsOpen)),
+    counter('srvproxy_sip_dropped_total', 'SIP input dropped unanswered, by reason', ['reason'], function* () {
+      yield [{ reason: 'too_large' }, t.droppedTooLarge] as const;
+      yield [{ reason: 'source_port_0' }, t.droppedPort0] as const;
+      yield [{ reason: 'malformed' }, t.droppedMalformed] as const;
+      yield [{ reason: 'tcp_framing' }, t.tcpFramingErrors] as const;
+    }),
+    counter('srvproxy_sip_tcp_refused_total', 'SIP TCP connections refused by the limits (scope: total or per_source)', ['scope'], function* () {
+      yield [{ scope: 'per_source' }, t.tcpRefusedPerSource] as const;
+      yield [{ scope: 'total' }, t.tcpConnectionsRefused - t.tcpRefusedPerSource] as const;
+    }),
+    counter('srvproxy_sip_tcp_idle_closed_total', 'SIP TCP connections closed by the idle timeout', [], () => one(t.tcpIdleClosed)),
+    counter('srvproxy_sip_tls_handshake_failures_total', 'TLS handshakes that failed (accepted or outgoing)', [], () => one(t.tlsHandshakeFailures)),
+    counter('srvproxy_dns_rrl_total', 'UDP answers held back by response rate limiting (dropped, or slipped: sent truncated)', ['action'], function* () {
+      const r = s.dns.rrlCounters;
+      yield [{ action: 'dropped' }, r.rrlDropped] as const;
+      yield [{ action: 'slipped' }, r.rrlSlipped] as const;
+    }),
     counter('srvproxy_probes_total', 'OPTIONS probes by target and result', ['target', 'result'], function* () {
       for (const [target, o] of s.probeStats.outcomes) {
         yield [{ target, result: 'ok' }, o.ok] as const;

@@ -108,6 +108,8 @@ describe('e2e: floods', function () {
       console.log(`      TCP flood: 2000 connections from one source, ${open} held open by the instance (metric: ${held})`);
       expect(open).to.be.at.most(64);
       expect(held).to.be.at.most(64);
+      const refusedMetric = Number(/^srvproxy_sip_tcp_refused_total\{scope="per_source"\} (\d+)/m.exec(metrics)?.[1] ?? NaN);
+      expect(refusedMetric).to.be.at.least(2000 - 64);
       // another source: a call over UDP and an OPTIONS over TCP
       const c = await callThrough(site, '127.0.0.62');
       expect(c.ok, c.detail).to.equal(true);
