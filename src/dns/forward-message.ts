@@ -20,7 +20,7 @@
  *
  * May import: shared.
  */
-import { CLASSIC_UDP_PAYLOAD, FLAG, OPT_RR_LEN, Parse, RCODE, TYPE, newQuery, parseQuery } from './wire.js';
+import { CLASSIC_UDP_PAYLOAD, FLAG, OPT_RR_LEN, Parse, RCODE, TYPE, newQuery, parseQuery, skipName } from './wire.js';
 
 /** A client's query, copied out of the receive buffer while its answer is pending. */
 export interface ClientQuery {
@@ -123,19 +123,6 @@ export interface CacheLimits {
   maxTtl: number;
   /** Upper bound on a negative answer's time in the cache, seconds (RFC 2308 §5 suggests 1-3 hours). */
   maxNegativeTtl: number;
-}
-
-/** Skip a name that may end in a pointer; offset after it, or -1. */
-function skipName(buf: Uint8Array, pos: number, len: number): number {
-  for (let guard = 0; guard < 128; guard++) {
-    if (pos >= len) return -1;
-    const l = buf[pos]!;
-    if (l === 0) return pos + 1;
-    if ((l & 0xc0) === 0xc0) return pos + 2 <= len ? pos + 2 : -1;
-    if ((l & 0xc0) !== 0) return -1;
-    pos += l + 1;
-  }
-  return -1;
 }
 
 /**

@@ -97,7 +97,7 @@ export function equalsFolded(a: Uint8Array, aStart: number, lower: Uint8Array, l
 }
 
 /** Skip one name that may end in a compression pointer; returns the offset after it, or -1. */
-function skipName(buf: Uint8Array, pos: number, len: number): number {
+export function skipName(buf: Uint8Array, pos: number, len: number): number {
   for (let guard = 0; guard < 128; guard++) {
     if (pos >= len) return -1;
     const l = buf[pos]!;
