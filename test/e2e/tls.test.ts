@@ -1,5 +1,5 @@
 /**
- * SIP over TLS end to end, with certificates made at test time (openssl): a
+ * SIP over TLS end to end, with the test certificates of test/fixtures/tls: a
  * real srvproxy instance (child process) with --tls-cert/--tls-key/--tls-ca
  * listens on the port of its `_sips._tcp` SRV record; the pair is listed
  * under `_sips._tcp.tserver`, so members are reached over TLS and their
@@ -17,7 +17,7 @@ import { TcpFramer } from '../../src/sip/tcp-framer.js';
 import { crashLines, pairStatus, startHardenedSite, type HardenedSite } from '../support/hardening-site.js';
 import { freePort } from '../support/ports.js';
 import { eventually, runCli, sleep } from '../support/processes.js';
-import { makeCerts, type TestCerts } from '../support/tls-certs.js';
+import { testCerts, type TestCerts } from '../support/tls-certs.js';
 import { TlsMember } from '../support/tls-member.js';
 
 const PROXY = '127.0.0.36';
@@ -67,18 +67,14 @@ class TlsUa {
 
 describe('e2e: SIP over TLS', function () {
   this.timeout(40_000);
-  let certs: TestCerts | undefined;
+  let certs: TestCerts;
   let site: HardenedSite | undefined;
   let a: TlsMember;
   let b: TlsMember;
   let tlsPort = 0;
 
   before(async function () {
-    certs = makeCerts();
-    if (!certs) {
-      console.log('      openssl not installed: TLS test skipped');
-      this.skip();
-    }
+    certs = testCerts();
     a = new TlsMember('127.0.0.45', 'sips-a.example.com', certs.leaf('sips-a.example.com', '127.0.0.45', 'otherCa'));
     b = new TlsMember('127.0.0.46', 'sips-b.example.com', certs.leaf('sips-b.example.com', '127.0.0.46'));
     await a.start();
@@ -99,7 +95,6 @@ describe('e2e: SIP over TLS', function () {
     await site?.stop();
     await a?.stop();
     await b?.stop();
-    certs?.remove();
   });
 
   it('a member with a certificate from another CA is refused; the backup (good certificate) serves the pair over TLS', async () => {

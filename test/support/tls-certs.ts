@@ -1,13 +1,23 @@
 /**
- * test/support/tls-certs: throw-away certificate authorities and leaf
- * certificates for TLS tests, made at test time with the openssl CLI (Node's
- * crypto cannot sign X.509 certificates). `makeCerts()` returns undefined
- * when openssl is not installed, and the test skips.
+ * test/support/tls-certs: the certificate authorities and leaf certificates of
+ * the TLS tests, committed under test/fixtures/tls/ (valid until 2126), so that
+ * `npm test` needs nothing but Node (Node's crypto cannot sign X.509
+ * certificates). Test-only keys: they protect nothing.
+ *
+ * Made with openssl, per CA:  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1
+ *   -nodes -keyout ca.key -out ca.pem -days 36500 -subj "/CN=srvproxy test CA"
+ *   -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+ * and per leaf NAME at IP signed by SIGNER (ca or other-ca): a CSR with
+ *   -addext "subjectAltName=DNS:NAME,IP:IP", then openssl x509 -req -CA SIGNER.pem
+ *   -CAkey SIGNER.key -days 36500 -copy_extensions copy -out NAME-SIGNER.pem.
  */
-import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// dist/test/support -> test/fixtures/tls in the source tree
+const DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/tls');
 
 export interface Pem {
   cert: string;
@@ -21,51 +31,27 @@ export interface TestCerts {
   /** The CA the site trusts, and a second CA nobody trusts. */
   ca: Pem;
   otherCa: Pem;
-  /** Leaf certificates: `name` -> signed by ca (or otherCa when asked). */
+  /** The leaf certificate of `name` (SAN DNS:name, IP:ip) signed by `signer`. */
   leaf(name: string, ip: string, signer?: 'ca' | 'otherCa'): Pem;
-  remove(): void;
 }
 
-function haveOpenssl(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
+function pem(base: string): Pem {
+  const certFile = path.join(DIR, base + '.pem');
+  const keyFile = path.join(DIR, base + '.key');
+  if (!fs.existsSync(certFile)) throw new Error(`no test certificate ${certFile}: make it as the header of test/support/tls-certs.ts says`);
+  return { cert: fs.readFileSync(certFile, 'utf8'), key: fs.readFileSync(keyFile, 'utf8'), certFile, keyFile };
 }
 
-export function makeCerts(): TestCerts | undefined {
-  if (!haveOpenssl()) return undefined;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'srvproxy-tls-'));
-  const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  const pem = (base: string): Pem => ({
-    cert: fs.readFileSync(path.join(dir, base + '.pem'), 'utf8'),
-    key: fs.readFileSync(path.join(dir, base + '.key'), 'utf8'),
-    certFile: path.join(dir, base + '.pem'),
-    keyFile: path.join(dir, base + '.key'),
-  });
-  const makeCa = (base: string, cn: string): Pem => {
-    run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', base + '.key', '-out', base + '.pem',
-      '-days', '2', '-subj', '/CN=' + cn, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-    return pem(base);
-  };
-  const ca = makeCa('ca', 'srvproxy test CA');
-  const otherCa = makeCa('other-ca', 'some other CA');
+export function testCerts(): TestCerts {
   return {
-    dir,
-    ca,
-    otherCa,
+    dir: DIR,
+    ca: pem('ca'),
+    otherCa: pem('other-ca'),
     leaf(name, ip, signer = 'ca') {
-      const base = `${name}-${signer}`;
-      run(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', base + '.key', '-out', base + '.csr',
-        '-subj', '/CN=' + name, '-addext', `subjectAltName=DNS:${name},IP:${ip}`]);
-      run(['x509', '-req', '-in', base + '.csr', '-CA', signer === 'ca' ? 'ca.pem' : 'other-ca.pem', '-CAkey', signer === 'ca' ? 'ca.key' : 'other-ca.key',
-        '-CAcreateserial', '-days', '2', '-copy_extensions', 'copy', '-out', base + '.pem']);
-      return pem(base);
-    },
-    remove() {
-      fs.rmSync(dir, { recursive: true, force: true });
+      const p = pem(`${name}-${signer === 'ca' ? 'ca' : 'other-ca'}`);
+      const san = new crypto.X509Certificate(p.cert).subjectAltName ?? '';
+      if (!san.split(', ').includes(`IP Address:${ip}`)) throw new Error(`test certificate ${name} is not for ${ip} (${san})`);
+      return p;
     },
   };
 }
