@@ -52,13 +52,11 @@ describe('interop dns: dig', function () {
     };
   }
 
-  before(async function () {
-    try {
-      await run('dig', ['-v']);
-    } catch {
-      console.log('    dig missing: run scripts/install-interop.sh (package bind9-dnsutils)');
-      this.skip();
-    }
+  before(async () => {
+    // Interop tests need their tools: a missing one is a failure, never a skip.
+    await run('dig', ['-v']).catch(() => {
+      throw new Error('dig missing: run scripts/install-interop.sh (package bind9-dnsutils)');
+    });
     server = new DnsServer({ addresses: ['127.0.0.1'], port: 0, table: buildAnswerTable(zonesFromText({ 'example.com.zone': DNS_TEST_ZONE })).table });
     await server.listen();
   });
