@@ -118,8 +118,12 @@ export class TransactionLayer implements TransportSink {
           table.delete(key);
           return;
         }
-        const r = new Retired(kind, key, state, this.clock.now() + lifetimeMs, last, dest, upstream);
-        table.set(key, r);
+        // The key is rebuilt as one flat string: as built it is a concatenation whose parts are
+        // slices of the request's text, and a slice keeps the whole text alive for 64*T1.
+        const flat = (' ' + key).slice(1);
+        const r = new Retired(kind, flat, state, this.clock.now() + lifetimeMs, last?.toString('latin1'), dest, upstream);
+        table.delete(key);
+        table.set(flat, r);
         this.expiry.add(r, lifetimeMs);
       },
       retransmitted: () => {
@@ -228,7 +232,7 @@ export class TransactionLayer implements TransportSink {
       if (existing instanceof ServerTransaction) existing.receiveRetransmission();
       else if (existing.last && existing.dest) {
         this.counters.retransmissionsSent++;
-        this.opts.sender.send(existing.dest, existing.last);
+        this.opts.sender.send(existing.dest, Buffer.from(existing.last, 'latin1'));
       }
       return;
     }

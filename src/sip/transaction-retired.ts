@@ -9,7 +9,7 @@
  * parsed request, its forwarding context and their timers alive for 32 s:
  * tens of KB a call, hundreds of MB at a few thousand calls per second. A
  * Retired record keeps only what the RFC needs in those states: the key,
- * the last response as bytes and where it went (non-INVITE server: resent
+ * the last response as text and where it went (non-INVITE server: resent
  * on a retransmitted request), or where 2xx retransmissions go upstream
  * (INVITE client in Accepted); everything else is absorbed.
  *
@@ -30,8 +30,12 @@ export class Retired {
     readonly key: string,
     readonly state: 'accepted' | 'completed',
     readonly expires: number,
-    /** Server non-INVITE: the final response, resent on a retransmitted request. */
-    readonly last: Buffer | undefined,
+    /**
+     * Server non-INVITE: the final response (latin1 text), resent on a retransmitted request.
+     * Text, not the Buffer that was sent: a small Buffer is a slice of an 8 KB pool slab, and
+     * one slice kept for 64*T1 keeps the whole slab (every message encoded around it) alive.
+     */
+    readonly last: string | undefined,
     /** Where `last` goes. */
     readonly dest: Remote | undefined,
     /** Client INVITE in Accepted: where 2xx retransmissions are forwarded (the upstream server transaction's destination). */
