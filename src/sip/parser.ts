@@ -22,7 +22,7 @@
  * May import: package sip (types), sip/uri.
  */
 import type { SipAor, SipHeaders, SipMessage, SipParams, SipRouteEntry, SipVia } from 'sip';
-import { parseUriText } from './uri.js';
+import { paramName, parseUriText } from './uri.js';
 
 /** A parse failure: what was wrong, and the message as far as it was read (for a 400). */
 export interface ParseFailure {
@@ -71,28 +71,39 @@ export function parseHead(head: string, maxHeaderLines: number): SipMessage | Pa
   let pos = eol < 0 ? head.length : eol + 2;
   while (pos < head.length) {
     // one logical header line: continuation lines start with SP/HT (folding)
+    const lineStart = pos;
     let end = head.indexOf('\r\n', pos);
     if (end < 0) end = head.length;
-    let line = head.slice(pos, end);
-    pos = end + 2;
-    while (pos < head.length && isWs(head.charCodeAt(pos))) {
-      let e2 = head.indexOf('\r\n', pos);
-      if (e2 < 0) e2 = head.length;
-      line += ' ' + head.slice(pos, e2).trim();
-      pos = e2 + 2;
-      lines++;
+    const colon = head.indexOf(':', pos);
+    if (colon <= pos || colon > end) return { error: 'unparseable start line or header', partial: msg };
+    let value: string;
+    if (end + 2 < head.length && isWs(head.charCodeAt(end + 2))) {
+      let line = head.slice(colon + 1, end);
+      pos = end + 2;
+      while (pos < head.length && isWs(head.charCodeAt(pos))) {
+        let e2 = head.indexOf('\r\n', pos);
+        if (e2 < 0) e2 = head.length;
+        line += ' ' + head.slice(pos, e2).trim();
+        pos = e2 + 2;
+        lines++;
+      }
+      value = line.trim();
+    } else {
+      let v0 = colon + 1;
+      let v1 = end;
+      while (v0 < v1 && isWs(head.charCodeAt(v0))) v0++;
+      while (v1 > v0 && isWs(head.charCodeAt(v1 - 1))) v1--;
+      value = head.slice(v0, v1);
+      pos = end + 2;
     }
     if (++lines > maxHeaderLines) return { error: 'too many header lines', partial: msg };
-    const colon = line.indexOf(':');
-    if (colon <= 0) return { error: 'unparseable start line or header', partial: msg };
-    const raw = line.slice(0, colon);
+    const raw = head.slice(lineStart, colon);
     let name = KNOWN.get(raw);
     if (name === undefined) {
       name = raw.trim().toLowerCase();
       if (name.length === 0 || /\s/.test(name)) return { error: 'unparseable start line or header', partial: msg };
       if (name.length === 1) name = COMPACT[name] ?? name;
     }
-    const value = line.slice(colon + 1).trim();
     const problem = addHeader(headers, name, value);
     if (problem) return { error: problem, partial: msg };
   }
@@ -231,7 +242,7 @@ export function parseParams(s: string, from: number, into: SipParams): boolean {
       if (c === 59 || c === 61 /* = */) break;
       j++;
     }
-    const pname = s.slice(i, j).trim().toLowerCase();
+    const pname = paramName(s, i, j, true);
     if (!pname) return false;
     if (j < n && s.charCodeAt(j) === 61) {
       let k = j + 1;

@@ -6,6 +6,23 @@
 import type { SipUri } from 'sip';
 import { isIP } from 'node:net';
 
+/**
+ * Common parameter names as constants: a property stored under a string literal is
+ * much cheaper than under a freshly sliced string (which must be looked up in V8's
+ * string table on every store).
+ */
+const PARAM_NAMES = ['branch', 'tag', 'rport', 'received', 'lr', 'transport', 'maddr', 'ttl', 'user', 'expires', 'pair', 'method', 'q', 'ob'];
+const PARAMS_BY_LENGTH: string[][] = [];
+for (const p of PARAM_NAMES) (PARAMS_BY_LENGTH[p.length] ??= []).push(p);
+
+/** The parameter name s[i, j): a constant when it is a common one written in lower case; else sliced (lower-cased when `lower`). */
+export function paramName(s: string, i: number, j: number, lower: boolean): string {
+  const cands = PARAMS_BY_LENGTH[j - i];
+  if (cands) for (const c of cands) if (s.startsWith(c, i)) return c;
+  const raw = s.slice(i, j);
+  return lower ? raw.trim().toLowerCase() : raw;
+}
+
 let lastText: string | undefined;
 let lastUri: SipUri | undefined;
 
@@ -102,7 +119,7 @@ export function parseUriText(s: string): SipUri | undefined {
       i++;
     }
     if (i === k0) return undefined;
-    const key = s.slice(k0, i);
+    const key = paramName(s, k0, i, false);
     if (i < n && s.charCodeAt(i) === 61 /* = */) {
       const v0 = ++i;
       while (i < n && s.charCodeAt(i) !== 59 && s.charCodeAt(i) !== 63) i++;
