@@ -107,7 +107,7 @@ export class ProxyCore implements TransactionUser {
     this.limiter = new DialogRateLimiter(opts.overloadCtrlDialogRate, opts.clock, opts.log);
     this.env = {
       layer,
-      clock: opts.clock,
+      clock: layer.timerClock,
       health: opts.health,
       feedback: opts.feedback,
       localFor: (a) => opts.transport.localFor(a),

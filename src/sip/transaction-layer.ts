@@ -13,7 +13,7 @@ import { branchOf, fromTag, isRfc3261Branch, makeResponse, topVia } from './mess
 import { ClientTransaction, type ClientTransactionUser } from './transaction-client.js';
 import { Retired, RetiredExpiry } from './transaction-retired.js';
 import { ServerTransaction } from './transaction-server.js';
-import { DEFAULT_TIMERS, type Sender, type TimerConfig, type TransactionEnv } from './transaction-timers.js';
+import { DEFAULT_TIMERS, LaneClock, type Sender, type TimerConfig, type TransactionEnv } from './transaction-timers.js';
 import type { Remote, TransportSink } from './transport-types.js';
 
 export interface TransactionUser {
@@ -91,6 +91,8 @@ export function serverKey(req: SipMessage, methodOverride?: string): string | un
 
 export class TransactionLayer implements TransportSink {
   readonly clock: Clock;
+  /** The clock transactions (and the proxy's per-hop timers) set their timers on: one lane per duration. */
+  readonly timerClock: LaneClock;
   readonly timers: TimerConfig;
   readonly counters: TransactionCounters = { retransmissionsSent: 0, retransmissionsAbsorbed: 0, rejectedTableFull: 0 };
   private readonly servers = new Map<string, ServerTransaction | Retired>();
@@ -102,11 +104,12 @@ export class TransactionLayer implements TransportSink {
 
   constructor(private readonly opts: TransactionLayerOptions) {
     this.clock = opts.clock ?? systemClock;
+    this.timerClock = new LaneClock(this.clock);
     this.timers = { ...DEFAULT_TIMERS, ...opts.timers };
     this.max = opts.maxTransactions ?? 250_000;
     this.env = {
       sender: opts.sender,
-      clock: this.clock,
+      clock: this.timerClock,
       timers: this.timers,
       onEnd: (kind, key, tx) => {
         const table: Map<string, unknown> = kind === 'server' ? this.servers : this.clients;
