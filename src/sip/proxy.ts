@@ -204,6 +204,7 @@ export class ProxyCore implements TransactionUser {
       const dest = upstream ?? responseDestination(via[1], undefined);
       if (!dest) return;
       this.opts.layer.sendStateless({ ...res, headers: { ...res.headers, via: via.slice(1) } }, dest);
+      if (upstream) this.count(res.status!); // a 2xx retransmission within its transaction counts as sent upstream
     } catch (err) {
       logEvent(this.opts.log, 'INTERNAL_ERROR', { where: 'sip-proxy-response', error: String(err) });
     }
