@@ -91,8 +91,9 @@ export function parseHead(head: string, maxHeaderLines: number): SipMessage | Pa
     } else {
       let v0 = colon + 1;
       let v1 = end;
-      while (v0 < v1 && isWs(head.charCodeAt(v0))) v0++;
-      while (v1 > v0 && isWs(head.charCodeAt(v1 - 1))) v1--;
+      // trimmed as String.prototype.trim would (a stray CR before the CRLF included)
+      while (v0 < v1 && head.charCodeAt(v0) <= 32) v0++;
+      while (v1 > v0 && head.charCodeAt(v1 - 1) <= 32) v1--;
       value = head.slice(v0, v1);
       pos = end + 2;
     }

@@ -120,6 +120,12 @@ describe('sip/parser and sip/serializer (hand-written, package sip shape)', () =
     }
   });
 
+  it('header values are trimmed as String.trim does (a stray CR before the line end is whitespace)', () => {
+    const r = decode(Buffer.from(CORPUS[3].replace('CSeq: 1 OPTIONS\r\n', 'CSeq: 1 OPTIONS \r\r\n'), 'latin1'));
+    if (!r.ok) throw new Error(r.error);
+    expect(r.msg.headers.cseq).to.deep.equal({ seq: 1, method: 'OPTIONS' });
+  });
+
   it('URIs: same result as package sip for ordinary ones; IPv6 references read', () => {
     const uris = [
       'sip:bob@example.com', 'sips:bob:secret@example.com:5061;transport=tcp', 'sip:127.0.0.1:5060;lr', 'sip:sipproxy.example.com;lr;pair=tserver.example.com',
