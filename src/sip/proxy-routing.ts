@@ -2,13 +2,16 @@
  * sip/proxy-routing: the routing decisions of the proxy core, as pure
  * functions of a request and the site index (DESIGN.md §7): own Route
  * stripping, what a URI host names, and where a request goes. No I/O here.
- * May import: shared, zone/types, sip/codec, sip/proxy-site, sip/uri.
+ * May import: shared, zone/types, sip/codec, sip/proxy-site, sip/resolver (types),
+ * sip/transport-types, sip/uri.
  */
 import { isIP } from 'node:net';
 import type { SipUri } from 'sip';
 import type { HaPair, PoolMember } from '../zone/types.js';
 import type { SipMessage } from './codec.js';
 import type { SiteIndex } from './proxy-site.js';
+import type { ResolveQuery } from './resolver.js';
+import type { Protocol } from './transport-types.js';
 import { parseSipUri, uriHost, uriPort } from './uri.js';
 
 /** What a URI's host names, from this instance's point of view. */
@@ -88,7 +91,9 @@ function stringifyRouteUri(u: SipUri): string {
 
 export type Decision =
   | { kind: 'pair'; pair: HaPair }
-  | { kind: 'direct'; address: string; port: number; transport: 'udp' | 'tcp' }
+  | { kind: 'direct'; address: string; port: number; transport: Protocol }
+  /** Outbound to a name outside the site's own data: RFC 3263 resolution (sip/resolver). */
+  | { kind: 'resolve'; query: ResolveQuery }
   | { kind: 'reject'; status: number; reason: string };
 
 function transportOf(u: SipUri): 'udp' | 'tcp' {
@@ -127,10 +132,23 @@ export function decide(req: SipMessage, ix: SiteIndex, strip: RouteStrip, fromMe
       return { kind: 'direct', address: t.address, port: t.port, transport: transportOf(u) };
     case 'self':
       return { kind: 'reject', status: 404, reason: 'Not Found' };
-    case 'name':
-      // names outside the site's own data are not resolved (no DNS on the hot path)
-      return { kind: 'reject', status: 404, reason: 'Not Found' };
+    case 'name': {
+      // own zone first: a name under the pool's domain that the site data does not know is not resolved
+      if (inOwnZone(t.host, ix)) return { kind: 'reject', status: 404, reason: 'Not Found' };
+      const tp = typeof u.params.transport === 'string' ? u.params.transport.toLowerCase() : undefined;
+      const secure = u.schema === 'sips';
+      const transport = secure || tp === 'tls' ? 'tls' : tp === 'tcp' ? 'tcp' : tp === 'udp' ? 'udp' : undefined;
+      return { kind: 'resolve', query: { host: t.host, port: uriPort(u), transport, secure } };
+    }
   }
+}
+
+/** The domain of the served zone, as the pool FQDN implies it (the pool name minus its first label). */
+function inOwnZone(host: string, ix: SiteIndex): boolean {
+  const pool = ix.poolName;
+  const dot = pool.indexOf('.');
+  const zone = dot > 0 && pool.indexOf('.', dot + 1) > 0 ? pool.slice(dot + 1) : pool;
+  return host === zone || host.endsWith('.' + zone);
 }
 
 /** RFC 3261 §16.6 step 8 / §16.3 step 4: the fields whose hash goes into our branch for loop detection. */

@@ -19,7 +19,8 @@ import { fnv1a, newBranch } from './ids.js';
 import { copyForForward, makeResponse, maxForwards, toTag, topVia } from './messages.js';
 import { Forwarding, type ForwardEnv, type ForwardTarget } from './proxy-forward.js';
 import { DialogRateLimiter } from './proxy-overload.js';
-import { decide, loopKey, stripOwnRoutes, classifyUri } from './proxy-routing.js';
+import { decide, loopKey, stripOwnRoutes, classifyUri, type Decision } from './proxy-routing.js';
+import type { ResolveOutcome, SipResolver } from './resolver.js';
 import { SiteIndex } from './proxy-site.js';
 import { responseDestination, type TransactionLayer, type TransactionUser } from './transaction-layer.js';
 import type { ServerTransaction } from './transaction-server.js';
@@ -47,6 +48,13 @@ export interface ProxyOptions {
   overloadCtrlDialogRate: number;
   /** True while draining (OPTIONS to self answered 503); default: health.draining. */
   isDraining?: () => boolean;
+  /** RFC 3263 resolution of outbound names outside the site's data; without it they get 404. */
+  resolver?: SipResolver;
+}
+
+/** The context of an INVITE waiting for its target's DNS answer (a CANCEL meanwhile ends it with 487). */
+class PendingResolve {
+  cancelled = false;
 }
 
 /** Plain-number counters for ops to export. */
@@ -261,6 +269,42 @@ export class ProxyCore implements TransactionUser {
     }
 
     const d = decide(req, ix, strip, from?.pair);
+    if (d.kind === 'resolve') {
+      const resolver = this.opts.resolver;
+      if (!resolver) return this.reply(st, 404, 'Not Found');
+      const r = resolver.resolve(d.query);
+      if (!(r instanceof Promise)) return this.forwardResolved(req, st, ix, r, from?.pair, mf, hash, initial, false);
+      // a cache miss: the request waits for the lookup (bounded by the resolver's timeout)
+      if (method === 'INVITE') st.respond(makeResponse(req, 100));
+      const pending = new PendingResolve();
+      st.context = pending;
+      r.then((o) => {
+        if (st.state === 'terminated' || st.context !== pending) return;
+        if (pending.cancelled) return;
+        try {
+          this.forwardResolved(req, st, this.siteIndex(), o, from?.pair, mf, hash, initial, true);
+        } catch (err) {
+          logEvent(this.opts.log, 'INTERNAL_ERROR', { where: 'sip-proxy-resolve', error: String((err as Error)?.stack ?? err) });
+          this.reply(st, 500);
+        }
+      }, () => undefined);
+      return;
+    }
+    this.forward(req, st, ix, d, from?.pair, mf, hash, initial, false);
+  }
+
+  private forwardResolved(req: SipMessage, st: ServerTransaction, ix: SiteIndex, o: ResolveOutcome, fromPair: HaPair | undefined,
+    mf: number | undefined, hash: string, initial: boolean, tried: boolean): void {
+    if (!o.ok) return this.reply(st, o.status, o.reason);
+    // the first target (failover across SRV targets is not done: a failure answers upstream)
+    const t = o.targets[0];
+    this.forward(req, st, ix, { kind: 'direct', address: t.address, port: t.port, transport: t.protocol }, fromPair, mf, hash, initial, tried);
+  }
+
+  private forward(req: SipMessage, st: ServerTransaction, ix: SiteIndex, d: Decision, fromPair: HaPair | undefined,
+    mf: number | undefined, hash: string, initial: boolean, tried: boolean): void {
+    const method = req.method!;
+    if (d.kind === 'resolve') return this.reply(st, 404, 'Not Found');
     if (d.kind === 'reject') {
       if (d.status === 403) this.counters.relayRefused++;
       return this.reply(st, d.status, d.reason);
@@ -276,10 +320,10 @@ export class ProxyCore implements TransactionUser {
         return this.reply(st, 503, 'Service Unavailable', { 'retry-after': String(this.env.retryAfterSeconds) });
       }
       target = { kind: 'pair', pair: d.pair };
-      rrPair = from ? from.pair.name : d.pair.name;
+      rrPair = fromPair ? fromPair.name : d.pair.name;
     } else {
       target = { kind: 'direct', dest: { protocol: d.transport, address: d.address, port: d.port } };
-      rrPair = from ? from.pair.name : ix.site.servingPair.name;
+      rrPair = fromPair ? fromPair.name : ix.site.servingPair.name;
     }
 
     const out = copyForForward(req);
@@ -288,7 +332,7 @@ export class ProxyCore implements TransactionUser {
       const rr = { uri: { schema: 'sip', host: ix.poolName, params: { lr: null, pair: rrPair } as Record<string, string | null>, headers: {} }, params: {} };
       out.headers['record-route'] = [rr, ...(req.headers['record-route'] ?? [])];
     }
-    if (method === 'INVITE') st.respond(makeResponse(req, 100));
+    if (method === 'INVITE' && !tried) st.respond(makeResponse(req, 100));
     new Forwarding(this.env, st, out, target, hash).start();
   }
 
@@ -298,6 +342,10 @@ export class ProxyCore implements TransactionUser {
     this.reply(st, 200);
     const ctx = inv.context;
     if (ctx instanceof Forwarding) ctx.cancel();
+    else if (ctx instanceof PendingResolve && !ctx.cancelled && 'respond' in inv) {
+      ctx.cancelled = true;
+      this.respond(inv, makeResponse(inv.request, 487));
+    }
   }
 
   /** ACK for a 2xx: end to end, forwarded statelessly along the same routing rules. */
@@ -317,6 +365,16 @@ export class ProxyCore implements TransactionUser {
     if (mf === 0) return;
     const d = decide(ack, ix, strip, from?.pair);
     if (d.kind === 'reject') return;
+    if (d.kind === 'resolve') {
+      const r = this.opts.resolver?.resolve(d.query);
+      if (!r) return;
+      const send = (o: ResolveOutcome) => {
+        if (o.ok) this.sendAck(ack, mf, { protocol: o.targets[0].protocol, address: o.targets[0].address, port: o.targets[0].port });
+      };
+      if (r instanceof Promise) r.then(send, () => undefined);
+      else send(r);
+      return;
+    }
     if (d.kind === 'direct') return this.sendAck(ack, mf, { protocol: d.transport, address: d.address, port: d.port });
     const pair = d.pair;
     const state = this.opts.health.pairState(pair.name);

@@ -9,6 +9,7 @@ import type { Logger } from '../shared/log.js';
 import type { SiteModel } from '../zone/types.js';
 import { ProxyCore, type SipCounters } from './proxy.js';
 import { SipProber } from './prober.js';
+import { SipResolver, type SipResolverOptions } from './resolver.js';
 import { TransactionLayer } from './transaction-layer.js';
 import type { TimerConfig } from './transaction-timers.js';
 import { SipTransport, type TransportTuning } from './transport.js';
@@ -38,6 +39,11 @@ export interface SipServiceOptions {
   /** Transport tuning (input limits, TLS): passed to SipTransport as given. */
   transport?: TransportTuning;
   maxTransactions?: number;
+  /**
+   * RFC 3263 resolution of outbound names outside the site's data (default: on, with the
+   * system's DNS servers); `false`: such requests get 404.
+   */
+  resolver?: false | SipResolverOptions;
 }
 
 export class SipService {
@@ -45,6 +51,8 @@ export class SipService {
   readonly layer: TransactionLayer;
   readonly proxy: ProxyCore;
   readonly prober: Prober;
+  /** Undefined when the resolver option is false. */
+  readonly resolver: SipResolver | undefined;
 
   constructor(opts: SipServiceOptions) {
     const clock = opts.clock ?? systemClock;
@@ -59,7 +67,9 @@ export class SipService {
       },
       onBadMessage: (msg, error, remote) => layer.onBadMessage(msg, error, remote),
     });
+    this.resolver = opts.resolver === false ? undefined : new SipResolver(opts.resolver ?? {});
     this.proxy = new ProxyCore({
+      resolver: this.resolver,
       site: opts.site,
       health: opts.health,
       feedback: opts.feedback,
@@ -86,6 +96,7 @@ export class SipService {
   /** Closes every socket and ends every transaction. */
   async stop(): Promise<void> {
     this.proxy.close();
+    this.resolver?.close();
     await this.transport.stop();
     this.layer.clear();
   }

@@ -53,7 +53,11 @@ const cases: Case[] = [
   ['outbound by Route first', 'sip:alice@127.0.0.50:5070', ['<sip:127.0.0.60:5099;lr;transport=tcp>'], 'outbound', { kind: 'direct', address: '127.0.0.60', port: 5099, transport: 'tcp' }],
   ['outbound to another pair', 'sip:bob@other.example.com', [], 'outbound', { kind: 'pair', name: O }],
   ['outbound to a peer instance', 'sip:bob@proxy2.example.com', [], 'outbound', { kind: 'direct', address: '127.0.0.12', port: 5062, transport: 'udp' }],
-  ['outbound to a name outside the site: 404', 'sip:bob@carrier.example.net', [], 'outbound', { kind: 'reject', status: 404, reason: 'Not Found' }],
+  ['outbound to a name outside the site: RFC 3263 resolution', 'sip:bob@carrier.example.net', [], 'outbound', { kind: 'resolve', query: { host: 'carrier.example.net', port: undefined, transport: undefined, secure: false } }],
+  ['outbound to a name with port and transport', 'sips:bob@gw.carrier.example.net:5071', [], 'outbound', { kind: 'resolve', query: { host: 'gw.carrier.example.net', port: 5071, transport: 'tls', secure: true } }],
+  ['outbound by Route to an outside name over TCP', 'sip:bob@127.0.0.50', ['<sip:edge.carrier.example.net;transport=tcp;lr>'], 'outbound', { kind: 'resolve', query: { host: 'edge.carrier.example.net', port: undefined, transport: 'tcp', secure: false } }],
+  ['outbound to an unknown name in the own zone: 404 (no DNS)', 'sip:bob@unknown.example.com', [], 'outbound', { kind: 'reject', status: 404, reason: 'Not Found' }],
+  ['inbound to a name outside the site: the serving pair (never resolved)', 'sip:bob@carrier.example.net', [], 'inbound', { kind: 'pair', name: T }],
   ['outbound default port', 'sip:alice@127.0.0.50', [], 'outbound', { kind: 'direct', address: '127.0.0.50', port: 5060, transport: 'udp' }],
 ];
 
