@@ -72,6 +72,8 @@ export interface SipCounters {
   tooManyHops: number;
   relayRefused: number;
   pairOutOfService: number;
+  /** Responses that matched no transaction or record, dropped (RFC 6026 §8.5). */
+  strayDropped: number;
   /** Server + client transactions held now (including Completed/Accepted ones absorbing retransmissions, up to 64*T1). */
   readonly transactionsInFlight: number;
   /** Upstream requests still waiting for their final response (what a graceful stop waits for). */
@@ -105,6 +107,7 @@ export class ProxyCore implements TransactionUser {
       tooManyHops: 0,
       relayRefused: 0,
       pairOutOfService: 0,
+      strayDropped: 0,
       get transactionsInFlight(): number {
         return layer.serverCount + layer.clientCount;
       },
@@ -204,15 +207,19 @@ export class ProxyCore implements TransactionUser {
 
   onStrayResponse(res: SipMessage, _remote: Remote, upstream?: Remote): void {
     try {
-      // e.g. a 2xx retransmission after our transaction ended: forward statelessly by Via (§16.7 step 10);
-      // one that matched an Accepted INVITE's record goes where its server transaction's responses went
+      // A 2xx retransmission that matched an Accepted INVITE's record (RFC 6026 §7.2, timer M) goes
+      // where its server transaction's responses went. A response that matches nothing is dropped,
+      // not forwarded statelessly by Via: RFC 6026 §8.5 replaces RFC 3261 §16.7's stateless
+      // forwarding, and forwarding it would let anyone bounce responses off the proxy.
+      if (!upstream) {
+        this.counters.strayDropped++;
+        return;
+      }
       const ix = this.siteIndex();
       const via = res.headers.via!;
       if (via.length < 2 || !this.isOwnVia(via[0], ix)) return;
-      const dest = upstream ?? responseDestination(via[1], undefined);
-      if (!dest) return;
-      this.opts.layer.sendStateless({ ...res, headers: { ...res.headers, via: via.slice(1) } }, dest);
-      if (upstream) this.count(res.status!); // a 2xx retransmission within its transaction counts as sent upstream
+      this.opts.layer.sendStateless({ ...res, headers: { ...res.headers, via: via.slice(1) } }, upstream);
+      this.count(res.status!); // a 2xx retransmission within its transaction counts as sent upstream
     } catch (err) {
       logEvent(this.opts.log, 'INTERNAL_ERROR', { where: 'sip-proxy-response', error: String(err) });
     }

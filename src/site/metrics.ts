@@ -101,6 +101,7 @@ export function instanceMetrics(s: Sources): MetricFamily[] {
       yield [{ reason: 'source_port_0' }, t.droppedPort0] as const;
       yield [{ reason: 'malformed' }, t.droppedMalformed] as const;
       yield [{ reason: 'tcp_framing' }, t.tcpFramingErrors] as const;
+      yield [{ reason: 'stray_response' }, p.strayDropped] as const;
     }),
     counter('srvproxy_sip_tcp_refused_total', 'SIP TCP connections refused by the limits (scope: total or per_source)', ['scope'], function* () {
       yield [{ scope: 'per_source' }, t.tcpRefusedPerSource] as const;

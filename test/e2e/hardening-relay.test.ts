@@ -112,4 +112,24 @@ describe('e2e: no open relay', function () {
       }
     });
   }
+
+  it('a response that matches no transaction is dropped, not bounced to its second Via (no reflection)', async () => {
+    const forged = [
+      'SIP/2.0 200 OK',
+      `Via: SIP/2.0/UDP ${PROXY}:${port};branch=z9hG4bKforged1`,
+      `Via: SIP/2.0/UDP ${OUTSIDE}:${outside.port};branch=z9hG4bKvictim`,
+      'From: <sip:a@example.com>;tag=1',
+      'To: <sip:b@example.com>;tag=2',
+      'Call-ID: reflect-1',
+      'CSeq: 1 INVITE',
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n');
+    const dropped = svc.proxy.counters.strayDropped;
+    ua.sendUdp(forged, PROXY, port);
+    await sleep(300);
+    expect(outside.received, 'messages at the outside host').to.have.length(0);
+    expect(svc.proxy.counters.strayDropped).to.equal(dropped + 1);
+  });
 });
