@@ -72,7 +72,7 @@ export interface SipCounters {
   tooManyHops: number;
   relayRefused: number;
   pairOutOfService: number;
-  /** Responses that matched no transaction or record, dropped (RFC 6026 §8.5). */
+  /** Responses that matched no transaction or record, dropped (RFC 6026). */
   strayDropped: number;
   /** Server + client transactions held now (including Completed/Accepted ones absorbing retransmissions, up to 64*T1). */
   readonly transactionsInFlight: number;
@@ -209,8 +209,8 @@ export class ProxyCore implements TransactionUser {
     try {
       // A 2xx retransmission that matched an Accepted INVITE's record (RFC 6026 §7.2, timer M) goes
       // where its server transaction's responses went. A response that matches nothing is dropped,
-      // not forwarded statelessly by Via: RFC 6026 §8.5 replaces RFC 3261 §16.7's stateless
-      // forwarding, and forwarding it would let anyone bounce responses off the proxy.
+      // not forwarded statelessly by Via: RFC 6026 changes RFC 3261 §16.7 here (its stateless
+      // forwarding of unmatched responses was a security risk: anyone could bounce responses off the proxy).
       if (!upstream) {
         this.counters.strayDropped++;
         return;
