@@ -1,6 +1,7 @@
 /**
- * sip/codec: one SIP message from bytes and back, behind guards: size
- * limits, a framing check before the parser sees the text, validation of the
+ * sip/codec: one SIP message from bytes and back, behind guards: size,
+ * header-count and line-length limits, a framing check before the parser
+ * sees the text, validation of the
  * headers the stack relies on. The parser and serializer are hand-written
  * (sip/parser, sip/serializer: package `sip`'s regex parser was the largest
  * piece of JavaScript time under load and mangled IPv6 references); they keep
@@ -25,6 +26,7 @@ export type DecodeResult =
   | { ok: false; error: string; /** Parsed far enough to answer with 400, when it is a request. */ msg?: SipMessage };
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
+const CONTENT_LENGTH = /^(?:content-length|l)[ \t]*:/i;
 
 /** Index of the first byte that is not CR/LF/space/tab (keep-alives and stray CRLFs before a message). */
 export function skipLeadingWhitespace(buf: Buffer, from = 0): number {
@@ -43,6 +45,7 @@ export function decode(buf: Buffer): DecodeResult {
   const start = skipLeadingWhitespace(buf);
   if (start >= buf.length) return { ok: false, error: 'empty' };
   const headEnd = buf.indexOf(CRLFCRLF, start);
+  if (hasLongLine(buf, start, headEnd < 0 ? buf.length : headEnd)) return longLineFailure(buf, start, headEnd);
   if (headEnd < 0) return { ok: false, error: 'no end of headers' };
   const r = parseHead(buf.toString('latin1', start, headEnd), MAX_HEADER_LINES);
   if ('error' in r) {
@@ -61,6 +64,30 @@ export function decode(buf: Buffer): DecodeResult {
   const problem = validate(msg);
   if (problem) return { ok: false, error: problem, msg: msg.method && answerable(msg) ? msg : undefined };
   return { ok: true, msg };
+}
+
+/** True when a line of buf[start, end) is longer than MAX_LINE_BYTES (a folded header counts per physical line). */
+function hasLongLine(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; ) {
+    let j = buf.indexOf(10, i);
+    if (j < 0 || j > end) j = end;
+    if (j - i > MAX_LINE_BYTES) return true;
+    i = j + 1;
+  }
+  return false;
+}
+
+/** A head with an over-long line: answerable with 400 when the head without its long lines (and without Content-Length) is a request. */
+function longLineFailure(buf: Buffer, start: number, headEnd: number): DecodeResult {
+  const error = 'header line too long';
+  if (headEnd < 0) return { ok: false, error };
+  const kept = buf
+    .toString('latin1', start, headEnd)
+    .split('\n')
+    .filter((l) => l.length <= MAX_LINE_BYTES && !CONTENT_LENGTH.test(l));
+  const r = decode(Buffer.from(kept.join('\n') + '\r\n\r\n', 'latin1'));
+  const msg = r.msg;
+  return { ok: false, error, msg: msg && msg.method && msg.method !== 'ACK' && answerable(msg) ? msg : undefined };
 }
 
 /** True when a 400 can be built and routed for this request. */

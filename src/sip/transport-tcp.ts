@@ -14,7 +14,6 @@ import sip from 'sip';
 import { SrvError } from '../shared/errors.js';
 import { logEvent, type Logger } from '../shared/log.js';
 import { answerable, decode, encode, MAX_MESSAGE_BYTES } from './codec.js';
-import { checkLineLength } from './limits.js';
 import { makeResponse } from './messages.js';
 import { TcpFramer, type FrameError } from './tcp-framer.js';
 import { connectTls, createTlsServer, type TlsConfig } from './transport-tls.js';
@@ -276,12 +275,6 @@ export class TcpTransport {
         chunk,
         (bytes) => {
           this.counters.received++;
-          const long = checkLineLength(bytes);
-          if (long) {
-            this.counters.droppedMalformed++;
-            this.sink.onBadMessage(long.msg, long.error, remote);
-            return;
-          }
           const r = decode(bytes);
           if (r.ok) this.sink.onMessage(r.msg, remote);
           else {

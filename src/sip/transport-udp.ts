@@ -8,7 +8,6 @@ import { isIP } from 'node:net';
 import { SrvError } from '../shared/errors.js';
 import { logEvent, type Logger } from '../shared/log.js';
 import { decode, MAX_MESSAGE_BYTES } from './codec.js';
-import { checkLineLength } from './limits.js';
 import type { ListenAddress, Remote, TransportCounters, TransportSink } from './transport-types.js';
 
 /** Bytes of UDP receive buffer asked for per socket. */
@@ -100,12 +99,6 @@ export class UdpListener {
       }
       this.counters.received++;
       const remote: Remote = { protocol: 'udp', address: rinfo.address, port: rinfo.port };
-      const long = checkLineLength(buf);
-      if (long) {
-        this.counters.droppedMalformed++;
-        this.sink.onBadMessage(long.msg, long.error, remote);
-        return;
-      }
       const r = decode(buf);
       if (r.ok) this.sink.onMessage(r.msg, remote);
       else if (r.error !== 'empty') {

@@ -9,7 +9,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { silentLogger } from '../../src/shared/log.js';
 import { MAX_HEADER_LINES } from '../../src/sip/codec.js';
-import { MAX_LINE_BYTES } from '../../src/sip/limits.js';
+import { MAX_LINE_BYTES } from '../../src/sip/codec.js';
 import { SipService } from '../../src/sip/service.js';
 import type { TransportTuning } from '../../src/sip/transport.js';
 import type { SiteModel } from '../../src/zone/types.js';
