@@ -12,7 +12,7 @@ import { UserAgent } from '../../src/sim/ua.js';
 import { EVENTS } from '../../src/shared/events.js';
 import { eventually, runCli, sleep, stopAll } from '../support/processes.js';
 import {
-  expectedView, optionsTo, poolView, soaSerial, srvNames, srvTargets, startPoolSite, SRV_NAMES,
+  expectedView, FAST_HEALTH, optionsTo, poolView, soaSerial, srvNames, srvTargets, startPoolSite, SRV_NAMES,
   type PoolInstance, type PoolSite,
 } from '../support/pool-site.js';
 
@@ -50,21 +50,14 @@ function secs(ms: number): string {
 
 describe('e2e: pool health (three instances on 127.0.0.11-13)', function () {
   this.timeout(60_000);
-  // Short enough to keep the file fast, long enough that the bounds hold on a busy 2-core machine.
-  const INTERVAL = 0.75;
-  const DOWN = 3;
-  const UP = 2;
-  /** peer-interval × (down-after + 1): the withdrawal bound. */
-  const DOWN_MS = INTERVAL * (DOWN + 1) * 1000;
-  /** peer-interval × (up-after + 1): the return bound (one interval for the phase of the first probe). */
-  const UP_MS = INTERVAL * (UP + 1) * 1000;
+  const { downMs: DOWN_MS, upMs: UP_MS } = FAST_HEALTH;
   let site: PoolSite;
   let p1: PoolInstance, p2: PoolInstance, p3: PoolInstance;
 
   before(async function () {
     this.timeout(30_000);
     site = await startPoolSite({
-      args: ['--peer-interval', String(INTERVAL), '--peer-down-after', String(DOWN), '--peer-up-after', String(UP)],
+      args: FAST_HEALTH.args,
       // Site 1's DNS prefers proxy1 and proxy2; the others prefer themselves (the default).
       argsFor: (i) => (i === 0 ? ['--local', 'proxy1.example.com', '--local', 'proxy2.example.com'] : []),
     });

@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { eventually, stopAll } from '../support/processes.js';
-import { POOL, SRV_NAMES, startPoolSite, type PoolInstance, type PoolSite } from '../support/pool-site.js';
+import { FAST_HEALTH, POOL, SRV_NAMES, startPoolSite, type PoolInstance, type PoolSite } from '../support/pool-site.js';
 
 const run = promisify(execFile);
 
@@ -67,16 +67,12 @@ function expected(members: PoolInstance[]): Omit<DigView, 'serial' | 'flags'> {
 
 describe('interop: pool health seen by dig (three instances)', function () {
   this.timeout(60_000);
-  const INTERVAL = 0.75;
-  const DOWN = 3;
-  const UP = 2;
-  const DOWN_MS = INTERVAL * (DOWN + 1) * 1000;
-  const UP_MS = INTERVAL * (UP + 1) * 1000;
+  const { downMs: DOWN_MS, upMs: UP_MS } = FAST_HEALTH;
   let site: PoolSite;
 
   before(async function () {
     this.timeout(30_000);
-    site = await startPoolSite({ args: ['--peer-interval', String(INTERVAL), '--peer-down-after', String(DOWN), '--peer-up-after', String(UP)] });
+    site = await startPoolSite({ args: FAST_HEALTH.args });
   });
 
   after(async () => {

@@ -18,6 +18,23 @@ import { writeSiteZone, type ZoneMember } from './site-zone.js';
 export const POOL = 'sipproxy.example.com';
 export const SRV_NAMES = [`_sip._udp.${POOL}`, `_sip._tcp.${POOL}`] as const;
 
+/**
+ * Peer-health settings of the pool tests: short enough to keep them fast, long
+ * enough that the bounds hold on a busy 2-core machine.
+ */
+export const FAST_HEALTH = (() => {
+  const interval = 0.75;
+  const down = 3;
+  const up = 2;
+  return {
+    args: ['--peer-interval', String(interval), '--peer-down-after', String(down), '--peer-up-after', String(up)],
+    /** peer-interval × (down-after + 1): the withdrawal bound, ms. */
+    downMs: interval * (down + 1) * 1000,
+    /** peer-interval × (up-after + 1): the return bound (one interval for the phase of the first probe), ms. */
+    upMs: interval * (up + 1) * 1000,
+  };
+})();
+
 export interface PoolSiteOptions {
   /** Number of instances (default 3), on 127.0.0.11 upwards. */
   instances?: number;
