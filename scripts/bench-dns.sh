@@ -38,8 +38,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   die "missing: ${missing[*]}. Install them with: sudo scripts/install-interop.sh (Debian packages dnsperf gdnsd bind9-dnsutils)"
 fi
 GDNSD=$(command -v gdnsd || echo /usr/sbin/gdnsd)
-[ -f "$ROOT/dist/src/dns/server.js" ] || (cd "$ROOT" && npx tsc -p tsconfig.json >/dev/null) || true
-[ -f "$ROOT/dist/src/dns/server.js" ] || die "dist/ is not built: run npm run build"
+[ -f "$ROOT/dist/src/dns/server/server.js" ] || (cd "$ROOT" && npx tsc -p tsconfig.json >/dev/null) || true
+[ -f "$ROOT/dist/src/dns/server/server.js" ] || die "dist/ is not built: run npm run build"
 
 WORK=$(mktemp -d /tmp/srvproxy-bench-dns.XXXXXX)
 PIDS=()

@@ -2,12 +2,12 @@
 /**
  * scripts/bench/codec-micro: microseconds per decode and encode of a sipp
  * INVITE (the benchmark's own message, ~530 bytes) and a 200 OK with
- * Record-Route, by srvproxy's codec (dist/src/sip/codec.js, build first) and
+ * Record-Route, by srvproxy's codec (dist/src/sip/codec/codec.js, build first) and
  * by package sip's parse/stringify, in one process.
  * Usage: node scripts/bench/codec-micro.mjs [ITERATIONS=100000]
  */
 import sip from 'sip';
-import { decode, encode } from '../../dist/src/sip/codec.js';
+import { decode, encode } from '../../dist/src/sip/codec/codec.js';
 
 const N = Number(process.argv[2] ?? 100000);
 const SDP = 'v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.140\r\ns=-\r\nc=IN IP4 127.0.0.140\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n';

@@ -7,11 +7,11 @@
  */
 import type { Clock } from '../shared/clock.js';
 import type { ProbeResult, ProbeTarget, Prober } from '../shared/health.js';
-import type { SipMessage } from './codec.js';
-import { newBranch, newCallId, newTag } from './ids.js';
-import type { TransactionLayer } from './transaction-layer.js';
-import type { ListenAddress } from './transport-types.js';
-import { hostForUri } from './uri.js';
+import type { SipMessage } from './codec/codec.js';
+import { newBranch, newCallId, newTag } from './codec/ids.js';
+import type { TransactionLayer } from './transaction/layer.js';
+import type { ListenAddress } from './transport/types.js';
+import { hostForUri } from './codec/uri.js';
 
 export class SipProber implements Prober {
   constructor(

@@ -7,14 +7,14 @@ import { systemClock, type Clock } from '../shared/clock.js';
 import type { HealthView, PairFeedback, Prober } from '../shared/health.js';
 import type { Logger } from '../shared/log.js';
 import type { SiteModel } from '../zone/types.js';
-import { ProxyCore, type SipCounters } from './proxy.js';
+import { ProxyCore, type SipCounters } from './proxy/core.js';
 import { SipProber } from './prober.js';
-import { SipResolver, type SipResolverOptions } from './resolver.js';
-import { TransactionLayer } from './transaction-layer.js';
-import type { TimerConfig } from './transaction-timers.js';
-import { SipTransport, type TransportTuning } from './transport.js';
-import type { TcpOptions } from './transport-tcp.js';
-import type { ListenAddress, TransportCounters } from './transport-types.js';
+import { SipResolver, type SipResolverOptions } from './proxy/resolver.js';
+import { TransactionLayer } from './transaction/layer.js';
+import type { TimerConfig } from './transaction/timers.js';
+import { SipTransport, type TransportTuning } from './transport/transport.js';
+import type { TcpOptions } from './transport/tcp.js';
+import type { ListenAddress, TransportCounters } from './transport/types.js';
 
 export interface SipServiceOptions {
   /** The current site model (a getter: a zone reload swaps it). */

@@ -7,17 +7,17 @@
  * May import: every plane below cli.
  */
 import type { Settings } from '../config/settings.js';
-import { AnswerFeed } from '../dns/feed.js';
-import { Secondaries } from '../dns/secondaries.js';
-import { SerialCounter } from '../dns/serial.js';
-import { DnsServer } from '../dns/server.js';
-import { loadKeyFile } from '../dns/tsig.js';
+import { AnswerFeed } from '../dns/authority/feed.js';
+import { Secondaries } from '../dns/secondary/secondaries.js';
+import { SerialCounter } from '../dns/authority/serial.js';
+import { DnsServer } from '../dns/server/server.js';
+import { loadKeyFile } from '../dns/secondary/tsig.js';
 import { HealthMonitor } from '../health/health-monitor.js';
 import { HttpPlane } from '../ops/http.js';
 import { MetricsRegistry } from '../ops/metrics.js';
 import { buildStatus } from '../ops/status.js';
 import { SipService } from '../sip/service.js';
-import { loadTlsConfig, sipsPortOf } from '../sip/transport-tls.js';
+import { loadTlsConfig, sipsPortOf } from '../sip/transport/tls.js';
 import { ZoneError } from '../shared/errors.js';
 import type { HealthChange, Prober } from '../shared/health.js';
 import { logEvent, type Logger } from '../shared/log.js';

@@ -3,8 +3,8 @@
  * plain counters at scrape time (names documented in README.md "Metrics").
  * May import: ops/metrics, dns, sip, health (read-only).
  */
-import type { Secondaries } from '../dns/secondaries.js';
-import type { DnsServer } from '../dns/server.js';
+import type { Secondaries } from '../dns/secondary/secondaries.js';
+import type { DnsServer } from '../dns/server/server.js';
 import type { HealthMonitor } from '../health/health-monitor.js';
 import { byLabel, type Labels, type MetricFamily } from '../ops/metrics.js';
 import type { ProbeResult, Prober } from '../shared/health.js';

@@ -6,8 +6,8 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { buildAnswerTable } from '../../src/dns/answers.js';
-import { DnsServer } from '../../src/dns/server.js';
+import { buildAnswerTable } from '../../src/dns/authority/answers.js';
+import { DnsServer } from '../../src/dns/server/server.js';
 import { DNS_TEST_ZONE, zonesFromText } from '../support/dns-zone.js';
 
 const run = promisify(execFile);

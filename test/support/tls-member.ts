@@ -8,9 +8,9 @@
 import { randomBytes } from 'node:crypto';
 import tls from 'node:tls';
 import type net from 'node:net';
-import { decode, encode, MAX_MESSAGE_BYTES, type SipMessage } from '../../src/sip/codec.js';
-import { makeResponse } from '../../src/sip/messages.js';
-import { TcpFramer } from '../../src/sip/tcp-framer.js';
+import { decode, encode, MAX_MESSAGE_BYTES, type SipMessage } from '../../src/sip/codec/codec.js';
+import { makeResponse } from '../../src/sip/codec/messages.js';
+import { TcpFramer } from '../../src/sip/transport/tcp-framer.js';
 import type { Pem } from './tls-certs.js';
 
 export class TlsMember {

@@ -7,8 +7,8 @@
  */
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { decode, encode, type SipMessage } from '../../src/sip/codec.js';
-import { makeResponse } from '../../src/sip/messages.js';
+import { decode, encode, type SipMessage } from '../../src/sip/codec/codec.js';
+import { makeResponse } from '../../src/sip/codec/messages.js';
 
 export class V6Member {
   readonly requests: SipMessage[] = [];

@@ -1,0 +1,454 @@
+/**
+ * sip/proxy: the transaction-stateful proxy core (RFC 3261 §16) of
+ * DESIGN.md §7: validates a request (Max-Forwards 483, loops 482), answers
+ * OPTIONS addressed to this instance (200, 503 while draining), sheds new
+ * INVITEs above overload-ctrl-dialog-rate, strips our Route, adds
+ * Record-Route with the pool FQDN and the pair, decides the target
+ * (inbound: only ever a pair's active member; outbound: Route, then
+ * Request-URI) and hands the request to a forwarding context. ACK for 2xx
+ * and stray responses are forwarded statelessly. Counters are plain numbers
+ * for ops to export. May import: shared, zone/types, sip/*.
+ */
+import type { Clock } from '../../shared/clock.js';
+import type { HealthView, PairFeedback } from '../../shared/health.js';
+import { logEvent, type Logger } from '../../shared/log.js';
+import { canonicalName } from '../../shared/names.js';
+import type { HaPair, PairMember, SiteModel } from '../../zone/types.js';
+import type { SipMessage, SipVia } from '../codec/codec.js';
+import { fnv1a, newBranch } from '../codec/ids.js';
+import { copyForForward, makeResponse, maxForwards, toTag, topVia } from '../codec/messages.js';
+import { Forwarding, type ForwardEnv, type ForwardTarget } from './forward.js';
+import { DialogRateLimiter } from './overload.js';
+import { decide, loopKey, stripOwnRoutes, classifyUri, type Decision } from './routing.js';
+import type { ResolveOutcome, SipResolver } from './resolver.js';
+import { SiteIndex } from './site-index.js';
+import { responseDestination, type TransactionLayer, type TransactionUser } from '../transaction/layer.js';
+import type { ServerTransaction } from '../transaction/server.js';
+import type { ListenAddress, Remote } from '../transport/types.js';
+import { hostForUri, parseSipUri } from '../codec/uri.js';
+
+export interface ProxyOptions {
+  site: () => SiteModel;
+  health: HealthView;
+  feedback: PairFeedback;
+  layer: TransactionLayer;
+  /** The listen addresses actually bound, and which one sends to an address. */
+  transport: { readonly bound: readonly ListenAddress[]; localFor(address: string): ListenAddress };
+  clock: Clock;
+  log: Logger;
+  /** Per-hop timeout before failover (ms). */
+  hopTimeoutMs: number;
+  /** Longest wait for a pair to get an active member during a failover (ms). */
+  failoverWaitMs?: number;
+  /** Most failovers for one request. */
+  maxFailoverAttempts?: number;
+  /** Retry-After (seconds) on 503s generated here. */
+  retryAfterSeconds?: number;
+  /** INVITEs per second above which new INVITEs get 503; 0 = off. */
+  overloadCtrlDialogRate: number;
+  /** True while draining (OPTIONS to self answered 503); default: health.draining. */
+  isDraining?: () => boolean;
+  /** RFC 3263 resolution of outbound names outside the site's data; without it they get 404. */
+  resolver?: SipResolver;
+}
+
+/** The context of an INVITE waiting for its target's DNS answer (a CANCEL meanwhile ends it with 487). */
+class PendingResolve {
+  cancelled = false;
+}
+
+/** Plain-number counters for ops to export. */
+export interface SipCounters {
+  /** Requests received, by method. */
+  requestsByMethod: Record<string, number>;
+  /** Responses sent upstream (generated here or forwarded), by status code. */
+  responsesByCode: Record<string, number>;
+  /** Requests forwarded to each pair member (by target FQDN), retries included. */
+  forwardedByMember: Record<string, number>;
+  overloadRejections: number;
+  failovers: number;
+  malformed: number;
+  loopsDetected: number;
+  tooManyHops: number;
+  relayRefused: number;
+  pairOutOfService: number;
+  /** Responses that matched no transaction or record, dropped (RFC 6026). */
+  strayDropped: number;
+  /** Server + client transactions held now (including Completed/Accepted ones absorbing retransmissions, up to 64*T1). */
+  readonly transactionsInFlight: number;
+  /** Upstream requests still waiting for their final response (what a graceful stop waits for). */
+  readonly transactionsPending: number;
+}
+
+const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, INFO, UPDATE, PRACK, MESSAGE, PUBLISH';
+const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
+
+export class ProxyCore implements TransactionUser {
+  readonly counters: SipCounters;
+  private index: SiteIndex | undefined;
+  private readonly limiter: DialogRateLimiter;
+  private readonly env: ForwardEnv;
+  /** Clock time of the last message from each pair member address (bounded by the members). */
+  private readonly heardAt = new Map<string, number>();
+  /** Requests pending at each member (by target), moved when the pair switches away from it. */
+  private readonly pendingAt = new Map<string, Set<Forwarding>>();
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly opts: ProxyOptions) {
+    const layer = opts.layer;
+    this.counters = {
+      requestsByMethod: Object.create(null) as Record<string, number>,
+      responsesByCode: Object.create(null) as Record<string, number>,
+      forwardedByMember: Object.create(null) as Record<string, number>,
+      overloadRejections: 0,
+      failovers: 0,
+      malformed: 0,
+      loopsDetected: 0,
+      tooManyHops: 0,
+      relayRefused: 0,
+      pairOutOfService: 0,
+      strayDropped: 0,
+      get transactionsInFlight(): number {
+        return layer.serverCount + layer.clientCount;
+      },
+      get transactionsPending(): number {
+        return layer.pendingServerCount;
+      },
+    };
+    this.limiter = new DialogRateLimiter(opts.overloadCtrlDialogRate, opts.clock, opts.log);
+    this.env = {
+      layer,
+      clock: layer.timerClock,
+      health: opts.health,
+      feedback: opts.feedback,
+      localFor: (a) => opts.transport.localFor(a),
+      respond: (st, res) => this.respond(st, res),
+      forwarded: (m: PairMember) => {
+        this.counters.forwardedByMember[m.target] = (this.counters.forwardedByMember[m.target] ?? 0) + 1;
+      },
+      failedOver: () => {
+        this.counters.failovers++;
+      },
+      heard: (address) => this.heard(address),
+      lastHeard: (address) => this.heardAt.get(address.toLowerCase()) ?? -Infinity,
+      track: (f, member, on) => {
+        let set = this.pendingAt.get(member.target);
+        if (on) {
+          if (!set) this.pendingAt.set(member.target, (set = new Set()));
+          set.add(f);
+        } else if (set) {
+          set.delete(f);
+        }
+      },
+      hopTimeoutMs: opts.hopTimeoutMs,
+      failoverWaitMs: opts.failoverWaitMs ?? 10_000,
+      maxFailoverAttempts: opts.maxFailoverAttempts ?? 3,
+      retryAfterSeconds: opts.retryAfterSeconds ?? 5,
+    };
+    this.unsubscribe = opts.health.onChange((c) => {
+      if (c.kind === 'pair') this.onPairChange(c.pair);
+    });
+  }
+
+  /** Stop listening to health changes (the transaction layer is cleared by its owner). */
+  close(): void {
+    this.unsubscribe();
+  }
+
+  /**
+   * A message arrived from `address`: if it is a pair member's, note the time
+   * (the per-hop timer's liveness test). Called for every incoming message.
+   */
+  heard(address: string): void {
+    const a = address.toLowerCase();
+    if (this.heardAt.has(a) || this.siteIndex().memberAt(a)) this.heardAt.set(a, this.opts.clock.now());
+  }
+
+  /** The pair switched: requests still unanswered at a member that is no longer active move to the new one. */
+  private onPairChange(pairName: string): void {
+    const state = this.opts.health.pairState(pairName);
+    if (!state?.active) return;
+    const pair = this.siteIndex().pair(pairName);
+    const active = pair && findMember(pair, state.active);
+    if (!pair || !active) return;
+    for (const m of pair.members) {
+      if (m === active) continue;
+      const set = this.pendingAt.get(m.target);
+      if (!set || set.size === 0) continue;
+      for (const f of [...set]) f.memberLost(active);
+    }
+  }
+
+  /** The routing tables for the current site model (rebuilt when the model object changes). */
+  siteIndex(): SiteIndex {
+    const site = this.opts.site();
+    if (!this.index || this.index.site !== site) this.index = new SiteIndex(site, this.opts.transport.bound);
+    return this.index;
+  }
+
+  // ---- TransactionUser ----
+
+  onRequest(req: SipMessage, remote: Remote, st: ServerTransaction): void {
+    try {
+      this.handleRequest(req, remote, st);
+    } catch (err) {
+      logEvent(this.opts.log, 'INTERNAL_ERROR', { where: 'sip-proxy', error: String((err as Error)?.stack ?? err) });
+      this.reply(st, 500);
+    }
+  }
+
+  onAck(ack: SipMessage, remote: Remote): void {
+    try {
+      this.handleAck(ack, remote);
+    } catch (err) {
+      logEvent(this.opts.log, 'INTERNAL_ERROR', { where: 'sip-proxy-ack', error: String((err as Error)?.stack ?? err) });
+    }
+  }
+
+  onStrayResponse(res: SipMessage, _remote: Remote, upstream?: Remote): void {
+    try {
+      // A 2xx retransmission that matched an Accepted INVITE's record (RFC 6026 §7.2, timer M) goes
+      // where its server transaction's responses went. A response that matches nothing is dropped,
+      // not forwarded statelessly by Via: RFC 6026 changes RFC 3261 §16.7 here (its stateless
+      // forwarding of unmatched responses was a security risk: anyone could bounce responses off the proxy).
+      if (!upstream) {
+        this.counters.strayDropped++;
+        return;
+      }
+      const ix = this.siteIndex();
+      const via = res.headers.via!;
+      if (via.length < 2 || !this.isOwnVia(via[0], ix)) return;
+      this.opts.layer.sendStateless({ ...res, headers: { ...res.headers, via: via.slice(1) } }, upstream);
+      this.count(res.status!); // a 2xx retransmission within its transaction counts as sent upstream
+    } catch (err) {
+      logEvent(this.opts.log, 'INTERNAL_ERROR', { where: 'sip-proxy-response', error: String(err) });
+    }
+  }
+
+  onBadMessage(msg: SipMessage | undefined, error: string, remote: Remote): void {
+    this.counters.malformed++;
+    if (!msg || msg.method === 'ACK') return;
+    const via = topVia(msg);
+    const dest = via && responseDestination(via, remote);
+    if (!dest) return;
+    this.count(400);
+    this.opts.layer.sendStateless(makeResponse(msg, 400, error.length < 80 ? 'Bad Request (' + error + ')' : 'Bad Request'), dest);
+  }
+
+  // ---- request handling ----
+
+  private handleRequest(req: SipMessage, remote: Remote, st: ServerTransaction): void {
+    const method = req.method!;
+    this.counters.requestsByMethod[method] = (this.counters.requestsByMethod[method] ?? 0) + 1;
+    const ix = this.siteIndex();
+    if (method === 'CANCEL') return this.handleCancel(req, st);
+
+    const strip = stripOwnRoutes(req, ix);
+    if (method === 'OPTIONS' && !req.headers.route && this.isForMe(req, ix)) {
+      const draining = this.opts.isDraining ? this.opts.isDraining() : this.opts.health.draining;
+      return this.reply(st, draining ? 503 : 200, undefined, draining ? { 'retry-after': String(this.env.retryAfterSeconds) } : { allow: ALLOW, accept: 'application/sdp' });
+    }
+
+    const from = ix.memberAt(remote.address);
+    if (from) {
+      try {
+        this.opts.feedback.requestFromMember(from.pair.name, from.member.target);
+      } catch {
+        // health's concern; routing goes on
+      }
+    }
+
+    const mf = maxForwards(req);
+    if (mf === 0) {
+      this.counters.tooManyHops++;
+      return this.reply(st, 483);
+    }
+    const key = loopKey(req);
+    const hash = fnv1a(key);
+    if (this.isLoop(req, ix, hash)) {
+      this.counters.loopsDetected++;
+      return this.reply(st, 482);
+    }
+    const initial = toTag(req) === undefined;
+    if (method === 'INVITE' && initial && !this.limiter.admit()) {
+      this.counters.overloadRejections++;
+      return this.reply(st, 503, 'Service Unavailable', { 'retry-after': String(this.env.retryAfterSeconds) });
+    }
+
+    const d = decide(req, ix, strip, from?.pair);
+    if (d.kind === 'resolve') {
+      const resolver = this.opts.resolver;
+      if (!resolver) return this.reply(st, 404, 'Not Found');
+      const r = resolver.resolve(d.query);
+      if (!(r instanceof Promise)) return this.forwardResolved(req, st, ix, r, from?.pair, mf, hash, initial, false);
+      // a cache miss: the request waits for the lookup (bounded by the resolver's timeout)
+      if (method === 'INVITE') st.respond(makeResponse(req, 100));
+      const pending = new PendingResolve();
+      st.context = pending;
+      r.then((o) => {
+        if (st.state === 'terminated' || st.context !== pending) return;
+        if (pending.cancelled) return;
+        try {
+          this.forwardResolved(req, st, this.siteIndex(), o, from?.pair, mf, hash, initial, true);
+        } catch (err) {
+          logEvent(this.opts.log, 'INTERNAL_ERROR', { where: 'sip-proxy-resolve', error: String((err as Error)?.stack ?? err) });
+          this.reply(st, 500);
+        }
+      }, () => undefined);
+      return;
+    }
+    this.forward(req, st, ix, d, from?.pair, mf, hash, initial, false);
+  }
+
+  private forwardResolved(req: SipMessage, st: ServerTransaction, ix: SiteIndex, o: ResolveOutcome, fromPair: HaPair | undefined,
+    mf: number | undefined, hash: string, initial: boolean, tried: boolean): void {
+    if (!o.ok) return this.reply(st, o.status, o.reason);
+    // the first target (failover across SRV targets is not done: a failure answers upstream)
+    const t = o.targets[0];
+    this.forward(req, st, ix, { kind: 'direct', address: t.address, port: t.port, transport: t.protocol }, fromPair, mf, hash, initial, tried);
+  }
+
+  private forward(req: SipMessage, st: ServerTransaction, ix: SiteIndex, d: Decision, fromPair: HaPair | undefined,
+    mf: number | undefined, hash: string, initial: boolean, tried: boolean): void {
+    const method = req.method!;
+    if (d.kind === 'resolve') return this.reply(st, 404, 'Not Found');
+    if (d.kind === 'reject') {
+      if (d.status === 403) this.counters.relayRefused++;
+      return this.reply(st, d.status, d.reason);
+    }
+    let target: ForwardTarget;
+    let rrPair: string;
+    if (d.kind === 'pair') {
+      // Out of service (a whole force round without an answer): 503 at once. During a
+      // switchover (force mode, round not over) the Forwarding waits for the new active member.
+      const state = this.opts.health.pairState(d.pair.name);
+      if (!state || (!state.active && state.outOfService)) {
+        this.counters.pairOutOfService++;
+        return this.reply(st, 503, 'Service Unavailable', { 'retry-after': String(this.env.retryAfterSeconds) });
+      }
+      target = { kind: 'pair', pair: d.pair };
+      rrPair = fromPair ? fromPair.name : d.pair.name;
+    } else {
+      target = { kind: 'direct', dest: { protocol: d.transport, address: d.address, port: d.port } };
+      rrPair = fromPair ? fromPair.name : ix.site.servingPair.name;
+    }
+
+    const out = copyForForward(req);
+    out.headers['max-forwards'] = String(mf === undefined ? 70 : mf - 1);
+    if (initial && DIALOG_CREATING.has(method)) {
+      const rr = { uri: { schema: 'sip', host: ix.poolName, params: { lr: null, pair: rrPair } as Record<string, string | null>, headers: {} }, params: {} };
+      out.headers['record-route'] = [rr, ...(req.headers['record-route'] ?? [])];
+    }
+    if (method === 'INVITE' && !tried) st.respond(makeResponse(req, 100));
+    new Forwarding(this.env, st, out, target, hash).start();
+  }
+
+  private handleCancel(req: SipMessage, st: ServerTransaction): void {
+    const inv = this.opts.layer.findInviteFor(req);
+    if (!inv) return this.reply(st, 481);
+    this.reply(st, 200);
+    const ctx = inv.context;
+    if (ctx instanceof Forwarding) ctx.cancel();
+    else if (ctx instanceof PendingResolve && !ctx.cancelled && 'respond' in inv) {
+      ctx.cancelled = true;
+      this.respond(inv, makeResponse(inv.request, 487));
+    }
+  }
+
+  /** ACK for a 2xx: end to end, forwarded statelessly along the same routing rules. */
+  private handleAck(ack: SipMessage, remote: Remote): void {
+    this.counters.requestsByMethod.ACK = (this.counters.requestsByMethod.ACK ?? 0) + 1;
+    const ix = this.siteIndex();
+    const strip = stripOwnRoutes(ack, ix);
+    const from = ix.memberAt(remote.address);
+    if (from) {
+      try {
+        this.opts.feedback.requestFromMember(from.pair.name, from.member.target);
+      } catch {
+        // ignore
+      }
+    }
+    const mf = maxForwards(ack);
+    if (mf === 0) return;
+    const d = decide(ack, ix, strip, from?.pair);
+    if (d.kind === 'reject') return;
+    if (d.kind === 'resolve') {
+      const r = this.opts.resolver?.resolve(d.query);
+      if (!r) return;
+      const send = (o: ResolveOutcome) => {
+        if (o.ok) this.sendAck(ack, mf, { protocol: o.targets[0].protocol, address: o.targets[0].address, port: o.targets[0].port });
+      };
+      if (r instanceof Promise) r.then(send, () => undefined);
+      else send(r);
+      return;
+    }
+    if (d.kind === 'direct') return this.sendAck(ack, mf, { protocol: d.transport, address: d.address, port: d.port });
+    const pair = d.pair;
+    const state = this.opts.health.pairState(pair.name);
+    const m = state?.inService && state.active ? findMember(pair, state.active) : undefined;
+    if (m) return this.sendAck(ack, mf, { protocol: m.transport, address: m.address, port: m.port });
+    if (!state || state.outOfService) return;
+    // Switchover: hold the ACK for the new active member (bounded), rather than
+    // dropping it and leaving the server retransmitting its 2xx.
+    this.opts.feedback.awaitActive(pair.name, this.env.failoverWaitMs).then(
+      (active) => {
+        const n = findMember(pair, active);
+        if (n) this.sendAck(ack, mf, { protocol: n.transport, address: n.address, port: n.port });
+      },
+      () => undefined,
+    );
+  }
+
+  private sendAck(ack: SipMessage, mf: number | undefined, dest: Remote): void {
+    const out = copyForForward(ack);
+    out.headers['max-forwards'] = String(mf === undefined ? 70 : mf - 1);
+    const local = this.opts.transport.localFor(dest.address);
+    out.headers.via = [
+      { version: '2.0', protocol: dest.protocol.toUpperCase(), host: hostForUri(local.address), port: local.port, params: { branch: newBranch() } },
+      ...(ack.headers.via ?? []),
+    ];
+    this.opts.layer.sendStateless(out, dest);
+  }
+
+  /** OPTIONS for the instance itself: Request-URI host = pool FQDN, --self or an own address, and no user part. */
+  private isForMe(req: SipMessage, ix: SiteIndex): boolean {
+    const u = parseSipUri(req.uri!);
+    return !!u && !u.user && classifyUri(u, ix).kind === 'self';
+  }
+
+  /** A Via of ours whose branch carries this request's loop hash: the request came back unchanged (§16.3 step 4). */
+  private isLoop(req: SipMessage, ix: SiteIndex, hash: string): boolean {
+    const vias = req.headers.via!;
+    const suffix = '.' + hash;
+    for (let i = 0; i < vias.length; i++) {
+      const v = vias[i];
+      const b = v.params.branch;
+      if (typeof b === 'string' && b.endsWith(suffix) && this.isOwnVia(v, ix)) return true;
+    }
+    return false;
+  }
+
+  private isOwnVia(v: SipVia, ix: SiteIndex): boolean {
+    let h = v.host.toLowerCase();
+    if (h.startsWith('[')) h = h.slice(1, -1);
+    return ix.ownAddresses.has(h) && ix.ownPorts.has(v.port ?? 5060);
+  }
+
+  private reply(st: ServerTransaction, status: number, reason?: string, extra?: Record<string, string>): void {
+    this.respond(st, makeResponse(st.request, status, reason, extra));
+  }
+
+  private respond(st: ServerTransaction, res: SipMessage): void {
+    this.count(res.status!);
+    st.respond(res);
+  }
+
+  private count(status: number): void {
+    this.counters.responsesByCode[status] = (this.counters.responsesByCode[status] ?? 0) + 1;
+  }
+}
+
+function findMember(pair: HaPair, target: string): PairMember | undefined {
+  const t = canonicalName(target);
+  return pair.members.find((m) => canonicalName(m.target) === t);
+}

@@ -1,0 +1,49 @@
+/**
+ * sip/proxy-overload: the reference option overload-ctrl-dialog-rate: new
+ * INVITEs per second above the limit are refused (503 + Retry-After). A
+ * sliding one-second window from two fixed buckets; the transition into and
+ * out of overload is logged once each. May import: shared.
+ */
+import type { Clock } from '../../shared/clock.js';
+import { logEvent, type Logger } from '../../shared/log.js';
+
+export class DialogRateLimiter {
+  private bucketStart = 0;
+  private current = 0;
+  private previous = 0;
+  private overloaded = false;
+
+  constructor(
+    /** INVITEs per second; 0 = off. */
+    private readonly rate: number,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {}
+
+  /** Counts one new INVITE; false when it must be refused. */
+  admit(): boolean {
+    if (this.rate <= 0) return true;
+    const now = this.clock.now();
+    const elapsed = now - this.bucketStart;
+    if (elapsed >= 1000) {
+      this.previous = elapsed >= 2000 ? 0 : this.current;
+      this.current = 0;
+      this.bucketStart = now - (elapsed % 1000);
+    }
+    const weight = 1 - Math.min(1, (now - this.bucketStart) / 1000);
+    const estimate = this.previous * weight + this.current;
+    if (estimate >= this.rate) {
+      if (!this.overloaded) {
+        this.overloaded = true;
+        logEvent(this.log, 'SIP_OVERLOAD', { rate: this.rate });
+      }
+      return false;
+    }
+    this.current++;
+    if (this.overloaded && estimate < this.rate * 0.9) {
+      this.overloaded = false;
+      logEvent(this.log, 'SIP_OVERLOAD_END', { rate: this.rate });
+    }
+    return true;
+  }
+}

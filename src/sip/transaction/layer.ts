@@ -1,0 +1,278 @@
+/**
+ * sip/transaction-layer: matches incoming messages to transactions (RFC 3261
+ * §17.1.3, §17.2.3), keeps the two tables bounded, adds received/rport to the
+ * top Via of every incoming request (§18.2.1, RFC 3581), and hands new
+ * requests, stray ACKs and stray responses to its user (the proxy core).
+ * May import: shared, sip/codec, sip/messages, sip/transaction-*,
+ * sip/transport-types, sip/uri.
+ */
+import { isIP } from 'node:net';
+import { systemClock, type Clock } from '../../shared/clock.js';
+import { encode, type SipMessage, type SipVia } from '../codec/codec.js';
+import { branchOf, fromTag, isRfc3261Branch, makeResponse, topVia } from '../codec/messages.js';
+import { ClientTransaction, type ClientTransactionUser } from './client.js';
+import { Retired, RetiredExpiry } from './retired.js';
+import { ServerTransaction } from './server.js';
+import { DEFAULT_TIMERS, LaneClock, type Sender, type TimerConfig, type TransactionEnv } from './timers.js';
+import type { Remote, TransportSink } from '../transport/types.js';
+
+export interface TransactionUser {
+  /** A request that starts a new server transaction (never ACK). */
+  onRequest(req: SipMessage, remote: Remote, st: ServerTransaction): void;
+  /** An ACK that matched no server transaction in Completed: the ACK for a 2xx, forwarded end to end. */
+  onAck(ack: SipMessage, remote: Remote): void;
+  /**
+   * A response that matched no client transaction, or a 2xx retransmission that matched an
+   * Accepted INVITE client transaction's record (`upstream`: where its server transaction's
+   * responses went).
+   */
+  onStrayResponse(res: SipMessage, remote: Remote, upstream?: Remote): void;
+  /** A malformed message (`msg` set when it is an answerable request). */
+  onBadMessage(msg: SipMessage | undefined, error: string, remote: Remote): void;
+}
+
+export interface TransactionLayerOptions {
+  sender: Sender;
+  clock?: Clock;
+  timers?: Partial<TimerConfig>;
+  /** Most server (and, separately, client) transactions held at once; above it new requests get 503. */
+  maxTransactions?: number;
+}
+
+export interface TransactionCounters {
+  retransmissionsSent: number;
+  retransmissionsAbsorbed: number;
+  rejectedTableFull: number;
+}
+
+function stripBrackets(h: string): string {
+  return h.length > 1 && h[0] === '[' && h[h.length - 1] === ']' ? h.slice(1, -1) : h;
+}
+
+/** RFC 3261 §18.2.1 + RFC 3581: record where a request really came from. */
+export function stampReceived(via: SipVia, remote: Remote): void {
+  if (stripBrackets(via.host).toLowerCase() !== remote.address) via.params.received = remote.address;
+  if ('rport' in via.params) via.params.rport = String(remote.port);
+}
+
+/** Where a response goes (§18.2.2): back on the connection, else received/rport, else sent-by. */
+export function responseDestination(via: SipVia, remote: Remote | undefined): Remote | undefined {
+  const proto = via.protocol.toUpperCase() === 'UDP' ? 'udp' : 'tcp';
+  const received = typeof via.params.received === 'string' ? via.params.received : undefined;
+  const rport = typeof via.params.rport === 'string' ? Number(via.params.rport) : undefined;
+  const host = stripBrackets(via.host);
+  let address = received ?? (isIP(host) ? host : remote?.address);
+  if (!address || !isIP(address)) return undefined;
+  const port = rport && rport > 0 && rport < 65536 ? rport : via.port && via.port > 0 ? via.port : 5060;
+  if (proto === 'tcp') {
+    // the connection while it lives; else a new one to the sent-by port (rport is ephemeral on TCP)
+    const tport = via.port && via.port > 0 ? via.port : 5060;
+    return { protocol: 'tcp', address, port: tport, conn: remote?.protocol === 'tcp' ? remote.conn : undefined };
+  }
+  if (rport === undefined && received === undefined && !isIP(host) && remote) address = remote.address;
+  return { protocol: 'udp', address, port };
+}
+
+function sentBy(via: SipVia): string {
+  return via.host.toLowerCase() + ':' + (via.port ?? '');
+}
+
+/** Server transaction key (§17.2.3); ACK and CANCEL are looked up under INVITE with `methodOverride`. */
+export function serverKey(req: SipMessage, methodOverride?: string): string | undefined {
+  const via = topVia(req);
+  if (!via) return undefined;
+  const method = methodOverride ?? (req.method === 'ACK' ? 'INVITE' : req.method!);
+  const b = branchOf(via);
+  if (isRfc3261Branch(b)) return b + '|' + sentBy(via) + '|' + method;
+  // RFC 2543 peers: the best a proxy can do without a branch
+  const h = req.headers;
+  return 'x|' + h['call-id'] + '|' + (h.cseq?.seq ?? '') + '|' + (fromTag(req) ?? '') + '|' + sentBy(via) + '|' + (b ?? '') + '|' + method;
+}
+
+export class TransactionLayer implements TransportSink {
+  readonly clock: Clock;
+  /** The clock transactions (and the proxy's per-hop timers) set their timers on: one lane per duration. */
+  readonly timerClock: LaneClock;
+  readonly timers: TimerConfig;
+  readonly counters: TransactionCounters = { retransmissionsSent: 0, retransmissionsAbsorbed: 0, rejectedTableFull: 0 };
+  private readonly servers = new Map<string, ServerTransaction | Retired>();
+  private readonly clients = new Map<string, ClientTransaction | Retired>();
+  private readonly expiry: RetiredExpiry;
+  private readonly max: number;
+  private readonly env: TransactionEnv;
+  private user: TransactionUser | undefined;
+
+  constructor(private readonly opts: TransactionLayerOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.timerClock = new LaneClock(this.clock);
+    this.timers = { ...DEFAULT_TIMERS, ...opts.timers };
+    this.max = opts.maxTransactions ?? 250_000;
+    this.env = {
+      sender: opts.sender,
+      clock: this.timerClock,
+      timers: this.timers,
+      onEnd: (kind, key, tx) => {
+        const table: Map<string, unknown> = kind === 'server' ? this.servers : this.clients;
+        if (table.get(key) === tx) table.delete(key);
+      },
+      retire: (kind, key, state, lifetimeMs, last, dest, upstream) => {
+        const table: Map<string, unknown> = kind === 'server' ? this.servers : this.clients;
+        if (lifetimeMs <= 0) {
+          table.delete(key);
+          return;
+        }
+        // The key is rebuilt as one flat string: as built it is a concatenation whose parts are
+        // slices of the request's text, and a slice keeps the whole text alive for 64*T1.
+        const flat = (' ' + key).slice(1);
+        const r = new Retired(kind, flat, state, this.clock.now() + lifetimeMs, last?.toString('latin1'), dest, upstream);
+        table.delete(key);
+        table.set(flat, r);
+        this.expiry.add(r, lifetimeMs);
+      },
+      retransmitted: () => {
+        this.counters.retransmissionsSent++;
+      },
+    };
+    this.expiry = new RetiredExpiry(this.clock, (r) => {
+      const table: Map<string, unknown> = r.kind === 'server' ? this.servers : this.clients;
+      if (table.get(r.key) === r) table.delete(r.key);
+    });
+  }
+
+  setUser(user: TransactionUser): void {
+    this.user = user;
+  }
+
+  get serverCount(): number {
+    return this.servers.size;
+  }
+
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
+  /** Server transactions still waiting for their final response (a scan: for metrics and shutdown, not per message). */
+  get pendingServerCount(): number {
+    let n = 0;
+    for (const st of this.servers.values()) if (st.state === 'trying' || st.state === 'proceeding') n++;
+    return n;
+  }
+
+  /** Transactions held as compact records (absorbing retransmissions only): part of serverCount + clientCount. */
+  get retiredCount(): number {
+    return this.expiry.size;
+  }
+
+  /**
+   * Starts a client transaction for `req` (its top Via carries a fresh branch); undefined when
+   * the table is full. `upstream`: where the proxy's server transaction sends responses (2xx
+   * retransmissions go there after the transaction is Accepted).
+   */
+  sendRequest(req: SipMessage, dest: Remote, user: ClientTransactionUser, upstream?: Remote): ClientTransaction | undefined {
+    if (this.clients.size >= this.max) {
+      this.counters.rejectedTableFull++;
+      return undefined;
+    }
+    const key = branchOf(topVia(req)) + '|' + req.method;
+    if (this.clients.has(key)) return undefined;
+    const ct = new ClientTransaction(this.env, key, req, dest, user, upstream);
+    this.clients.set(key, ct);
+    ct.start();
+    return ct;
+  }
+
+  /** Sends without a transaction (ACK for 2xx, stateless response forwarding). */
+  sendStateless(msg: SipMessage, dest: Remote): boolean {
+    let data: Buffer;
+    try {
+      data = encode(msg);
+    } catch {
+      return false;
+    }
+    this.opts.sender.send(dest, data);
+    return true;
+  }
+
+  /** The INVITE server transaction a CANCEL refers to (§9.2), or its record once it was answered. */
+  findInviteFor(cancel: SipMessage): ServerTransaction | Retired | undefined {
+    const k = serverKey(cancel, 'INVITE');
+    return k === undefined ? undefined : this.servers.get(k);
+  }
+
+  // ---- TransportSink ----
+
+  onMessage(msg: SipMessage, remote: Remote): void {
+    if (msg.method !== undefined) this.onRequestIn(msg, remote);
+    else this.onResponseIn(msg, remote);
+  }
+
+  onBadMessage(msg: SipMessage | undefined, error: string, remote: Remote): void {
+    if (msg) {
+      const via = topVia(msg);
+      if (via) stampReceived(via, remote);
+    }
+    this.user?.onBadMessage(msg, error, remote);
+  }
+
+  private onRequestIn(req: SipMessage, remote: Remote): void {
+    const via = topVia(req)!;
+    stampReceived(via, remote);
+    const key = serverKey(req);
+    if (key === undefined) return;
+    if (req.method === 'ACK') {
+      const st = this.servers.get(key);
+      if (st instanceof ServerTransaction && (st.state === 'completed' || st.state === 'confirmed')) {
+        this.counters.retransmissionsAbsorbed++;
+        st.receiveAck();
+        return;
+      }
+      this.user?.onAck(req, remote);
+      return;
+    }
+    const existing = this.servers.get(key);
+    if (existing) {
+      this.counters.retransmissionsAbsorbed++;
+      if (existing instanceof ServerTransaction) existing.receiveRetransmission();
+      else if (existing.last && existing.dest) {
+        this.counters.retransmissionsSent++;
+        this.opts.sender.send(existing.dest, Buffer.from(existing.last, 'latin1'));
+      }
+      return;
+    }
+    const dest = responseDestination(via, remote);
+    if (!dest) return;
+    if (this.servers.size >= this.max) {
+      this.counters.rejectedTableFull++;
+      this.sendStateless(makeResponse(req, 503, 'Service Unavailable', { 'retry-after': '5' }), dest);
+      return;
+    }
+    const st = new ServerTransaction(this.env, key, req, remote, dest);
+    this.servers.set(key, st);
+    this.user?.onRequest(req, remote, st);
+  }
+
+  private onResponseIn(res: SipMessage, remote: Remote): void {
+    const b = branchOf(topVia(res));
+    const ct = b === undefined ? undefined : this.clients.get(b + '|' + res.headers.cseq!.method);
+    if (ct instanceof ClientTransaction) {
+      ct.receiveResponse(res);
+      return;
+    }
+    if (ct) {
+      // a record: 2xx retransmissions of an Accepted INVITE go upstream, the rest is absorbed
+      if (ct.state === 'accepted' && res.status! < 300) this.user?.onStrayResponse(res, remote, ct.upstream);
+      else this.counters.retransmissionsAbsorbed++;
+      return;
+    }
+    this.user?.onStrayResponse(res, remote);
+  }
+
+  /** Ends every transaction (shutdown). */
+  clear(): void {
+    for (const st of [...this.servers.values()]) if (st instanceof ServerTransaction) st.terminate();
+    for (const ct of [...this.clients.values()]) if (ct instanceof ClientTransaction) ct.terminate();
+    this.servers.clear();
+    this.clients.clear();
+    this.expiry.clear();
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * sip/tcp-framer: RFC 3261 §18.3 framing of a SIP byte stream: headers up to
+ * the empty line, then exactly Content-Length bytes of body. Content-Length is
+ * required on streams; a missing or malformed one, or a message above the
+ * size limit, is a framing error after which the stream cannot be trusted.
+ * Buffering is bounded by `maxBytes`. May import: sip/codec.
+ */
+import { skipLeadingWhitespace } from '../codec/codec.js';
+
+export type FrameError = { status: 400 | 513; reason: string; head?: string };
+
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+const CONTENT_LENGTH = /^(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$/im;
+
+export class TcpFramer {
+  private buf: Buffer = Buffer.alloc(0);
+  private failed = false;
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** Bytes held while waiting for the rest of a message. */
+  get buffered(): number {
+    return this.buf.length;
+  }
+
+  /**
+   * Feeds a chunk. Calls `onMessage` for each whole message (a view of the bytes),
+   * and `onError` once on a framing error, after which everything is ignored.
+   */
+  push(chunk: Buffer, onMessage: (msg: Buffer) => void, onError: (e: FrameError) => void): void {
+    if (this.failed) return;
+    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    for (;;) {
+      const start = skipLeadingWhitespace(this.buf);
+      if (start > 0) this.buf = this.buf.subarray(start);
+      if (this.buf.length === 0) return;
+      const headEnd = this.buf.indexOf(CRLFCRLF);
+      if (headEnd < 0) {
+        if (this.buf.length > this.maxBytes) return this.fail(onError, { status: 513, reason: 'Message Too Large' });
+        return;
+      }
+      const head = this.buf.toString('latin1', 0, headEnd);
+      const m = CONTENT_LENGTH.exec(head);
+      if (!m) return this.fail(onError, { status: 400, reason: 'Content-Length Required', head });
+      if (!/^\d{1,9}$/.test(m[1])) return this.fail(onError, { status: 400, reason: 'Bad Content-Length', head });
+      const total = headEnd + 4 + Number(m[1]);
+      if (total > this.maxBytes) return this.fail(onError, { status: 513, reason: 'Message Too Large', head });
+      if (this.buf.length < total) return;
+      const msg = this.buf.subarray(0, total);
+      this.buf = this.buf.subarray(total);
+      onMessage(msg);
+      if (this.failed) return;
+    }
+  }
+
+  private fail(onError: (e: FrameError) => void, e: FrameError): void {
+    this.failed = true;
+    this.buf = Buffer.alloc(0);
+    onError(e);
+  }
+}

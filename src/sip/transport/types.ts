@@ -1,0 +1,56 @@
+/**
+ * sip/transport-types: what the transports hand upwards and take downwards.
+ * May import: sip/codec.
+ */
+import type { SipMessage } from '../codec/codec.js';
+
+/** 'tls' is a destination only: a message that arrived over TLS has protocol 'tcp' and `secure` set (the connection is what answers it). */
+export type Protocol = 'udp' | 'tcp' | 'tls';
+
+/** Where a message came from, or where one goes. */
+export interface Remote {
+  protocol: Protocol;
+  address: string;
+  port: number;
+  /** TCP: the connection a message arrived on (responses go back on it while it lives). */
+  conn?: number;
+  /** Arrived over TLS. */
+  secure?: boolean;
+}
+
+export interface ListenAddress {
+  address: string;
+  port: number;
+}
+
+export interface TransportSink {
+  /** A well-formed message. */
+  onMessage(msg: SipMessage, remote: Remote): void;
+  /** A malformed message; `msg` is set when it is a request that can be answered (400). */
+  onBadMessage(msg: SipMessage | undefined, error: string, remote: Remote): void;
+}
+
+export interface TransportCounters {
+  received: number;
+  sent: number;
+  sendErrors: number;
+  droppedPort0: number;
+  droppedTooLarge: number;
+  droppedMalformed: number;
+  tcpFramingErrors: number;
+  tcpConnectionsOpen: number;
+  tcpConnectionsRefused: number;
+  /** Of tcpConnectionsRefused: refused by the per-source limit. */
+  tcpRefusedPerSource: number;
+  /** Connections closed by the idle timeout. */
+  tcpIdleClosed: number;
+  /** TLS handshakes that failed (accepted and outgoing, e.g. a certificate refused). */
+  tlsHandshakeFailures: number;
+}
+
+export function newTransportCounters(): TransportCounters {
+  return {
+    received: 0, sent: 0, sendErrors: 0, droppedPort0: 0, droppedTooLarge: 0, droppedMalformed: 0,
+    tcpFramingErrors: 0, tcpConnectionsOpen: 0, tcpConnectionsRefused: 0, tcpRefusedPerSource: 0, tcpIdleClosed: 0, tlsHandshakeFailures: 0,
+  };
+}

@@ -1,0 +1,146 @@
+import { expect } from 'chai';
+import sip, { type SipMessage } from 'sip';
+import { FakeClock } from '../../../../src/shared/clock.js';
+import { silentLogger } from '../../../../src/shared/log.js';
+import { decode } from '../../../../src/sip/codec/codec.js';
+import { ProxyCore } from '../../../../src/sip/proxy/core.js';
+import { TransactionLayer } from '../../../../src/sip/transaction/layer.js';
+import type { Remote } from '../../../../src/sip/transport/types.js';
+import type { SiteModel } from '../../../../src/zone/types.js';
+import { FakeHealth, testSite } from '../../../support/fake-health.js';
+
+const UA: Remote = { protocol: 'udp', address: '127.0.0.50', port: 5070 };
+const A = '127.0.0.21';
+const B = '127.0.0.22';
+
+function setup(opts: { rate?: number } = {}) {
+  const clock = new FakeClock();
+  const sent: { dest: Remote; msg: SipMessage }[] = [];
+  const sender = { send: (dest: Remote, data: Buffer) => void sent.push({ dest, msg: sip.parse(data)! }) };
+  const layer = new TransactionLayer({ sender, clock });
+  const site = testSite({ address: '127.0.0.11', port: 5060 }, [
+    { address: A, port: 5060 },
+    { address: B, port: 5060 },
+  ]) as SiteModel;
+  const health = new FakeHealth(site.pairs);
+  const bound = [{ address: '127.0.0.11', port: 5060 }];
+  const proxy = new ProxyCore({
+    site: () => site, health, feedback: health, layer, clock, log: silentLogger, hopTimeoutMs: 500,
+    overloadCtrlDialogRate: opts.rate ?? 0, transport: { bound, localFor: () => bound[0] },
+  });
+  layer.setUser(proxy);
+  const to = (addr: string, method?: string) => sent.filter((s) => s.dest.address === addr && (!method || s.msg.method === method));
+  return { clock, sent, layer, proxy, health, to };
+}
+
+let n = 0;
+function req(method: string, extra = '', ruri = 'sip:bob@tserver.example.com'): SipMessage {
+  n++;
+  const text =
+    `${method} ${ruri} SIP/2.0\r\nVia: SIP/2.0/UDP 10.9.9.9:5070;branch=z9hG4bKu${n};rport\r\n` +
+    `From: <sip:a@x>;tag=f${n}\r\nTo: <sip:b@y>\r\nCall-ID: call${n}\r\nCSeq: 1 ${method}\r\n${extra}Content-Length: 0\r\n\r\n`;
+  const r = decode(Buffer.from(text));
+  if (!r.ok) throw new Error(r.error);
+  return r.msg;
+}
+
+describe('sip/proxy core (fake clock, in-memory network)', () => {
+  it('forwards with Max-Forwards decremented (70 when absent), its own Via, received/rport, Record-Route on initial INVITE only', () => {
+    const { layer, to, sent } = setup();
+    layer.onMessage(req('INVITE', 'Max-Forwards: 10\r\n'), UA);
+    const fwd = to(A, 'INVITE')[0].msg;
+    expect(fwd.headers['max-forwards']).to.equal('9');
+    expect(fwd.headers.via![0]).to.include({ host: '127.0.0.11', port: 5060, protocol: 'UDP' });
+    expect(fwd.headers.via![0].params.branch).to.match(/^z9hG4bK[\w-]{16}\.[0-9a-f]{8}$/);
+    expect(fwd.headers.via![1].params).to.include({ received: '127.0.0.50', rport: '5070' });
+    expect(sip.stringifyUri(fwd.headers['record-route']![0].uri!)).to.equal('sip:sipproxy.example.com;lr;pair=tserver.example.com');
+    expect(sent.find((s) => s.msg.status === 100)?.dest).to.deep.equal(UA);
+
+    layer.onMessage(req('MESSAGE'), UA);
+    const msg = to(A, 'MESSAGE')[0].msg;
+    expect(msg.headers['max-forwards']).to.equal('70');
+    expect(msg.headers['record-route']).to.equal(undefined);
+    const reinvite = req('INVITE', 'Max-Forwards: 70\r\n');
+    reinvite.headers.to!.params.tag = 'dialog';
+    layer.onMessage(reinvite, UA);
+    expect(to(A, 'INVITE')[1].msg.headers['record-route']).to.equal(undefined);
+  });
+
+  it('overload: initial INVITEs above the rate get 503 + Retry-After; re-INVITEs and OPTIONS are never shed', () => {
+    const { layer, sent, proxy, clock } = setup({ rate: 5 });
+    for (let i = 0; i < 8; i++) layer.onMessage(req('INVITE'), UA);
+    const rejected = () => sent.filter((s) => s.msg.status === 503);
+    expect(rejected()).to.have.length(3);
+    expect(rejected()[0].msg.headers['retry-after']).to.equal('5');
+    const re = req('INVITE');
+    re.headers.to!.params.tag = 'x';
+    layer.onMessage(re, UA);
+    layer.onMessage(req('OPTIONS', '', 'sip:sipproxy.example.com'), UA);
+    expect(rejected()).to.have.length(3);
+    expect(sent.filter((s) => s.msg.status === 200 && s.msg.headers.cseq!.method === 'OPTIONS')).to.have.length(1);
+    expect(proxy.counters.overloadRejections).to.equal(3);
+    clock.advance(2000);
+    const later = req('INVITE');
+    layer.onMessage(later, UA);
+    expect(sent.filter((s) => s.msg.method === 'INVITE' && s.msg.headers['call-id'] === later.headers['call-id'])).to.have.length(1);
+  });
+
+  it('fast failover exactly at the per-hop timeout; a transaction already answered (1xx) does not fail over', () => {
+    const { layer, to, health, clock } = setup();
+    layer.onMessage(req('INVITE'), UA);
+    clock.advance(499);
+    expect(health.failed).to.have.length(0);
+    clock.advance(1);
+    expect(health.failed.map((f) => f.target)).to.deep.equal(['sips-a.example.com']);
+    return Promise.resolve().then(() => {
+      expect(to(B, 'INVITE')).to.have.length(1);
+      const inv = to(B, 'INVITE')[0].msg;
+      layer.onMessage({ status: 180, reason: 'Ringing', version: '2.0', headers: { ...inv.headers, to: { ...inv.headers.to!, params: { tag: 't' } } } }, { protocol: 'udp', address: B, port: 5060 });
+      clock.advance(10_000);
+      expect(health.failed).to.have.length(1);
+      // a late answer from the abandoned branch is not passed upstream
+      // the original and timer A's first retransmission (due at the same instant): nothing after the failover
+      expect(to(A, 'INVITE').length).to.equal(2);
+    });
+  });
+
+  it('no member becomes active in time: 503 with Retry-After upstream', async () => {
+    const { layer, health, clock, sent } = setup();
+    health.failoverTo = null;
+    layer.onMessage(req('MESSAGE'), UA);
+    clock.advance(500);
+    await new Promise((r) => setTimeout(r, 250));
+    const r = sent.find((s) => s.msg.status === 503);
+    expect(r?.dest).to.deep.equal(UA);
+    expect(r?.msg.headers['retry-after']).to.equal('5');
+  });
+
+  it('Max-Forwards 0: 483; a request carrying our Via with its own loop hash: 482; garbage answerable: 400', () => {
+    const { layer, sent, to } = setup();
+    layer.onMessage(req('MESSAGE', 'Max-Forwards: 0\r\n'), UA);
+    expect(sent.at(-1)!.msg.status).to.equal(483);
+    layer.onMessage(req('MESSAGE'), UA);
+    const fwd = to(A, 'MESSAGE')[0].msg;
+    // the same request comes back (member forwards it to us again)
+    const back = { ...fwd, headers: { ...fwd.headers, via: [{ version: '2.0', protocol: 'UDP', host: A, port: 5060, params: { branch: 'z9hG4bKm' } }, ...fwd.headers.via!] } };
+    delete back.headers['record-route'];
+    layer.onMessage(back, { protocol: 'udp', address: A, port: 5060 });
+    expect(sent.at(-1)!.msg.status).to.equal(482);
+    layer.onBadMessage(req('MESSAGE'), 'bad CSeq', UA);
+    expect(sent.at(-1)!.msg.status).to.equal(400);
+  });
+
+  it('routes responses back by Via and pops its own Via', () => {
+    const { layer, to, sent, proxy } = setup();
+    layer.onMessage(req('MESSAGE'), UA);
+    const fwd = to(A, 'MESSAGE')[0].msg;
+    layer.onMessage({ status: 202, reason: 'Accepted', version: '2.0', headers: { ...fwd.headers, to: { ...fwd.headers.to!, params: { tag: 't' } } } }, { protocol: 'udp', address: A, port: 5060 });
+    const up = sent.at(-1)!;
+    expect(up.msg.status).to.equal(202);
+    expect(up.dest).to.deep.equal(UA);
+    expect(up.msg.headers.via).to.have.length(1);
+    expect(up.msg.headers.via![0].host).to.equal('10.9.9.9');
+    expect(proxy.counters.transactionsPending).to.equal(0);
+    expect(proxy.counters.transactionsInFlight).to.equal(2); // Completed: absorbing retransmissions
+  });
+});

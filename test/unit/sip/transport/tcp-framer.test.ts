@@ -1,0 +1,46 @@
+import { expect } from 'chai';
+import { TcpFramer, type FrameError } from '../../../../src/sip/transport/tcp-framer.js';
+
+const msg = (body = '') =>
+  `OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/TCP 1.2.3.4;branch=z9hG4bKa\r\nCall-ID: c\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+
+function run(chunks: string[], max = 65535): { messages: string[]; errors: FrameError[] } {
+  const f = new TcpFramer(max);
+  const messages: string[] = [];
+  const errors: FrameError[] = [];
+  for (const c of chunks) f.push(Buffer.from(c, 'latin1'), (m) => messages.push(m.toString('latin1')), (e) => errors.push(e));
+  return { messages, errors };
+}
+
+describe('sip/tcp-framer (RFC 3261 §18.3)', () => {
+  it('frames messages split anywhere and several per chunk, skipping keep-alive CRLFs', () => {
+    const whole = '\r\n\r\n' + msg('hello') + msg() + '\r\n' + msg('x');
+    for (let cut = 1; cut < whole.length; cut += 7) {
+      const r = run([whole.slice(0, cut), whole.slice(cut)]);
+      expect(r.errors).to.deep.equal([]);
+      expect(r.messages).to.deep.equal([msg('hello'), msg(), msg('x')]);
+    }
+  });
+
+  it('missing Content-Length: 400, then nothing more is read', () => {
+    const r = run([msg().replace(/Content-Length: 0\r\n/, '') + msg()]);
+    expect(r.errors).to.have.length(1);
+    expect(r.errors[0]).to.include({ status: 400, reason: 'Content-Length Required' });
+    expect(r.errors[0].head).to.contain('Call-ID: c');
+    expect(r.messages).to.deep.equal([]);
+  });
+
+  it('compact form l: is accepted; a malformed value is 400', () => {
+    expect(run([msg('ab').replace('Content-Length', 'l')]).messages).to.have.length(1);
+    expect(run([msg().replace('Content-Length: 0', 'Content-Length: -1')]).errors[0].status).to.equal(400);
+    expect(run([msg().replace('Content-Length: 0', 'Content-Length: 1e3')]).errors[0].status).to.equal(400);
+  });
+
+  it('bounded: an endless head or an oversize Content-Length is 513', () => {
+    expect(run(['INVITE sip:x SIP/2.0\r\n' + 'X: y\r\n'.repeat(20000)], 65535).errors[0].status).to.equal(513);
+    expect(run([msg().replace('Content-Length: 0', 'Content-Length: 999999')]).errors[0].status).to.equal(513);
+    const f = new TcpFramer(1000);
+    f.push(Buffer.from('INVITE sip:x SIP/2.0\r\n'), () => undefined, () => undefined);
+    expect(f.buffered).to.be.lessThan(1000);
+  });
+});
