@@ -7,7 +7,7 @@
  */
 import type { Clock } from '../shared/clock.js';
 import type { ProbeResult, ProbeTarget, Prober } from '../shared/health.js';
-import type { SipMessage } from './codec/codec.js';
+import type { SipRequest } from './codec/codec.js';
 import { newBranch, newCallId, newTag } from './codec/ids.js';
 import type { TransactionLayer } from './transaction/layer.js';
 import type { ListenAddress } from './transport/types.js';
@@ -34,7 +34,8 @@ export class SipProber implements Prober {
       };
       const local = this.transport.localFor(target.address);
       const host = hostForUri(target.host);
-      const req: SipMessage = {
+      const req: SipRequest = {
+        kind: 'request',
         method: 'OPTIONS',
         uri: `sip:${host}:${target.port}` + (target.transport === 'tcp' ? ';transport=tcp' : ''),
         version: '2.0',
@@ -47,6 +48,7 @@ export class SipProber implements Prober {
           cseq: { seq: 1, method: 'OPTIONS' },
           accept: 'application/sdp',
         },
+        content: undefined,
       };
       const timer = this.clock.setTimeout(() => {
         ct?.abandon();
@@ -54,7 +56,7 @@ export class SipProber implements Prober {
       }, timeoutMs);
       const ct = this.layer.sendRequest(req, { protocol: target.transport, address: target.address, port: target.port }, {
         onResponse: (res) => {
-          if (res.status! >= 200) settle({ status: res.status!, rttMs: this.clock.now() - started });
+          if (res.status >= 200) settle({ status: res.status, rttMs: this.clock.now() - started });
         },
         onFailure: (cause, _ct, detail) => settle({ status: null, rttMs: this.clock.now() - started, error: detail ?? cause }),
       });

@@ -1,9 +1,9 @@
 /**
- * sip/uri: SIP URI parsing for routing decisions (RFC 3261 §19.1.1, IPv6
+ * sip/codec/uri: SIP URI parsing for routing decisions (RFC 3261 §19.1.1, IPv6
  * references per RFC 5118), hand-written: see parseUriText.
- * May import: shared, package sip (types).
+ * May import: sip/codec/message.
  */
-import type { SipUri } from 'sip';
+import type { SipUri } from './message.js';
 import { isIP } from 'node:net';
 
 /**
@@ -55,9 +55,9 @@ function hasSpace(s: string, from: number, to: number): boolean {
 
 /**
  * A fresh parse (no memory) of `sip:`/`sips:` user[:password]@host[:port];params?headers,
- * host a name, IPv4 or an IPv6 reference. The shape is package `sip`'s (port NaN when
- * absent, parameter names as written), which this replaces: its one large regex was a
- * visible cost per routed request, and it cannot read IPv6 references.
+ * host a name, IPv4 or an IPv6 reference; port NaN when absent, parameter names as
+ * written. Hand-written: package `sip`'s one large URI regex was a visible cost per
+ * routed request, and it cannot read IPv6 references.
  */
 export function parseUriText(s: string): SipUri | undefined {
   if (typeof s !== 'string' || s.length > 4096) return undefined;

@@ -31,7 +31,8 @@ import type { Clock, TimerHandle } from '../../shared/clock.js';
 import type { HealthView, PairFeedback } from '../../shared/health.js';
 import { canonicalName } from '../../shared/names.js';
 import type { HaPair, PairMember } from '../../zone/types.js';
-import type { SipMessage, SipVia } from '../codec/codec.js';
+import type { Headers } from '../codec/message.js';
+import type { SipRequest, SipResponse, SipVia } from '../codec/codec.js';
 import { newBranch } from '../codec/ids.js';
 import { makeResponse } from '../codec/messages.js';
 import type { ClientFailure, ClientTransaction, ClientTransactionUser } from '../transaction/client.js';
@@ -47,7 +48,7 @@ export interface ForwardEnv {
   health: HealthView;
   feedback: PairFeedback;
   localFor(address: string): ListenAddress;
-  respond(st: ServerTransaction, res: SipMessage): void;
+  respond(st: ServerTransaction, res: SipResponse): void;
   forwarded(member: PairMember): void;
   failedOver(): void;
   /** A message arrived from this address (liveness of pair members). */
@@ -81,7 +82,7 @@ export class Forwarding implements ClientTransactionUser {
   private cancelled = false;
   private cancelPending = false;
   private done = false;
-  private last503: SipMessage | undefined;
+  private last503: SipResponse | undefined;
   /** Bumped to forget a wait for the active member (an answer came, or the request ended). */
   private waitGen = 0;
   private waiting = false;
@@ -97,7 +98,7 @@ export class Forwarding implements ClientTransactionUser {
     private readonly env: ForwardEnv,
     private readonly st: ServerTransaction,
     /** The request as it leaves, minus our Via. */
-    private readonly template: SipMessage,
+    private readonly template: SipRequest,
     private readonly target: ForwardTarget,
     private readonly loopHash: string,
   ) {
@@ -107,7 +108,7 @@ export class Forwarding implements ClientTransactionUser {
     this.deadline = now + (st.isInvite ? 64 * T.T1 : 60 * T.T1);
     st.context = this;
     st.onEnd = () => this.onServerEnd();
-    this.upstreamVias = template.headers.via ?? [];
+    this.upstreamVias = template.headers.via;
   }
 
   /**
@@ -169,7 +170,7 @@ export class Forwarding implements ClientTransactionUser {
 
   // ---- ClientTransactionUser ----
 
-  onResponse(res: SipMessage, ct: ClientTransaction): void {
+  onResponse(res: SipResponse, ct: ClientTransaction): void {
     if (ct !== this.ct) return;
     this.clearHop();
     if (this.member) this.env.heard(this.member.address);
@@ -178,7 +179,7 @@ export class Forwarding implements ClientTransactionUser {
       this.waiting = false;
       this.waitGen++;
     }
-    const status = res.status!;
+    const status = res.status;
     if (status < 200) {
       if (this.cancelPending) {
         this.cancelPending = false;
@@ -240,7 +241,7 @@ export class Forwarding implements ClientTransactionUser {
       { version: '2.0', protocol: dest.protocol.toUpperCase(), host: hostForUri(local.address), port: local.port, params: { branch: newBranch(this.loopHash) } },
       ...this.upstreamVias,
     ];
-    const msg: SipMessage = { method: t.method, uri: t.uri, version: '2.0', headers: t.headers, content: t.content };
+    const msg: SipRequest = { kind: 'request', method: t.method, uri: t.uri, version: '2.0', headers: t.headers, content: t.content };
     this.ct = undefined;
     const ct = this.env.layer.sendRequest(msg, dest, this, this.st.responseDest);
     if (!ct) {
@@ -380,24 +381,25 @@ export class Forwarding implements ClientTransactionUser {
 
   private sendCancel(ct: ClientTransaction): void {
     const rq = ct.request.headers;
-    const headers: SipMessage['headers'] = {
+    const headers: Headers = {
       via: [ct.topVia],
       to: rq.to,
       from: rq.from,
       'call-id': rq['call-id'],
-      cseq: { seq: rq.cseq!.seq, method: 'CANCEL' },
+      cseq: { seq: rq.cseq.seq, method: 'CANCEL' },
       'max-forwards': '70',
     };
     if (rq.route) headers.route = rq.route;
-    this.env.layer.sendRequest({ method: 'CANCEL', uri: ct.request.uri, version: '2.0', headers }, ct.dest, NO_OP_USER);
+    this.env.layer.sendRequest({ kind: 'request', method: 'CANCEL', uri: ct.request.uri, version: '2.0', headers, content: undefined }, ct.dest, NO_OP_USER);
   }
 
-  private forwardUpstream(res: SipMessage): void {
-    const out: SipMessage = {
+  private forwardUpstream(res: SipResponse): void {
+    const out: SipResponse = {
+      kind: 'response',
       status: res.status,
       reason: res.reason,
       version: '2.0',
-      headers: { ...res.headers, via: res.headers.via!.slice(1) },
+      headers: { ...res.headers, via: res.headers.via.slice(1) },
       content: res.content,
     };
     this.env.respond(this.st, out);

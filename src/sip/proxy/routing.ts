@@ -6,9 +6,8 @@
  * sip/transport-types, sip/uri.
  */
 import { isIP } from 'node:net';
-import type { SipUri } from 'sip';
 import type { HaPair, PoolMember } from '../../zone/types.js';
-import type { SipMessage } from '../codec/codec.js';
+import type { SipRequest, SipUri } from '../codec/codec.js';
 import type { SiteIndex } from './site-index.js';
 import type { ResolveQuery } from './resolver.js';
 import type { Protocol } from '../transport/types.js';
@@ -58,20 +57,20 @@ export interface RouteStrip {
  * RFC 3261 §16.4: undo a strict router's rewrite (Request-URI = our Record-Route value),
  * then remove our own entries from the top of Route. Changes `req` in place.
  */
-export function stripOwnRoutes(req: SipMessage, ix: SiteIndex): RouteStrip {
+export function stripOwnRoutes(req: SipRequest, ix: SiteIndex): RouteStrip {
   const out: RouteStrip = {};
   const h = req.headers;
-  const ruri = parseSipUri(req.uri!);
+  const ruri = parseSipUri(req.uri);
   if (ruri && typeof ruri.params.pair === 'string' && isOwnUri(ruri, ix)) {
     out.dialogPair = ix.pair(ruri.params.pair);
     if (h.route && h.route.length > 0) {
       const last = h.route[h.route.length - 1];
       h.route = h.route.slice(0, -1);
-      req.uri = stringifyRouteUri(last.uri!);
+      req.uri = stringifyRouteUri(last.uri);
     }
   }
-  while (h.route && h.route.length > 0 && isOwnUri(h.route[0].uri!, ix)) {
-    const p = h.route[0].uri!.params.pair;
+  while (h.route && h.route.length > 0 && isOwnUri(h.route[0].uri, ix)) {
+    const p = h.route[0].uri.params.pair;
     if (typeof p === 'string') out.dialogPair = ix.pair(p) ?? out.dialogPair;
     h.route = h.route.slice(1);
   }
@@ -105,14 +104,14 @@ function transportOf(u: SipUri): 'udp' | 'tcp' {
  * Where a request goes, after own Routes were stripped.
  * `fromMember`: the pair of the member it came from (outbound), or undefined (inbound).
  */
-export function decide(req: SipMessage, ix: SiteIndex, strip: RouteStrip, fromMember: HaPair | undefined): Decision {
+export function decide(req: SipRequest, ix: SiteIndex, strip: RouteStrip, fromMember: HaPair | undefined): Decision {
   const route = req.headers.route;
-  const ruri = parseSipUri(req.uri!);
+  const ruri = parseSipUri(req.uri);
   if (!ruri) return { kind: 'reject', status: 416, reason: 'Unsupported URI Scheme' };
   if (!fromMember) {
     // inbound: only ever to a pair member (no open relay)
     if (route && route.length > 0) {
-      const r = classifyUri(route[0].uri!, ix);
+      const r = classifyUri(route[0].uri, ix);
       if (r.kind === 'pair') return { kind: 'pair', pair: r.pair };
       return { kind: 'reject', status: 403, reason: 'Route Not Allowed' };
     }
@@ -121,7 +120,7 @@ export function decide(req: SipMessage, ix: SiteIndex, strip: RouteStrip, fromMe
     return { kind: 'pair', pair: strip.dialogPair ?? ix.site.servingPair };
   }
   // outbound: by Route, else by Request-URI
-  const u = route && route.length > 0 ? route[0].uri! : ruri;
+  const u = route && route.length > 0 ? route[0].uri : ruri;
   const t = classifyUri(u, ix);
   switch (t.kind) {
     case 'pair':
@@ -152,11 +151,11 @@ function inOwnZone(host: string, ix: SiteIndex): boolean {
 }
 
 /** RFC 3261 §16.6 step 8 / §16.3 step 4: the fields whose hash goes into our branch for loop detection. */
-export function loopKey(req: SipMessage): string {
+export function loopKey(req: SipRequest): string {
   const h = req.headers;
-  const r = h.route && h.route.length ? h.route[0].uri!.host + ':' + (h.route[0].uri!.port ?? '') : '';
+  const r = h.route && h.route.length ? h.route[0].uri.host + ':' + (h.route[0].uri.port ?? '') : '';
   return (
-    req.uri + '|' + r + '|' + h['call-id'] + '|' + (h.from?.params.tag ?? '') + '|' + (h.to?.params.tag ?? '') + '|' +
-    (h.cseq?.seq ?? '') + '|' + String(h['proxy-require'] ?? '')
+    req.uri + '|' + r + '|' + h['call-id'] + '|' + (h.from.params.tag ?? '') + '|' + (h.to.params.tag ?? '') + '|' +
+    h.cseq.seq + '|' + String(h['proxy-require'] ?? '')
   );
 }

@@ -2,7 +2,7 @@
  * sip/transport-types: what the transports hand upwards and take downwards.
  * May import: sip/codec.
  */
-import type { SipMessage } from '../codec/codec.js';
+import type { SipMessage, SipRequest } from '../codec/codec.js';
 
 /** 'tls' is a destination only: a message that arrived over TLS has protocol 'tcp' and `secure` set (the connection is what answers it). */
 export type Protocol = 'udp' | 'tcp' | 'tls';
@@ -27,7 +27,7 @@ export interface TransportSink {
   /** A well-formed message. */
   onMessage(msg: SipMessage, remote: Remote): void;
   /** A malformed message; `msg` is set when it is a request that can be answered (400). */
-  onBadMessage(msg: SipMessage | undefined, error: string, remote: Remote): void;
+  onBadMessage(msg: SipRequest | undefined, error: string, remote: Remote): void;
 }
 
 export interface TransportCounters {

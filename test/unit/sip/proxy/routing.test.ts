@@ -30,6 +30,7 @@ function parse(ruri: string, routes: string[]) {
     'Content-Length: 0\r\n\r\n';
   const r = decode(Buffer.from(text));
   if (!r.ok) throw new Error(r.error);
+  if (r.msg.kind !== 'request') throw new Error('not a request');
   return r.msg;
 }
 
