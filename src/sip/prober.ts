@@ -2,16 +2,17 @@
  * sip/prober: the Prober of shared/health.ts: one OPTIONS with a fresh
  * branch, tag and Call-ID, through the instance's own transport and
  * transaction layer, reporting the final status and the round trip, or null
- * on timeout or transport error. May import: shared, sip/codec, sip/ids,
- * sip/transaction-*, sip/transport-types, sip/uri.
+ * on timeout or transport error. May import: shared, sip/codec (codec, ids,
+ * messages, uri), sip/transaction-*, sip/transport-types.
  */
 import type { Clock } from '../shared/clock.js';
 import type { ProbeResult, ProbeTarget, Prober } from '../shared/health.js';
 import type { SipRequest } from './codec/codec.js';
 import { newBranch, newCallId, newTag } from './codec/ids.js';
+import { ownVia } from './codec/messages.js';
 import type { TransactionLayer } from './transaction/layer.js';
 import type { ListenAddress } from './transport/types.js';
-import { hostForUri } from './codec/uri.js';
+import { hostForUri, transportParam } from './codec/uri.js';
 
 export class SipProber implements Prober {
   constructor(
@@ -37,10 +38,10 @@ export class SipProber implements Prober {
       const req: SipRequest = {
         kind: 'request',
         method: 'OPTIONS',
-        uri: `sip:${host}:${target.port}` + (target.transport === 'tcp' ? ';transport=tcp' : ''),
+        uri: `sip:${host}:${target.port}` + transportParam(target.transport),
         version: '2.0',
         headers: {
-          via: [{ version: '2.0', protocol: target.transport.toUpperCase(), host: hostForUri(local.address), port: local.port, params: { branch: newBranch(), rport: null } }],
+          via: [ownVia(target.transport, local.address, local.port, newBranch(), true)],
           'max-forwards': '70',
           from: { uri: `sip:srvproxy@${this.fromHost()}`, params: { tag: newTag() } },
           to: { uri: `sip:${host}:${target.port}`, params: {} },

@@ -17,6 +17,9 @@
  * May import: nothing (types only).
  */
 
+/** A SIP transport: what a URI names, what a Via says (in upper case), where a message goes. */
+export type Transport = 'udp' | 'tcp' | 'tls';
+
 /** URI or header parameters: names lower-cased (header) or as written (URI); null for a flag. */
 export type SipParams = Record<string, string | null>;
 

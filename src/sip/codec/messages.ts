@@ -1,10 +1,12 @@
 /**
  * sip/codec/messages: building the messages the stack originates (responses
  * it generates itself, hop-by-hop ACK and CANCEL) and reading the header
- * values the stack decides on. May import: sip/codec/message, sip/codec/ids.
+ * values the stack decides on; the one place a Via of ours is built.
+ * May import: sip/codec/message, sip/codec/ids, sip/codec/uri.
  */
-import type { Headers, SipMessage, SipRequest, SipResponse, SipVia } from './message.js';
+import type { Headers, SipMessage, SipRequest, SipResponse, SipVia, Transport } from './message.js';
 import { MAGIC_COOKIE, newTag } from './ids.js';
+import { hostForUri } from './uri.js';
 
 const REASONS: Record<number, string> = {
   100: 'Trying', 200: 'OK', 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
@@ -36,6 +38,24 @@ export function makeResponse(req: SipRequest, status: number, reason?: string, e
   };
   if (extra) for (const k of Object.keys(extra)) headers[k] = extra[k];
   return { kind: 'response', status, reason: reason ?? reasonPhrase(status), version: '2.0', headers, content: undefined };
+}
+
+const VIA_PROTOCOL: Record<Transport, string> = { udp: 'UDP', tcp: 'TCP', tls: 'TLS' };
+
+/**
+ * Our Via for a request we send (RFC 3261 §8.1.1.7, §16.6 step 8): sent-by is
+ * the local listen address (IPv6 in brackets) and port, the transport in upper
+ * case, `branch` fresh per request; `rport` (RFC 3581) asks for the response
+ * at the source port.
+ */
+export function ownVia(transport: Transport, address: string, port: number, branch: string, rport = false): SipVia {
+  return {
+    version: '2.0',
+    protocol: VIA_PROTOCOL[transport],
+    host: hostForUri(address),
+    port,
+    params: rport ? { branch, rport: null } : { branch },
+  };
 }
 
 /** The top Via (a validated message has one; a response forwarded upstream may be left without). */

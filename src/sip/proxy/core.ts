@@ -12,20 +12,19 @@
 import type { Clock } from '../../shared/clock.js';
 import type { HealthView, PairFeedback } from '../../shared/health.js';
 import { logEvent, type Logger } from '../../shared/log.js';
-import { canonicalName } from '../../shared/names.js';
 import type { HaPair, PairMember, SiteModel } from '../../zone/types.js';
 import type { SipRequest, SipResponse, SipVia } from '../codec/codec.js';
 import { fnv1a, newBranch } from '../codec/ids.js';
-import { copyForForward, makeResponse, maxForwards, toTag } from '../codec/messages.js';
+import { copyForForward, makeResponse, maxForwards, ownVia, toTag } from '../codec/messages.js';
 import { Forwarding, type ForwardEnv, type ForwardTarget } from './forward.js';
 import { DialogRateLimiter } from './overload.js';
 import { decide, loopKey, stripOwnRoutes, classifyUri, type Decision } from './routing.js';
 import type { ResolveOutcome, SipResolver } from './resolver.js';
-import { SiteIndex } from './site-index.js';
+import { findMember, SiteIndex } from './site-index.js';
 import { responseDestination, type TransactionLayer, type TransactionUser } from '../transaction/layer.js';
 import type { ServerTransaction } from '../transaction/server.js';
 import type { ListenAddress, Remote } from '../transport/types.js';
-import { hostForUri, parseSipUri } from '../codec/uri.js';
+import { parseSipUri } from '../codec/uri.js';
 
 export interface ProxyOptions {
   site: () => SiteModel;
@@ -403,7 +402,7 @@ export class ProxyCore implements TransactionUser {
     out.headers['max-forwards'] = String(mf === undefined ? 70 : mf - 1);
     const local = this.opts.transport.localFor(dest.address);
     out.headers.via = [
-      { version: '2.0', protocol: dest.protocol.toUpperCase(), host: hostForUri(local.address), port: local.port, params: { branch: newBranch() } },
+      ownVia(dest.protocol, local.address, local.port, newBranch()),
       ...ack.headers.via,
     ];
     this.opts.layer.sendStateless(out, dest);
@@ -445,9 +444,4 @@ export class ProxyCore implements TransactionUser {
   private count(status: number): void {
     this.counters.responsesByCode[status] = (this.counters.responsesByCode[status] ?? 0) + 1;
   }
-}
-
-function findMember(pair: HaPair, target: string): PairMember | undefined {
-  const t = canonicalName(target);
-  return pair.members.find((m) => canonicalName(m.target) === t);
 }

@@ -25,21 +25,20 @@
  *   (an INVITE is CANCELled on the old one): the old member will not answer
  *   it, and its per-hop timer need not be waited for.
  * May import: shared, zone/types, sip/codec, sip/ids, sip/messages,
- * sip/proxy-routing, sip/transaction-*, sip/transport-types, sip/uri.
+ * sip/proxy-routing, sip/proxy-site, sip/transaction-*, sip/transport-types, sip/uri.
  */
 import type { Clock, TimerHandle } from '../../shared/clock.js';
 import type { HealthView, PairFeedback } from '../../shared/health.js';
-import { canonicalName } from '../../shared/names.js';
 import type { HaPair, PairMember } from '../../zone/types.js';
 import type { Headers } from '../codec/message.js';
 import type { SipRequest, SipResponse, SipVia } from '../codec/codec.js';
 import { newBranch } from '../codec/ids.js';
-import { makeResponse } from '../codec/messages.js';
+import { makeResponse, ownVia } from '../codec/messages.js';
 import type { ClientFailure, ClientTransaction, ClientTransactionUser } from '../transaction/client.js';
 import type { TransactionLayer } from '../transaction/layer.js';
 import type { ServerTransaction } from '../transaction/server.js';
 import type { ListenAddress, Remote } from '../transport/types.js';
-import { hostForUri } from '../codec/uri.js';
+import { findMember } from './site-index.js';
 
 /** What the forwarding context needs from the proxy core. */
 export interface ForwardEnv {
@@ -238,7 +237,7 @@ export class Forwarding implements ClientTransactionUser {
     // list, encoded at once; a client transaction keeps its top Via apart (ct.topVia).
     const t = this.template;
     t.headers.via = [
-      { version: '2.0', protocol: dest.protocol.toUpperCase(), host: hostForUri(local.address), port: local.port, params: { branch: newBranch(this.loopHash) } },
+      ownVia(dest.protocol, local.address, local.port, newBranch(this.loopHash)),
       ...this.upstreamVias,
     ];
     const msg: SipRequest = { kind: 'request', method: t.method, uri: t.uri, version: '2.0', headers: t.headers, content: t.content };
@@ -425,9 +424,4 @@ export class Forwarding implements ClientTransactionUser {
     this.markDone();
     if (this.ct && (this.ct.state === 'calling' || this.ct.state === 'trying')) this.ct.abandon();
   }
-}
-
-function findMember(pair: HaPair, target: string): PairMember | undefined {
-  const t = canonicalName(target);
-  return pair.members.find((m) => canonicalName(m.target) === t);
 }

@@ -11,7 +11,7 @@ import type { SipRequest, SipUri } from '../codec/codec.js';
 import type { SiteIndex } from './site-index.js';
 import type { ResolveQuery } from './resolver.js';
 import type { Protocol } from '../transport/types.js';
-import { parseSipUri, uriHost, uriPort } from '../codec/uri.js';
+import { defaultPort, namedTransport, parseSipUri, transportFor, uriHost, uriPort } from '../codec/uri.js';
 
 /** What a URI's host names, from this instance's point of view. */
 export type HostKind =
@@ -35,7 +35,7 @@ export function classifyUri(u: SipUri, ix: SiteIndex): HostKind {
     if (byAddr) return { kind: 'pair', pair: byAddr.pair };
     const peer = ix.peerByAddress.get(host);
     if (peer && (port === undefined || port === peer.port)) return { kind: 'peer', member: peer, port: peer.port };
-    return { kind: 'ip', address: host, port: port ?? (u.schema === 'sips' ? 5061 : 5060) };
+    return { kind: 'ip', address: host, port: port ?? defaultPort(transportFor(u)) };
   }
   const peer = ix.peerByName.get(host);
   if (peer) return { kind: 'peer', member: peer, port: port ?? peer.port };
@@ -95,11 +95,6 @@ export type Decision =
   | { kind: 'resolve'; query: ResolveQuery }
   | { kind: 'reject'; status: number; reason: string };
 
-function transportOf(u: SipUri): 'udp' | 'tcp' {
-  const t = u.params.transport;
-  return typeof t === 'string' && t.toLowerCase() === 'tcp' ? 'tcp' : 'udp';
-}
-
 /**
  * Where a request goes, after own Routes were stripped.
  * `fromMember`: the pair of the member it came from (outbound), or undefined (inbound).
@@ -126,18 +121,15 @@ export function decide(req: SipRequest, ix: SiteIndex, strip: RouteStrip, fromMe
     case 'pair':
       return { kind: 'pair', pair: t.pair };
     case 'peer':
-      return { kind: 'direct', address: t.member.addresses[0], port: t.port, transport: transportOf(u) };
+      return { kind: 'direct', address: t.member.addresses[0], port: t.port, transport: transportFor(u) };
     case 'ip':
-      return { kind: 'direct', address: t.address, port: t.port, transport: transportOf(u) };
+      return { kind: 'direct', address: t.address, port: t.port, transport: transportFor(u) };
     case 'self':
       return { kind: 'reject', status: 404, reason: 'Not Found' };
     case 'name': {
       // own zone first: a name under the pool's domain that the site data does not know is not resolved
       if (inOwnZone(t.host, ix)) return { kind: 'reject', status: 404, reason: 'Not Found' };
-      const tp = typeof u.params.transport === 'string' ? u.params.transport.toLowerCase() : undefined;
-      const secure = u.schema === 'sips';
-      const transport = secure || tp === 'tls' ? 'tls' : tp === 'tcp' ? 'tcp' : tp === 'udp' ? 'udp' : undefined;
-      return { kind: 'resolve', query: { host: t.host, port: uriPort(u), transport, secure } };
+      return { kind: 'resolve', query: { host: t.host, port: uriPort(u), transport: namedTransport(u), secure: u.schema === 'sips' } };
     }
   }
 }

@@ -3,9 +3,10 @@
  * May import: sip/codec.
  */
 import type { SipMessage, SipRequest } from '../codec/codec.js';
+import type { Transport } from '../codec/message.js';
 
 /** 'tls' is a destination only: a message that arrived over TLS has protocol 'tcp' and `secure` set (the connection is what answers it). */
-export type Protocol = 'udp' | 'tcp' | 'tls';
+export type Protocol = Transport;
 
 /** Where a message came from, or where one goes. */
 export interface Remote {
