@@ -7,11 +7,11 @@
  * (sip/codec/parser, sip/codec/serializer). Nothing here throws on input.
  * May import: sip/codec/message, sip/codec/parser, sip/codec/serializer.
  */
-import type { Headers, RawSipMessage, SipMessage, SipRequest } from './message.js';
+import type { SipHeaders, RawSipMessage, SipMessage, SipRequest } from './message.js';
 import { parseHead } from './parser.js';
 import { stringify } from './serializer.js';
 
-export type { SipMessage, SipRequest, SipResponse, SipVia, SipAor, SipRouteEntry, SipUri } from './message.js';
+export type { SipMessage, SipRequest, SipResponse, SipHeaders, SipVia, SipAor, SipRouteEntry, SipUri } from './message.js';
 
 /** Largest message accepted on any transport (bytes). */
 export const MAX_MESSAGE_BYTES = 65535;
@@ -101,7 +101,7 @@ export function answerableHead(head: string): SipRequest | undefined {
 }
 
 /** True when this is a request for which a 400 can be built and routed (its Via, Call-ID, CSeq, From and To are there). */
-export function answerable(msg: RawSipMessage): msg is SipRequest<Headers> {
+export function answerable(msg: RawSipMessage): msg is SipRequest<SipHeaders> {
   const h = msg.headers;
   return (
     msg.kind === 'request' &&

@@ -4,8 +4,8 @@
  * of one stable shape per kind (the fields in the order below, `content`
  * always present, undefined without a body); the serializer takes them.
  *
- * `RawHeaders` is what the parser can produce (every header optional);
- * `Headers` is what codec validation guarantees for a message handed to the
+ * `RawSipHeaders` is what the parser can produce (every header optional);
+ * `SipHeaders` is what codec validation guarantees for a message handed to the
  * stack: a non-empty Via list, From, To, Call-ID and CSeq. `SipRequest` and
  * `SipResponse` carry validated headers unless told otherwise.
  *
@@ -65,7 +65,7 @@ export interface SipCSeq {
 export type HeaderValue = string | number | string[] | SipVia[] | SipAor | SipAor[] | SipRouteEntry[] | SipCSeq;
 
 /** Headers as parsed: any may be missing. */
-export interface RawHeaders {
+export interface RawSipHeaders {
   via?: SipVia[];
   to?: SipAor;
   from?: SipAor;
@@ -83,7 +83,7 @@ export interface RawHeaders {
 }
 
 /** Headers of a validated message: the ones the stack relies on are present (Via non-empty). */
-export interface Headers extends RawHeaders {
+export interface SipHeaders extends RawSipHeaders {
   via: SipVia[];
   to: SipAor;
   from: SipAor;
@@ -91,7 +91,7 @@ export interface Headers extends RawHeaders {
   cseq: SipCSeq;
 }
 
-export interface SipRequest<H extends RawHeaders = Headers> {
+export interface SipRequest<H extends RawSipHeaders = SipHeaders> {
   kind: 'request';
   method: string;
   uri: string;
@@ -101,7 +101,7 @@ export interface SipRequest<H extends RawHeaders = Headers> {
   content: string | undefined;
 }
 
-export interface SipResponse<H extends RawHeaders = Headers> {
+export interface SipResponse<H extends RawSipHeaders = SipHeaders> {
   kind: 'response';
   status: number;
   reason: string;
@@ -115,4 +115,4 @@ export interface SipResponse<H extends RawHeaders = Headers> {
 export type SipMessage = SipRequest | SipResponse;
 
 /** A message as parsed, before validation. */
-export type RawSipMessage = SipRequest<RawHeaders> | SipResponse<RawHeaders>;
+export type RawSipMessage = SipRequest<RawSipHeaders> | SipResponse<RawSipHeaders>;

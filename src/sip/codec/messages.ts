@@ -4,7 +4,7 @@
  * values the stack decides on; the one place a Via of ours is built.
  * May import: sip/codec/message, sip/codec/ids, sip/codec/uri.
  */
-import type { Headers, SipMessage, SipRequest, SipResponse, SipVia, Transport } from './message.js';
+import type { SipHeaders, SipMessage, SipRequest, SipResponse, SipVia, Transport } from './message.js';
 import { MAGIC_COOKIE, newTag } from './ids.js';
 import { hostForUri } from './uri.js';
 
@@ -29,7 +29,7 @@ export function makeResponse(req: SipRequest, status: number, reason?: string, e
   if (status > 100 && to.params.tag == null) {
     to = { ...to, params: { ...to.params, tag: newTag() } };
   }
-  const headers: Headers = {
+  const headers: SipHeaders = {
     via: h.via.slice(),
     from: h.from,
     to,

@@ -22,7 +22,7 @@
  * throws on input.
  * May import: sip/codec/message, sip/codec/uri.
  */
-import type { RawHeaders, RawSipMessage, SipAor, SipParams, SipRouteEntry, SipVia } from './message.js';
+import type { RawSipHeaders, RawSipMessage, SipAor, SipParams, SipRouteEntry, SipVia } from './message.js';
 import { paramName, parseUriText } from './uri.js';
 
 /** A parse failure: what was wrong, and the message as far as it was read (for a 400). */
@@ -138,7 +138,7 @@ function parseStartLine(line: string): RawSipMessage | undefined {
 }
 
 /** Adds one header line's value; a message with a malformed structured header is refused. */
-function addHeader(h: RawHeaders, name: string, value: string): string | undefined {
+function addHeader(h: RawSipHeaders, name: string, value: string): string | undefined {
   switch (name) {
     case 'via': {
       const list = h.via ?? (h.via = []);

@@ -30,8 +30,7 @@
 import type { Clock, TimerHandle } from '../../shared/clock.js';
 import type { HealthView, PairFeedback } from '../../shared/health.js';
 import type { HaPair, PairMember } from '../../zone/types.js';
-import type { Headers } from '../codec/message.js';
-import type { SipRequest, SipResponse, SipVia } from '../codec/codec.js';
+import type { SipHeaders, SipRequest, SipResponse, SipVia } from '../codec/codec.js';
 import { newBranch } from '../codec/ids.js';
 import { makeResponse, ownVia } from '../codec/messages.js';
 import type { ClientFailure, ClientTransaction, ClientTransactionUser } from '../transaction/client.js';
@@ -380,7 +379,7 @@ export class Forwarding implements ClientTransactionUser {
 
   private sendCancel(ct: ClientTransaction): void {
     const rq = ct.request.headers;
-    const headers: Headers = {
+    const headers: SipHeaders = {
       via: [ct.topVia],
       to: rq.to,
       from: rq.from,

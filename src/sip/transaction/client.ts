@@ -8,8 +8,7 @@
  * sip/transport-types.
  */
 import type { TimerHandle } from '../../shared/clock.js';
-import type { Headers } from '../codec/message.js';
-import { encode, type SipRequest, type SipResponse, type SipVia } from '../codec/codec.js';
+import { encode, type SipHeaders, type SipRequest, type SipResponse, type SipVia } from '../codec/codec.js';
 import { branchOf } from '../codec/messages.js';
 import type { TransactionEnv } from './timers.js';
 import type { Remote } from '../transport/types.js';
@@ -230,7 +229,7 @@ export class ClientTransaction {
   /** RFC 3261 §17.1.1.3: ACK for a non-2xx final response, same branch, hop-by-hop. */
   private buildAck(res: SipResponse): Buffer | undefined {
     const rq = this.request.headers;
-    const headers: Headers = {
+    const headers: SipHeaders = {
       via: [this.topVia],
       to: res.headers.to,
       from: rq.from,

@@ -1,14 +1,14 @@
 import { expect } from 'chai';
 import sip from 'sip';
 import { answerableHead, decode, encode, type SipRequest, type SipResponse } from '../../../../src/sip/codec/codec.js';
-import type { Headers } from '../../../../src/sip/codec/message.js';
+import type { SipHeaders } from '../../../../src/sip/codec/message.js';
 import { makeResponse } from '../../../../src/sip/codec/messages.js';
 
 const HEAD =
   'OPTIONS sip:sipproxy.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.50:5070;branch=z9hG4bKm1;rport\r\n' +
   'From: <sip:a@x>;tag=1\r\nTo: <sip:b@y>\r\nCall-ID: m1\r\nCSeq: 4 OPTIONS\r\nMax-Forwards: 70';
 
-function headers(): Headers {
+function headers(): SipHeaders {
   return {
     via: [{ version: '2.0', protocol: 'UDP', host: '127.0.0.11', port: 5060, params: { branch: 'z9hG4bKx', rport: null } }],
     from: { uri: 'sip:a@x', params: { tag: '1' } },
@@ -18,11 +18,11 @@ function headers(): Headers {
   };
 }
 
-function request(h: Headers = headers(), content?: string): SipRequest {
+function request(h: SipHeaders = headers(), content?: string): SipRequest {
   return { kind: 'request', method: 'MESSAGE', uri: 'sip:b@y', version: '2.0', headers: h, content };
 }
 
-function written(h: Headers): string {
+function written(h: SipHeaders): string {
   return encode(request(h)).toString('latin1');
 }
 
@@ -113,9 +113,9 @@ describe('sip/codec/message (request | response, one shape per kind)', () => {
 
     it('a value of no header form is refused with an error, not written as "[object Object]"', () => {
       // what the types forbid, built around them
-      const h = { ...headers(), 'x-bad': { scheme: 'Digest' } } as unknown as Headers;
+      const h = { ...headers(), 'x-bad': { scheme: 'Digest' } } as unknown as SipHeaders;
       expect(() => written(h)).to.throw(TypeError, /x-bad/);
-      const g = { ...headers(), 'x-bad': [1, 2] } as unknown as Headers;
+      const g = { ...headers(), 'x-bad': [1, 2] } as unknown as SipHeaders;
       expect(() => written(g)).to.throw(TypeError, /x-bad/);
     });
   });
