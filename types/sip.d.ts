@@ -1,7 +1,8 @@
 /**
- * Types for the parts of package `sip` (0.0.6) that srvproxy uses: its message
- * parser and serializer only (src/sip/codec.ts guards both). Its transport,
- * transaction layer and proxy module are not used.
+ * Types for the parts of package `sip` (0.0.6) used by the simulated HA pair
+ * (src/sim) and by tests as an independent SIP peer: its message parser and
+ * serializer. The product (src/sip) has its own codec and message types
+ * (src/sip/codec/message.ts) and does not import package `sip`.
  */
 declare module 'sip' {
   export type SipParams = Record<string, string | null>;

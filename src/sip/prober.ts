@@ -2,16 +2,17 @@
  * sip/prober: the Prober of shared/health.ts: one OPTIONS with a fresh
  * branch, tag and Call-ID, through the instance's own transport and
  * transaction layer, reporting the final status and the round trip, or null
- * on timeout or transport error. May import: shared, sip/codec, sip/ids,
- * sip/transaction-*, sip/transport-types, sip/uri.
+ * on timeout or transport error. May import: shared, sip/codec (codec, ids,
+ * messages, uri), sip/transaction-*, sip/transport-types.
  */
 import type { Clock } from '../shared/clock.js';
 import type { ProbeResult, ProbeTarget, Prober } from '../shared/health.js';
-import type { SipMessage } from './codec/codec.js';
+import type { SipRequest } from './codec/codec.js';
 import { newBranch, newCallId, newTag } from './codec/ids.js';
+import { ownVia } from './codec/messages.js';
 import type { TransactionLayer } from './transaction/layer.js';
 import type { ListenAddress } from './transport/types.js';
-import { hostForUri } from './codec/uri.js';
+import { hostForUri, transportParam } from './codec/uri.js';
 
 export class SipProber implements Prober {
   constructor(
@@ -34,12 +35,13 @@ export class SipProber implements Prober {
       };
       const local = this.transport.localFor(target.address);
       const host = hostForUri(target.host);
-      const req: SipMessage = {
+      const req: SipRequest = {
+        kind: 'request',
         method: 'OPTIONS',
-        uri: `sip:${host}:${target.port}` + (target.transport === 'tcp' ? ';transport=tcp' : ''),
+        uri: `sip:${host}:${target.port}` + transportParam(target.transport),
         version: '2.0',
         headers: {
-          via: [{ version: '2.0', protocol: target.transport.toUpperCase(), host: hostForUri(local.address), port: local.port, params: { branch: newBranch(), rport: null } }],
+          via: [ownVia(target.transport, local.address, local.port, newBranch(), true)],
           'max-forwards': '70',
           from: { uri: `sip:srvproxy@${this.fromHost()}`, params: { tag: newTag() } },
           to: { uri: `sip:${host}:${target.port}`, params: {} },
@@ -47,6 +49,7 @@ export class SipProber implements Prober {
           cseq: { seq: 1, method: 'OPTIONS' },
           accept: 'application/sdp',
         },
+        content: undefined,
       };
       const timer = this.clock.setTimeout(() => {
         ct?.abandon();
@@ -54,7 +57,7 @@ export class SipProber implements Prober {
       }, timeoutMs);
       const ct = this.layer.sendRequest(req, { protocol: target.transport, address: target.address, port: target.port }, {
         onResponse: (res) => {
-          if (res.status! >= 200) settle({ status: res.status!, rttMs: this.clock.now() - started });
+          if (res.status >= 200) settle({ status: res.status, rttMs: this.clock.now() - started });
         },
         onFailure: (cause, _ct, detail) => settle({ status: null, rttMs: this.clock.now() - started, error: detail ?? cause }),
       });

@@ -8,13 +8,13 @@
 import { randomBytes } from 'node:crypto';
 import tls from 'node:tls';
 import type net from 'node:net';
-import { decode, encode, MAX_MESSAGE_BYTES, type SipMessage } from '../../src/sip/codec/codec.js';
+import { decode, encode, MAX_MESSAGE_BYTES, type SipMessage, type SipRequest } from '../../src/sip/codec/codec.js';
 import { makeResponse } from '../../src/sip/codec/messages.js';
 import { TcpFramer } from '../../src/sip/transport/tcp-framer.js';
 import type { Pem } from './tls-certs.js';
 
 export class TlsMember {
-  readonly requests: SipMessage[] = [];
+  readonly requests: SipRequest[] = [];
   /** TLS connections that completed a handshake / that failed one. */
   secured = 0;
   failed = 0;
@@ -64,7 +64,7 @@ export class TlsMember {
 
   private onMessage(bytes: Buffer, s: tls.TLSSocket): void {
     const r = decode(Buffer.from(bytes));
-    if (!r.ok || r.msg.method === undefined) return;
+    if (!r.ok || r.msg.kind !== 'request') return;
     const rq = r.msg;
     this.requests.push(rq);
     if (rq.method === 'ACK') return;
@@ -72,7 +72,7 @@ export class TlsMember {
     if (rq.method === 'INVITE') {
       send(makeResponse(rq, 100, 'Trying'));
       const ok = makeResponse(rq, 200, 'OK');
-      ok.headers.to = { ...rq.headers.to!, params: { ...rq.headers.to!.params, tag: randomBytes(4).toString('hex') } };
+      ok.headers.to = { ...rq.headers.to, params: { ...rq.headers.to.params, tag: randomBytes(4).toString('hex') } };
       ok.headers.contact = [{ uri: `sip:member@${this.name}:${this.port};transport=tls`, params: {} }];
       if (rq.headers['record-route']) ok.headers['record-route'] = rq.headers['record-route'];
       ok.headers['content-length'] = 0;

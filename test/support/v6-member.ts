@@ -7,11 +7,11 @@
  */
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { decode, encode, type SipMessage } from '../../src/sip/codec/codec.js';
+import { decode, encode, type SipMessage, type SipRequest } from '../../src/sip/codec/codec.js';
 import { makeResponse } from '../../src/sip/codec/messages.js';
 
 export class V6Member {
-  readonly requests: SipMessage[] = [];
+  readonly requests: SipRequest[] = [];
   private sock: dgram.Socket | undefined;
   port = 0;
 
@@ -38,11 +38,11 @@ export class V6Member {
 
   private onMessage(buf: Buffer, rinfo: dgram.RemoteInfo): void {
     const r = decode(buf);
-    if (!r.ok || r.msg.method === undefined) return;
+    if (!r.ok || r.msg.kind !== 'request') return;
     const rq = r.msg;
     this.requests.push(rq);
     if (rq.method === 'ACK') return;
-    const via = rq.headers.via![0]!;
+    const via = rq.headers.via[0];
     const host = via.host.replace(/^\[|\]$/g, '');
     const address = typeof via.params.received === 'string' ? via.params.received : host;
     const port = typeof via.params.rport === 'string' ? Number(via.params.rport) : via.port ?? 5060;
@@ -50,7 +50,7 @@ export class V6Member {
     if (rq.method === 'INVITE') {
       send(makeResponse(rq, 100, 'Trying'));
       const ok = makeResponse(rq, 200, 'OK');
-      ok.headers.to = { ...rq.headers.to!, params: { ...rq.headers.to!.params, tag: randomBytes(4).toString('hex') } };
+      ok.headers.to = { ...rq.headers.to, params: { ...rq.headers.to.params, tag: randomBytes(4).toString('hex') } };
       ok.headers.contact = [{ uri: `sip:member@${this.name}:${this.port}`, params: {} }];
       if (rq.headers['record-route']) ok.headers['record-route'] = rq.headers['record-route'];
       send(ok);

@@ -1,18 +1,17 @@
 /**
  * sip/codec: one SIP message from bytes and back, behind guards: size,
  * header-count and line-length limits, a framing check before the parser
- * sees the text, validation of the
- * headers the stack relies on. The parser and serializer are hand-written
- * (sip/parser, sip/serializer: package `sip`'s regex parser was the largest
- * piece of JavaScript time under load and mangled IPv6 references); they keep
- * package `sip`'s message shape. Nothing here throws on input.
- * May import: shared, package sip (types), sip/parser, sip/serializer.
+ * sees the text, validation of the headers the stack relies on (what makes
+ * a parsed message a validated SipRequest or SipResponse of
+ * sip/codec/message). The parser and serializer are hand-written
+ * (sip/codec/parser, sip/codec/serializer). Nothing here throws on input.
+ * May import: sip/codec/message, sip/codec/parser, sip/codec/serializer.
  */
-import type { SipMessage } from 'sip';
+import type { SipHeaders, RawSipMessage, SipMessage, SipRequest } from './message.js';
 import { parseHead } from './parser.js';
 import { stringify } from './serializer.js';
 
-export type { SipMessage, SipVia, SipRouteEntry } from 'sip';
+export type { SipMessage, SipRequest, SipResponse, SipHeaders, SipVia, SipAor, SipRouteEntry, SipUri } from './message.js';
 
 /** Largest message accepted on any transport (bytes). */
 export const MAX_MESSAGE_BYTES = 65535;
@@ -23,7 +22,7 @@ export const MAX_LINE_BYTES = 8192;
 
 export type DecodeResult =
   | { ok: true; msg: SipMessage }
-  | { ok: false; error: string; /** Parsed far enough to answer with 400, when it is a request. */ msg?: SipMessage };
+  | { ok: false; error: string; /** Parsed far enough to answer with 400, when it is a request. */ msg?: SipRequest };
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const CONTENT_LENGTH = /^(?:content-length|l)[ \t]*:/i;
@@ -50,20 +49,20 @@ export function decode(buf: Buffer): DecodeResult {
   const r = parseHead(buf.toString('latin1', start, headEnd), MAX_HEADER_LINES);
   if ('error' in r) {
     const p = r.partial;
-    return { ok: false, error: r.error, msg: p && p.method && answerable(p) ? p : undefined };
+    return { ok: false, error: r.error, msg: p && answerable(p) ? p : undefined };
   }
   const msg = r;
   const bodyAt = headEnd + 4;
   const cl = msg.headers['content-length'];
   if (cl !== undefined && (!Number.isFinite(cl) || cl < 0 || cl > buf.length - bodyAt)) {
-    return { ok: false, error: 'bad Content-Length', msg: msg.method && answerable(msg) ? msg : undefined };
+    return { ok: false, error: 'bad Content-Length', msg: answerable(msg) ? msg : undefined };
   }
   // bytes after Content-Length are not part of the message (RFC 3261 §18.3)
   const bodyEnd = cl === undefined ? buf.length : bodyAt + cl;
   if (bodyEnd > bodyAt) msg.content = buf.toString('latin1', bodyAt, bodyEnd);
   const problem = validate(msg);
-  if (problem) return { ok: false, error: problem, msg: msg.method && answerable(msg) ? msg : undefined };
-  return { ok: true, msg };
+  if (problem) return { ok: false, error: problem, msg: answerable(msg) ? msg : undefined };
+  return { ok: true, msg: msg as SipMessage };
 }
 
 /** True when a line of buf[start, end) is longer than MAX_LINE_BYTES (a folded header counts per physical line). */
@@ -86,26 +85,38 @@ function longLineFailure(buf: Buffer, start: number, headEnd: number): DecodeRes
     .split('\n')
     .filter((l) => l.length <= MAX_LINE_BYTES && !CONTENT_LENGTH.test(l));
   const r = decode(Buffer.from(kept.join('\n') + '\r\n\r\n', 'latin1'));
-  const msg = r.msg;
-  return { ok: false, error, msg: msg && msg.method && msg.method !== 'ACK' && answerable(msg) ? msg : undefined };
+  const m = r.msg;
+  return { ok: false, error, msg: m && m.kind === 'request' && m.method !== 'ACK' ? m : undefined };
 }
 
-/** True when a 400 can be built and routed for this request. */
-export function answerable(msg: SipMessage): boolean {
+/**
+ * The request a head names, for answering a TCP framing error (400/513): parsed
+ * without its body, when it is a request other than ACK that a response can be
+ * built and routed for; else undefined.
+ */
+export function answerableHead(head: string): SipRequest | undefined {
+  const r = parseHead(head, MAX_HEADER_LINES);
+  const m = 'error' in r ? r.partial : r;
+  return m && answerable(m) && m.method !== 'ACK' ? m : undefined;
+}
+
+/** True when this is a request for which a 400 can be built and routed (its Via, Call-ID, CSeq, From and To are there). */
+export function answerable(msg: RawSipMessage): msg is SipRequest<SipHeaders> {
   const h = msg.headers;
   return (
+    msg.kind === 'request' &&
     Array.isArray(h.via) && h.via.length > 0 && typeof h.via[0].host === 'string' && h.via[0].host.length > 0 &&
     typeof h['call-id'] === 'string' && !!h.cseq && !!h.from && !!h.to
   );
 }
 
 /** The first thing wrong with a parsed message that the stack relies on; undefined when fine. */
-export function validate(msg: SipMessage): string | undefined {
+export function validate(msg: RawSipMessage): string | undefined {
   const h = msg.headers;
-  if (msg.method === undefined) {
-    if (typeof msg.status !== 'number' || !(msg.status >= 100 && msg.status <= 699)) return 'bad status code';
+  if (msg.kind === 'response') {
+    if (!(msg.status >= 100 && msg.status <= 699)) return 'bad status code';
   } else {
-    if (typeof msg.uri !== 'string' || !/^sips?:/i.test(msg.uri)) return 'bad Request-URI';
+    if (!/^sips?:/i.test(msg.uri)) return 'bad Request-URI';
   }
   if (msg.version !== '2.0') return 'unsupported SIP version';
   if (!Array.isArray(h.via) || h.via.length === 0) return 'missing Via';
@@ -116,7 +127,7 @@ export function validate(msg: SipMessage): string | undefined {
   if (typeof h['call-id'] !== 'string' || h['call-id'].length === 0) return 'missing Call-ID';
   const cs = h.cseq;
   if (!cs || !Number.isFinite(cs.seq) || cs.seq < 0 || cs.seq > 0xffffffff || typeof cs.method !== 'string') return 'bad CSeq';
-  if (msg.method !== undefined && cs.method !== msg.method && !(msg.method === 'ACK' && cs.method === 'ACK')) {
+  if (msg.kind === 'request' && cs.method !== msg.method) {
     return 'CSeq method does not match';
   }
   if (!h.from || typeof h.from.uri !== 'string' || !h.from.params) return 'bad From';

@@ -1,10 +1,12 @@
 /**
- * sip/messages: building the messages the stack originates (responses it
- * generates itself, hop-by-hop ACK and CANCEL) and reading the header values
- * the stack decides on. May import: sip/codec, sip/ids.
+ * sip/codec/messages: building the messages the stack originates (responses
+ * it generates itself, hop-by-hop ACK and CANCEL) and reading the header
+ * values the stack decides on; the one place a Via of ours is built.
+ * May import: sip/codec/message, sip/codec/ids, sip/codec/uri.
  */
-import type { SipMessage, SipVia } from './codec.js';
+import type { SipHeaders, SipMessage, SipRequest, SipResponse, SipVia, Transport } from './message.js';
 import { MAGIC_COOKIE, newTag } from './ids.js';
+import { hostForUri } from './uri.js';
 
 const REASONS: Record<number, string> = {
   100: 'Trying', 200: 'OK', 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
@@ -21,26 +23,45 @@ export function reasonPhrase(status: number): string {
  * A response to `req` generated here (RFC 3261 §8.2.6): Via, From, To, Call-ID and
  * CSeq copied; a To tag added to final responses that lack one.
  */
-export function makeResponse(req: SipMessage, status: number, reason?: string, extra?: Record<string, string>): SipMessage {
+export function makeResponse(req: SipRequest, status: number, reason?: string, extra?: Record<string, string>): SipResponse {
   const h = req.headers;
   let to = h.to;
-  if (status > 100 && to && to.params && to.params.tag == null) {
+  if (status > 100 && to.params.tag == null) {
     to = { ...to, params: { ...to.params, tag: newTag() } };
   }
-  const headers: SipMessage['headers'] = {
-    via: h.via ? h.via.slice() : [],
+  const headers: SipHeaders = {
+    via: h.via.slice(),
     from: h.from,
     to,
     'call-id': h['call-id'],
     cseq: h.cseq,
   };
   if (extra) for (const k of Object.keys(extra)) headers[k] = extra[k];
-  return { status, reason: reason ?? reasonPhrase(status), version: '2.0', headers };
+  return { kind: 'response', status, reason: reason ?? reasonPhrase(status), version: '2.0', headers, content: undefined };
 }
 
+const VIA_PROTOCOL: Record<Transport, string> = { udp: 'UDP', tcp: 'TCP', tls: 'TLS' };
+
+/**
+ * Our Via for a request we send (RFC 3261 §8.1.1.7, §16.6 step 8): sent-by is
+ * the local listen address (IPv6 in brackets) and port, the transport in upper
+ * case, `branch` fresh per request; `rport` (RFC 3581) asks for the response
+ * at the source port.
+ */
+export function ownVia(transport: Transport, address: string, port: number, branch: string, rport = false): SipVia {
+  return {
+    version: '2.0',
+    protocol: VIA_PROTOCOL[transport],
+    host: hostForUri(address),
+    port,
+    params: rport ? { branch, rport: null } : { branch },
+  };
+}
+
+/** The top Via (a validated message has one; a response forwarded upstream may be left without). */
 export function topVia(msg: SipMessage): SipVia | undefined {
   const v = msg.headers.via;
-  return v && v.length ? v[0] : undefined;
+  return v.length ? v[0] : undefined;
 }
 
 export function branchOf(via: SipVia | undefined): string | undefined {
@@ -60,20 +81,20 @@ export function maxForwards(msg: SipMessage): number | undefined {
 }
 
 export function toTag(msg: SipMessage): string | undefined {
-  const t = msg.headers.to?.params.tag;
+  const t = msg.headers.to.params.tag;
   return typeof t === 'string' ? t : undefined;
 }
 
 export function fromTag(msg: SipMessage): string | undefined {
-  const t = msg.headers.from?.params.tag;
+  const t = msg.headers.from.params.tag;
   return typeof t === 'string' ? t : undefined;
 }
 
 /** A shallow copy of a request that can be changed for forwarding without touching the original. */
-export function copyForForward(req: SipMessage): SipMessage {
+export function copyForForward(req: SipRequest): SipRequest {
   const h = { ...req.headers };
-  if (h.via) h.via = h.via.slice();
+  h.via = h.via.slice();
   if (h.route) h.route = h.route.slice();
   if (h['record-route']) h['record-route'] = h['record-route'].slice();
-  return { method: req.method, uri: req.uri, version: '2.0', headers: h, content: req.content };
+  return { kind: 'request', method: req.method, uri: req.uri, version: '2.0', headers: h, content: req.content };
 }

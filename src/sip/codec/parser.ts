@@ -1,10 +1,11 @@
 /**
- * sip/parser: a hand-written SIP message parser (RFC 3261 §7, §20, §25) that
- * produces the same message shape as package `sip`'s parser (the SipMessage
- * types in types/sip.d.ts), so everything above the codec is unchanged.
+ * sip/codec/parser: a hand-written SIP message parser (RFC 3261 §7, §20, §25)
+ * that produces srvproxy's message types (sip/codec/message): a request or a
+ * response, a plain object of one shape per kind.
  *
- * Why not package `sip`'s parser: under load it was the largest piece of
- * JavaScript time in the process (see docs/profiling.md): it splits the
+ * Why not package `sip`'s parser (which srvproxy used at first): under load
+ * it was the largest piece of JavaScript time in the process (see
+ * docs/profiling.md): it splits the
  * whole head with a look-ahead regex, matches every line with a lazy regex,
  * runs a global regex per parameter and its large URI regex for every Route
  * entry, and it cannot read IPv6 references (`[::1]`) in Via or URIs. This
@@ -13,21 +14,21 @@
  * Content-Length) and keeps every other header as its text, untouched, for
  * the serializer to copy.
  *
- * Differences from `sip` that callers may notice: folded header lines are
- * unfolded with one space; headers that must not be combined into one line
- * (the Authorization family, RFC 3261 §7.3.1) stay one string per line (an
- * array when repeated) instead of `sip`'s objects; a malformed Via, CSeq,
- * From, To or Route makes the whole message unparseable here, where `sip`
- * silently dropped the header. Nothing here throws on input.
- * May import: package sip (types), sip/uri.
+ * Folded header lines are unfolded with one space; compact header names are
+ * expanded; headers that must not be combined into one line (the
+ * Authorization family, RFC 3261 §7.3.1) stay one string per line (an array
+ * when repeated); a malformed Via, CSeq, From, To or Route makes the whole
+ * message unparseable (`sip` silently dropped the header). Nothing here
+ * throws on input.
+ * May import: sip/codec/message, sip/codec/uri.
  */
-import type { SipAor, SipHeaders, SipMessage, SipParams, SipRouteEntry, SipVia } from 'sip';
+import type { RawSipHeaders, RawSipMessage, SipAor, SipParams, SipRouteEntry, SipVia } from './message.js';
 import { paramName, parseUriText } from './uri.js';
 
 /** A parse failure: what was wrong, and the message as far as it was read (for a 400). */
 export interface ParseFailure {
   error: string;
-  partial?: SipMessage;
+  partial?: RawSipMessage;
 }
 
 const COMPACT: Record<string, string> = {
@@ -60,13 +61,12 @@ function isWs(c: number): boolean {
  * Parses the head of a message (`head`: start line and header lines, without
  * the blank line) and attaches `body`. Returns the message, or a failure.
  */
-export function parseHead(head: string, maxHeaderLines: number): SipMessage | ParseFailure {
-  let eol = head.indexOf('\r\n');
+export function parseHead(head: string, maxHeaderLines: number): RawSipMessage | ParseFailure {
+  const eol = head.indexOf('\r\n');
   const startLine = eol < 0 ? head : head.slice(0, eol);
   const msg = parseStartLine(startLine);
   if (!msg) return { error: 'unparseable start line or header' };
-  const headers: SipHeaders = {};
-  msg.headers = headers;
+  const headers = msg.headers;
   let lines = 1;
   let pos = eol < 0 ? head.length : eol + 2;
   while (pos < head.length) {
@@ -111,7 +111,7 @@ export function parseHead(head: string, maxHeaderLines: number): SipMessage | Pa
   return msg;
 }
 
-function parseStartLine(line: string): SipMessage | undefined {
+function parseStartLine(line: string): RawSipMessage | undefined {
   if (line.length > 4 && (line.charCodeAt(0) | 32) === 115 /* s */ && line.startsWith('SIP/')) {
     // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
     const sp = line.indexOf(' ');
@@ -124,7 +124,7 @@ function parseStartLine(line: string): SipMessage | undefined {
     while (j < line.length && line.charCodeAt(j) >= 48 && line.charCodeAt(j) <= 57) j++;
     if (j === i || j - i > 3) return undefined;
     if (j < line.length && !isWs(line.charCodeAt(j))) return undefined;
-    return { version: v[1], status: Number(line.slice(i, j)), reason: line.slice(j).trim(), headers: {} };
+    return { kind: 'response', status: Number(line.slice(i, j)), reason: line.slice(j).trim(), version: v[1], headers: {}, content: undefined };
   }
   // Request-Line = Method SP Request-URI SP SIP-Version
   const sp1 = line.indexOf(' ');
@@ -134,11 +134,11 @@ function parseStartLine(line: string): SipMessage | undefined {
   const uri = line.slice(sp1 + 1, sp2);
   const v = VERSION_RE.exec(line.slice(sp2 + 1).trimEnd());
   if (!v || uri.length === 0 || !METHOD_RE.test(method)) return undefined;
-  return { method, uri, version: v[1], headers: {} };
+  return { kind: 'request', method, uri, version: v[1], headers: {}, content: undefined };
 }
 
 /** Adds one header line's value; a message with a malformed structured header is refused. */
-function addHeader(h: SipHeaders, name: string, value: string): string | undefined {
+function addHeader(h: RawSipHeaders, name: string, value: string): string | undefined {
   switch (name) {
     case 'via': {
       const list = h.via ?? (h.via = []);

@@ -1,15 +1,16 @@
 /**
- * sip/serializer: SipMessage to text, for the message shapes sip/parser
- * produces and the stack builds. Hand-written because package `sip`'s
- * stringify was the second largest piece of JavaScript time under load (a
- * regex replace per header name, for..in over every parameter object): this
- * one looks header names up in a table and concatenates. Values it does not
- * know how to write (objects built for package `sip`'s own stringifiers)
- * make it hand the whole message to `sip.stringify`, so nothing is lost.
- * Like `sip.stringify`, it sets headers['content-length'] from the body.
- * May import: package sip.
+ * sip/codec/serializer: a message (sip/codec/message) to text, for every
+ * header form the types allow: structured Via, From, To, Refer-To, Contact
+ * (a list or '*'), Route, Record-Route, Path and CSeq; any other header as a
+ * string or number (one line), or a list of strings (one line each: the
+ * Authorization family, RFC 3261 §7.3.1). Hand-written because package
+ * `sip`'s stringify was the second largest piece of JavaScript time under
+ * load (a regex replace per header name, for..in over every parameter
+ * object): this one looks header names up in a table and concatenates. It
+ * sets headers['content-length'] from the body.
+ * May import: sip/codec/message.
  */
-import sip, { type SipAor, type SipMessage, type SipParams, type SipRouteEntry, type SipUri, type SipVia } from 'sip';
+import type { SipAor, SipCSeq, SipMessage, SipParams, SipRouteEntry, SipUri, SipVia } from './message.js';
 
 const CANONICAL: Record<string, string> = {
   via: 'Via', to: 'To', from: 'From', contact: 'Contact', route: 'Route', 'record-route': 'Record-Route', path: 'Path',
@@ -26,7 +27,7 @@ const CANONICAL: Record<string, string> = {
 const prettyCache = new Map<string, string>();
 const PRETTY_CACHE_MAX = 512;
 
-/** A header name as written on the wire (package `sip`'s capitalisation for names not in the table). */
+/** A header name as written on the wire (each word capitalised for names not in the table). */
 export function headerName(n: string): string {
   const c = CANONICAL[n];
   if (c !== undefined) return c;
@@ -66,7 +67,7 @@ export function stringifyUri(uri: SipUri | string): string {
 }
 
 function aor(a: SipAor | SipRouteEntry): string {
-  const u = stringifyUri(a.uri as SipUri | string);
+  const u = stringifyUri(a.uri);
   return (a.name ? a.name + ' <' : '<') + u + '>' + stringifyParams(a.params);
 }
 
@@ -74,22 +75,17 @@ function via(v: SipVia): string {
   return 'Via: SIP/' + (v.version || '2.0') + '/' + v.protocol.toUpperCase() + ' ' + v.host + (v.port ? ':' + v.port : '') + stringifyParams(v.params) + '\r\n';
 }
 
-function aorList(name: string, list: unknown): string | undefined {
-  if (!Array.isArray(list)) return undefined;
+function aorList(name: string, list: readonly (SipAor | SipRouteEntry)[]): string {
   if (list.length === 0) return '';
   let s = name + ': ';
-  for (let i = 0; i < list.length; i++) {
-    const a = list[i] as SipAor | undefined;
-    if (!a || typeof a !== 'object' || a.uri === undefined) return undefined;
-    s += (i ? ', ' : '') + aor(a);
-  }
+  for (let i = 0; i < list.length; i++) s += (i ? ', ' : '') + aor(list[i]);
   return s + '\r\n';
 }
 
-/** The message as text (latin1: the body is a binary string). Throws only on a message built wrongly. */
+/** The message as text (latin1: the body is a binary string). Throws only on a message built wrongly (a value of no header form). */
 export function stringify(m: SipMessage): string {
-  let s = m.status ? 'SIP/' + (m.version || '2.0') + ' ' + m.status + ' ' + m.reason + '\r\n'
-    : m.method + ' ' + stringifyUri(m.uri as string) + ' SIP/' + (m.version || '2.0') + '\r\n';
+  let s = m.kind === 'response' ? 'SIP/' + (m.version || '2.0') + ' ' + m.status + ' ' + m.reason + '\r\n'
+    : m.method + ' ' + m.uri + ' SIP/' + (m.version || '2.0') + '\r\n';
   const h = m.headers;
   h['content-length'] = (m.content || '').length;
   for (const n in h) {
@@ -99,37 +95,31 @@ export function stringify(m: SipMessage): string {
       s += headerName(n) + ': ' + v + '\r\n';
       continue;
     }
-    let line: string | undefined;
     switch (n) {
       case 'via':
-        if (Array.isArray(v)) {
-          line = '';
-          for (const x of v as SipVia[]) if (x && x.host) line += via(x);
-        }
-        break;
+        for (const x of v as SipVia[]) if (x && x.host) s += via(x);
+        continue;
       case 'to':
       case 'from':
       case 'refer-to':
-        if (typeof v === 'object' && (v as SipAor).uri !== undefined) line = headerName(n) + ': ' + aor(v as SipAor) + '\r\n';
-        break;
+        s += headerName(n) + ': ' + aor(v as SipAor) + '\r\n';
+        continue;
       case 'cseq':
-        line = 'CSeq: ' + (v as { seq: number }).seq + ' ' + (v as { method: string }).method + '\r\n';
-        break;
+        s += 'CSeq: ' + (v as SipCSeq).seq + ' ' + (v as SipCSeq).method + '\r\n';
+        continue;
       case 'contact':
       case 'route':
       case 'record-route':
       case 'path':
-        line = aorList(headerName(n), v);
-        break;
-      default:
-        if (Array.isArray(v) && v.every((x) => typeof x === 'string')) {
-          line = '';
-          const name = headerName(n);
-          for (const x of v as string[]) line += name + ': ' + x + '\r\n';
-        }
+        s += aorList(headerName(n), v as SipAor[]);
+        continue;
     }
-    if (line === undefined) return sip.stringify(m); // a shape only package sip knows
-    s += line;
+    if (!Array.isArray(v)) throw new TypeError('header ' + n + ': not a header value');
+    const name = headerName(n);
+    for (const x of v) {
+      if (typeof x !== 'string') throw new TypeError('header ' + n + ': not a header value');
+      s += name + ': ' + x + '\r\n';
+    }
   }
   s += '\r\n';
   if (m.content) s += m.content;

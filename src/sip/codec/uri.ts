@@ -1,9 +1,10 @@
 /**
- * sip/uri: SIP URI parsing for routing decisions (RFC 3261 §19.1.1, IPv6
- * references per RFC 5118), hand-written: see parseUriText.
- * May import: shared, package sip (types).
+ * sip/codec/uri: SIP URI parsing for routing decisions (RFC 3261 §19.1.1, IPv6
+ * references per RFC 5118), hand-written: see parseUriText; and the one
+ * place that says which transport and default port a URI means.
+ * May import: sip/codec/message.
  */
-import type { SipUri } from 'sip';
+import type { SipUri, Transport } from './message.js';
 import { isIP } from 'node:net';
 
 /**
@@ -55,9 +56,9 @@ function hasSpace(s: string, from: number, to: number): boolean {
 
 /**
  * A fresh parse (no memory) of `sip:`/`sips:` user[:password]@host[:port];params?headers,
- * host a name, IPv4 or an IPv6 reference. The shape is package `sip`'s (port NaN when
- * absent, parameter names as written), which this replaces: its one large regex was a
- * visible cost per routed request, and it cannot read IPv6 references.
+ * host a name, IPv4 or an IPv6 reference; port NaN when absent, parameter names as
+ * written. Hand-written: package `sip`'s one large URI regex was a visible cost per
+ * routed request, and it cannot read IPv6 references.
  */
 export function parseUriText(s: string): SipUri | undefined {
   if (typeof s !== 'string' || s.length > 4096) return undefined;
@@ -151,6 +152,42 @@ export function uriHost(u: SipUri): string {
 export function uriPort(u: SipUri): number | undefined {
   const p = u.port;
   return typeof p === 'number' && p > 0 && p < 65536 ? p : undefined;
+}
+
+/**
+ * The transport a URI names (RFC 3263 §4.1): `sips:` or transport=tls: TLS;
+ * transport=tcp: TCP; transport=udp: UDP; undefined when it names none (or
+ * one srvproxy does not speak), and RFC 3263 resolution may choose.
+ */
+export function namedTransport(u: SipUri): Transport | undefined {
+  if (u.schema === 'sips') return 'tls';
+  const t = u.params.transport;
+  if (typeof t !== 'string') return undefined;
+  switch (t.toLowerCase()) {
+    case 'tls':
+      return 'tls';
+    case 'tcp':
+      return 'tcp';
+    case 'udp':
+      return 'udp';
+    default:
+      return undefined;
+  }
+}
+
+/** The transport to reach a URI's target directly (an address, a known instance): the one it names, else UDP. */
+export function transportFor(u: SipUri): Transport {
+  return namedTransport(u) ?? 'udp';
+}
+
+/** The port a target listens on when nothing says (RFC 3263 §4.2): 5061 for TLS, else 5060. */
+export function defaultPort(t: Transport): number {
+  return t === 'tls' ? 5061 : 5060;
+}
+
+/** The URI parameter that names a transport, for a URI srvproxy writes: none for UDP (the default). */
+export function transportParam(t: Transport): string {
+  return t === 'udp' ? '' : ';transport=' + t;
 }
 
 /** `host` ready for a URI or Via: IPv6 addresses in brackets. */

@@ -12,20 +12,19 @@
 import type { Clock } from '../../shared/clock.js';
 import type { HealthView, PairFeedback } from '../../shared/health.js';
 import { logEvent, type Logger } from '../../shared/log.js';
-import { canonicalName } from '../../shared/names.js';
 import type { HaPair, PairMember, SiteModel } from '../../zone/types.js';
-import type { SipMessage, SipVia } from '../codec/codec.js';
+import type { SipRequest, SipResponse, SipVia } from '../codec/codec.js';
 import { fnv1a, newBranch } from '../codec/ids.js';
-import { copyForForward, makeResponse, maxForwards, toTag, topVia } from '../codec/messages.js';
+import { copyForForward, makeResponse, maxForwards, ownVia, toTag } from '../codec/messages.js';
 import { Forwarding, type ForwardEnv, type ForwardTarget } from './forward.js';
 import { DialogRateLimiter } from './overload.js';
 import { decide, loopKey, stripOwnRoutes, classifyUri, type Decision } from './routing.js';
 import type { ResolveOutcome, SipResolver } from './resolver.js';
-import { SiteIndex } from './site-index.js';
+import { findMember, SiteIndex } from './site-index.js';
 import { responseDestination, type TransactionLayer, type TransactionUser } from '../transaction/layer.js';
 import type { ServerTransaction } from '../transaction/server.js';
 import type { ListenAddress, Remote } from '../transport/types.js';
-import { hostForUri, parseSipUri } from '../codec/uri.js';
+import { parseSipUri } from '../codec/uri.js';
 
 export interface ProxyOptions {
   site: () => SiteModel;
@@ -188,7 +187,7 @@ export class ProxyCore implements TransactionUser {
 
   // ---- TransactionUser ----
 
-  onRequest(req: SipMessage, remote: Remote, st: ServerTransaction): void {
+  onRequest(req: SipRequest, remote: Remote, st: ServerTransaction): void {
     try {
       this.handleRequest(req, remote, st);
     } catch (err) {
@@ -197,7 +196,7 @@ export class ProxyCore implements TransactionUser {
     }
   }
 
-  onAck(ack: SipMessage, remote: Remote): void {
+  onAck(ack: SipRequest, remote: Remote): void {
     try {
       this.handleAck(ack, remote);
     } catch (err) {
@@ -205,7 +204,7 @@ export class ProxyCore implements TransactionUser {
     }
   }
 
-  onStrayResponse(res: SipMessage, _remote: Remote, upstream?: Remote): void {
+  onStrayResponse(res: SipResponse, _remote: Remote, upstream?: Remote): void {
     try {
       // A 2xx retransmission that matched an Accepted INVITE's record (RFC 6026 §7.2, timer M) goes
       // where its server transaction's responses went. A response that matches nothing is dropped,
@@ -216,20 +215,19 @@ export class ProxyCore implements TransactionUser {
         return;
       }
       const ix = this.siteIndex();
-      const via = res.headers.via!;
+      const via = res.headers.via;
       if (via.length < 2 || !this.isOwnVia(via[0], ix)) return;
       this.opts.layer.sendStateless({ ...res, headers: { ...res.headers, via: via.slice(1) } }, upstream);
-      this.count(res.status!); // a 2xx retransmission within its transaction counts as sent upstream
+      this.count(res.status); // a 2xx retransmission within its transaction counts as sent upstream
     } catch (err) {
       logEvent(this.opts.log, 'INTERNAL_ERROR', { where: 'sip-proxy-response', error: String(err) });
     }
   }
 
-  onBadMessage(msg: SipMessage | undefined, error: string, remote: Remote): void {
+  onBadMessage(msg: SipRequest | undefined, error: string, remote: Remote): void {
     this.counters.malformed++;
     if (!msg || msg.method === 'ACK') return;
-    const via = topVia(msg);
-    const dest = via && responseDestination(via, remote);
+    const dest = responseDestination(msg.headers.via[0], remote);
     if (!dest) return;
     this.count(400);
     this.opts.layer.sendStateless(makeResponse(msg, 400, error.length < 80 ? 'Bad Request (' + error + ')' : 'Bad Request'), dest);
@@ -237,8 +235,8 @@ export class ProxyCore implements TransactionUser {
 
   // ---- request handling ----
 
-  private handleRequest(req: SipMessage, remote: Remote, st: ServerTransaction): void {
-    const method = req.method!;
+  private handleRequest(req: SipRequest, remote: Remote, st: ServerTransaction): void {
+    const method = req.method;
     this.counters.requestsByMethod[method] = (this.counters.requestsByMethod[method] ?? 0) + 1;
     const ix = this.siteIndex();
     if (method === 'CANCEL') return this.handleCancel(req, st);
@@ -300,7 +298,7 @@ export class ProxyCore implements TransactionUser {
     this.forward(req, st, ix, d, from?.pair, mf, hash, initial, false);
   }
 
-  private forwardResolved(req: SipMessage, st: ServerTransaction, ix: SiteIndex, o: ResolveOutcome, fromPair: HaPair | undefined,
+  private forwardResolved(req: SipRequest, st: ServerTransaction, ix: SiteIndex, o: ResolveOutcome, fromPair: HaPair | undefined,
     mf: number | undefined, hash: string, initial: boolean, tried: boolean): void {
     if (!o.ok) return this.reply(st, o.status, o.reason);
     // the first target (failover across SRV targets is not done: a failure answers upstream)
@@ -308,9 +306,9 @@ export class ProxyCore implements TransactionUser {
     this.forward(req, st, ix, { kind: 'direct', address: t.address, port: t.port, transport: t.protocol }, fromPair, mf, hash, initial, tried);
   }
 
-  private forward(req: SipMessage, st: ServerTransaction, ix: SiteIndex, d: Decision, fromPair: HaPair | undefined,
+  private forward(req: SipRequest, st: ServerTransaction, ix: SiteIndex, d: Decision, fromPair: HaPair | undefined,
     mf: number | undefined, hash: string, initial: boolean, tried: boolean): void {
-    const method = req.method!;
+    const method = req.method;
     if (d.kind === 'resolve') return this.reply(st, 404, 'Not Found');
     if (d.kind === 'reject') {
       if (d.status === 403) this.counters.relayRefused++;
@@ -343,7 +341,7 @@ export class ProxyCore implements TransactionUser {
     new Forwarding(this.env, st, out, target, hash).start();
   }
 
-  private handleCancel(req: SipMessage, st: ServerTransaction): void {
+  private handleCancel(req: SipRequest, st: ServerTransaction): void {
     const inv = this.opts.layer.findInviteFor(req);
     if (!inv) return this.reply(st, 481);
     this.reply(st, 200);
@@ -356,7 +354,7 @@ export class ProxyCore implements TransactionUser {
   }
 
   /** ACK for a 2xx: end to end, forwarded statelessly along the same routing rules. */
-  private handleAck(ack: SipMessage, remote: Remote): void {
+  private handleAck(ack: SipRequest, remote: Remote): void {
     this.counters.requestsByMethod.ACK = (this.counters.requestsByMethod.ACK ?? 0) + 1;
     const ix = this.siteIndex();
     const strip = stripOwnRoutes(ack, ix);
@@ -399,26 +397,26 @@ export class ProxyCore implements TransactionUser {
     );
   }
 
-  private sendAck(ack: SipMessage, mf: number | undefined, dest: Remote): void {
+  private sendAck(ack: SipRequest, mf: number | undefined, dest: Remote): void {
     const out = copyForForward(ack);
     out.headers['max-forwards'] = String(mf === undefined ? 70 : mf - 1);
     const local = this.opts.transport.localFor(dest.address);
     out.headers.via = [
-      { version: '2.0', protocol: dest.protocol.toUpperCase(), host: hostForUri(local.address), port: local.port, params: { branch: newBranch() } },
-      ...(ack.headers.via ?? []),
+      ownVia(dest.protocol, local.address, local.port, newBranch()),
+      ...ack.headers.via,
     ];
     this.opts.layer.sendStateless(out, dest);
   }
 
   /** OPTIONS for the instance itself: Request-URI host = pool FQDN, --self or an own address, and no user part. */
-  private isForMe(req: SipMessage, ix: SiteIndex): boolean {
-    const u = parseSipUri(req.uri!);
+  private isForMe(req: SipRequest, ix: SiteIndex): boolean {
+    const u = parseSipUri(req.uri);
     return !!u && !u.user && classifyUri(u, ix).kind === 'self';
   }
 
   /** A Via of ours whose branch carries this request's loop hash: the request came back unchanged (§16.3 step 4). */
-  private isLoop(req: SipMessage, ix: SiteIndex, hash: string): boolean {
-    const vias = req.headers.via!;
+  private isLoop(req: SipRequest, ix: SiteIndex, hash: string): boolean {
+    const vias = req.headers.via;
     const suffix = '.' + hash;
     for (let i = 0; i < vias.length; i++) {
       const v = vias[i];
@@ -438,17 +436,12 @@ export class ProxyCore implements TransactionUser {
     this.respond(st, makeResponse(st.request, status, reason, extra));
   }
 
-  private respond(st: ServerTransaction, res: SipMessage): void {
-    this.count(res.status!);
+  private respond(st: ServerTransaction, res: SipResponse): void {
+    this.count(res.status);
     st.respond(res);
   }
 
   private count(status: number): void {
     this.counters.responsesByCode[status] = (this.counters.responsesByCode[status] ?? 0) + 1;
   }
-}
-
-function findMember(pair: HaPair, target: string): PairMember | undefined {
-  const t = canonicalName(target);
-  return pair.members.find((m) => canonicalName(m.target) === t);
 }

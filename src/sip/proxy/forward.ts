@@ -25,20 +25,19 @@
  *   (an INVITE is CANCELled on the old one): the old member will not answer
  *   it, and its per-hop timer need not be waited for.
  * May import: shared, zone/types, sip/codec, sip/ids, sip/messages,
- * sip/proxy-routing, sip/transaction-*, sip/transport-types, sip/uri.
+ * sip/proxy-routing, sip/proxy-site, sip/transaction-*, sip/transport-types, sip/uri.
  */
 import type { Clock, TimerHandle } from '../../shared/clock.js';
 import type { HealthView, PairFeedback } from '../../shared/health.js';
-import { canonicalName } from '../../shared/names.js';
 import type { HaPair, PairMember } from '../../zone/types.js';
-import type { SipMessage, SipVia } from '../codec/codec.js';
+import type { SipHeaders, SipRequest, SipResponse, SipVia } from '../codec/codec.js';
 import { newBranch } from '../codec/ids.js';
-import { makeResponse } from '../codec/messages.js';
+import { makeResponse, ownVia } from '../codec/messages.js';
 import type { ClientFailure, ClientTransaction, ClientTransactionUser } from '../transaction/client.js';
 import type { TransactionLayer } from '../transaction/layer.js';
 import type { ServerTransaction } from '../transaction/server.js';
 import type { ListenAddress, Remote } from '../transport/types.js';
-import { hostForUri } from '../codec/uri.js';
+import { findMember } from './site-index.js';
 
 /** What the forwarding context needs from the proxy core. */
 export interface ForwardEnv {
@@ -47,7 +46,7 @@ export interface ForwardEnv {
   health: HealthView;
   feedback: PairFeedback;
   localFor(address: string): ListenAddress;
-  respond(st: ServerTransaction, res: SipMessage): void;
+  respond(st: ServerTransaction, res: SipResponse): void;
   forwarded(member: PairMember): void;
   failedOver(): void;
   /** A message arrived from this address (liveness of pair members). */
@@ -81,7 +80,7 @@ export class Forwarding implements ClientTransactionUser {
   private cancelled = false;
   private cancelPending = false;
   private done = false;
-  private last503: SipMessage | undefined;
+  private last503: SipResponse | undefined;
   /** Bumped to forget a wait for the active member (an answer came, or the request ended). */
   private waitGen = 0;
   private waiting = false;
@@ -97,7 +96,7 @@ export class Forwarding implements ClientTransactionUser {
     private readonly env: ForwardEnv,
     private readonly st: ServerTransaction,
     /** The request as it leaves, minus our Via. */
-    private readonly template: SipMessage,
+    private readonly template: SipRequest,
     private readonly target: ForwardTarget,
     private readonly loopHash: string,
   ) {
@@ -107,7 +106,7 @@ export class Forwarding implements ClientTransactionUser {
     this.deadline = now + (st.isInvite ? 64 * T.T1 : 60 * T.T1);
     st.context = this;
     st.onEnd = () => this.onServerEnd();
-    this.upstreamVias = template.headers.via ?? [];
+    this.upstreamVias = template.headers.via;
   }
 
   /**
@@ -169,7 +168,7 @@ export class Forwarding implements ClientTransactionUser {
 
   // ---- ClientTransactionUser ----
 
-  onResponse(res: SipMessage, ct: ClientTransaction): void {
+  onResponse(res: SipResponse, ct: ClientTransaction): void {
     if (ct !== this.ct) return;
     this.clearHop();
     if (this.member) this.env.heard(this.member.address);
@@ -178,7 +177,7 @@ export class Forwarding implements ClientTransactionUser {
       this.waiting = false;
       this.waitGen++;
     }
-    const status = res.status!;
+    const status = res.status;
     if (status < 200) {
       if (this.cancelPending) {
         this.cancelPending = false;
@@ -237,10 +236,10 @@ export class Forwarding implements ClientTransactionUser {
     // list, encoded at once; a client transaction keeps its top Via apart (ct.topVia).
     const t = this.template;
     t.headers.via = [
-      { version: '2.0', protocol: dest.protocol.toUpperCase(), host: hostForUri(local.address), port: local.port, params: { branch: newBranch(this.loopHash) } },
+      ownVia(dest.protocol, local.address, local.port, newBranch(this.loopHash)),
       ...this.upstreamVias,
     ];
-    const msg: SipMessage = { method: t.method, uri: t.uri, version: '2.0', headers: t.headers, content: t.content };
+    const msg: SipRequest = { kind: 'request', method: t.method, uri: t.uri, version: '2.0', headers: t.headers, content: t.content };
     this.ct = undefined;
     const ct = this.env.layer.sendRequest(msg, dest, this, this.st.responseDest);
     if (!ct) {
@@ -380,24 +379,25 @@ export class Forwarding implements ClientTransactionUser {
 
   private sendCancel(ct: ClientTransaction): void {
     const rq = ct.request.headers;
-    const headers: SipMessage['headers'] = {
+    const headers: SipHeaders = {
       via: [ct.topVia],
       to: rq.to,
       from: rq.from,
       'call-id': rq['call-id'],
-      cseq: { seq: rq.cseq!.seq, method: 'CANCEL' },
+      cseq: { seq: rq.cseq.seq, method: 'CANCEL' },
       'max-forwards': '70',
     };
     if (rq.route) headers.route = rq.route;
-    this.env.layer.sendRequest({ method: 'CANCEL', uri: ct.request.uri, version: '2.0', headers }, ct.dest, NO_OP_USER);
+    this.env.layer.sendRequest({ kind: 'request', method: 'CANCEL', uri: ct.request.uri, version: '2.0', headers, content: undefined }, ct.dest, NO_OP_USER);
   }
 
-  private forwardUpstream(res: SipMessage): void {
-    const out: SipMessage = {
+  private forwardUpstream(res: SipResponse): void {
+    const out: SipResponse = {
+      kind: 'response',
       status: res.status,
       reason: res.reason,
       version: '2.0',
-      headers: { ...res.headers, via: res.headers.via!.slice(1) },
+      headers: { ...res.headers, via: res.headers.via.slice(1) },
       content: res.content,
     };
     this.env.respond(this.st, out);
@@ -423,9 +423,4 @@ export class Forwarding implements ClientTransactionUser {
     this.markDone();
     if (this.ct && (this.ct.state === 'calling' || this.ct.state === 'trying')) this.ct.abandon();
   }
-}
-
-function findMember(pair: HaPair, target: string): PairMember | undefined {
-  const t = canonicalName(target);
-  return pair.members.find((m) => canonicalName(m.target) === t);
 }

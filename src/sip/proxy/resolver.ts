@@ -8,11 +8,12 @@
  * failures briefly), a cache hit is answered synchronously, a miss starts one
  * lookup per record (concurrent lookups coalesced) through node:dns's
  * c-ares Resolver, bounded in time. Caches are bounded in entries (the oldest
- * entry goes first). May import: shared, sip/transport-types.
+ * entry goes first). May import: shared, sip/codec/uri, sip/transport-types.
  */
 import dns from 'node:dns';
 import { isIP } from 'node:net';
 import type { Protocol } from '../transport/types.js';
+import { defaultPort } from '../codec/uri.js';
 
 export interface SipResolverOptions {
   /** DNS servers ("addr" or "addr:port", "[v6]:port"); default: the system's. */
@@ -47,7 +48,7 @@ export interface ResolveQuery {
   host: string;
   /** Port from the URI, if any. */
   port?: number;
-  /** Transport from the URI (transport parameter, or sips → 'tls'), if any. */
+  /** The transport the URI names (sip/codec/uri namedTransport: sips or transport=tls → 'tls'), if any. */
   transport?: Protocol;
   /** A sips URI (only TLS targets). */
   secure: boolean;
@@ -178,7 +179,7 @@ export class SipResolver {
     // §4.2: an explicit port (or an IP literal) means A/AAAA only
     const transport: Protocol = q.transport ?? (q.secure ? 'tls' : 'udp');
     if (q.port !== undefined || isIP(host)) {
-      const port = q.port ?? (transport === 'tls' ? 5061 : 5060);
+      const port = q.port ?? defaultPort(transport);
       const addrs = await this.addresses(host, note);
       if (addrs === 'nx') return none();
       return addrs.length ? done(addrs.map((address) => ({ protocol: transport, address, port }))) : none();
@@ -223,7 +224,7 @@ export class SipResolver {
     // §4.2: no SRV records: A/AAAA of the host itself, default port
     const addrs = await this.addresses(host, note);
     if (addrs === 'nx' || addrs.length === 0) return none();
-    return done(addrs.map((address) => ({ protocol: transport, address, port: transport === 'tls' ? 5061 : 5060 })));
+    return done(addrs.map((address) => ({ protocol: transport, address, port: defaultPort(transport) })));
   }
 
   /** A records, else AAAA; 'nx' on NXDOMAIN. */

@@ -6,13 +6,12 @@
  * sip/transport-types, sip/uri.
  */
 import { isIP } from 'node:net';
-import type { SipUri } from 'sip';
 import type { HaPair, PoolMember } from '../../zone/types.js';
-import type { SipMessage } from '../codec/codec.js';
+import type { SipRequest, SipUri } from '../codec/codec.js';
 import type { SiteIndex } from './site-index.js';
 import type { ResolveQuery } from './resolver.js';
 import type { Protocol } from '../transport/types.js';
-import { parseSipUri, uriHost, uriPort } from '../codec/uri.js';
+import { defaultPort, namedTransport, parseSipUri, transportFor, uriHost, uriPort } from '../codec/uri.js';
 
 /** What a URI's host names, from this instance's point of view. */
 export type HostKind =
@@ -36,7 +35,7 @@ export function classifyUri(u: SipUri, ix: SiteIndex): HostKind {
     if (byAddr) return { kind: 'pair', pair: byAddr.pair };
     const peer = ix.peerByAddress.get(host);
     if (peer && (port === undefined || port === peer.port)) return { kind: 'peer', member: peer, port: peer.port };
-    return { kind: 'ip', address: host, port: port ?? (u.schema === 'sips' ? 5061 : 5060) };
+    return { kind: 'ip', address: host, port: port ?? defaultPort(transportFor(u)) };
   }
   const peer = ix.peerByName.get(host);
   if (peer) return { kind: 'peer', member: peer, port: port ?? peer.port };
@@ -58,20 +57,20 @@ export interface RouteStrip {
  * RFC 3261 §16.4: undo a strict router's rewrite (Request-URI = our Record-Route value),
  * then remove our own entries from the top of Route. Changes `req` in place.
  */
-export function stripOwnRoutes(req: SipMessage, ix: SiteIndex): RouteStrip {
+export function stripOwnRoutes(req: SipRequest, ix: SiteIndex): RouteStrip {
   const out: RouteStrip = {};
   const h = req.headers;
-  const ruri = parseSipUri(req.uri!);
+  const ruri = parseSipUri(req.uri);
   if (ruri && typeof ruri.params.pair === 'string' && isOwnUri(ruri, ix)) {
     out.dialogPair = ix.pair(ruri.params.pair);
     if (h.route && h.route.length > 0) {
       const last = h.route[h.route.length - 1];
       h.route = h.route.slice(0, -1);
-      req.uri = stringifyRouteUri(last.uri!);
+      req.uri = stringifyRouteUri(last.uri);
     }
   }
-  while (h.route && h.route.length > 0 && isOwnUri(h.route[0].uri!, ix)) {
-    const p = h.route[0].uri!.params.pair;
+  while (h.route && h.route.length > 0 && isOwnUri(h.route[0].uri, ix)) {
+    const p = h.route[0].uri.params.pair;
     if (typeof p === 'string') out.dialogPair = ix.pair(p) ?? out.dialogPair;
     h.route = h.route.slice(1);
   }
@@ -96,23 +95,18 @@ export type Decision =
   | { kind: 'resolve'; query: ResolveQuery }
   | { kind: 'reject'; status: number; reason: string };
 
-function transportOf(u: SipUri): 'udp' | 'tcp' {
-  const t = u.params.transport;
-  return typeof t === 'string' && t.toLowerCase() === 'tcp' ? 'tcp' : 'udp';
-}
-
 /**
  * Where a request goes, after own Routes were stripped.
  * `fromMember`: the pair of the member it came from (outbound), or undefined (inbound).
  */
-export function decide(req: SipMessage, ix: SiteIndex, strip: RouteStrip, fromMember: HaPair | undefined): Decision {
+export function decide(req: SipRequest, ix: SiteIndex, strip: RouteStrip, fromMember: HaPair | undefined): Decision {
   const route = req.headers.route;
-  const ruri = parseSipUri(req.uri!);
+  const ruri = parseSipUri(req.uri);
   if (!ruri) return { kind: 'reject', status: 416, reason: 'Unsupported URI Scheme' };
   if (!fromMember) {
     // inbound: only ever to a pair member (no open relay)
     if (route && route.length > 0) {
-      const r = classifyUri(route[0].uri!, ix);
+      const r = classifyUri(route[0].uri, ix);
       if (r.kind === 'pair') return { kind: 'pair', pair: r.pair };
       return { kind: 'reject', status: 403, reason: 'Route Not Allowed' };
     }
@@ -121,24 +115,21 @@ export function decide(req: SipMessage, ix: SiteIndex, strip: RouteStrip, fromMe
     return { kind: 'pair', pair: strip.dialogPair ?? ix.site.servingPair };
   }
   // outbound: by Route, else by Request-URI
-  const u = route && route.length > 0 ? route[0].uri! : ruri;
+  const u = route && route.length > 0 ? route[0].uri : ruri;
   const t = classifyUri(u, ix);
   switch (t.kind) {
     case 'pair':
       return { kind: 'pair', pair: t.pair };
     case 'peer':
-      return { kind: 'direct', address: t.member.addresses[0], port: t.port, transport: transportOf(u) };
+      return { kind: 'direct', address: t.member.addresses[0], port: t.port, transport: transportFor(u) };
     case 'ip':
-      return { kind: 'direct', address: t.address, port: t.port, transport: transportOf(u) };
+      return { kind: 'direct', address: t.address, port: t.port, transport: transportFor(u) };
     case 'self':
       return { kind: 'reject', status: 404, reason: 'Not Found' };
     case 'name': {
       // own zone first: a name under the pool's domain that the site data does not know is not resolved
       if (inOwnZone(t.host, ix)) return { kind: 'reject', status: 404, reason: 'Not Found' };
-      const tp = typeof u.params.transport === 'string' ? u.params.transport.toLowerCase() : undefined;
-      const secure = u.schema === 'sips';
-      const transport = secure || tp === 'tls' ? 'tls' : tp === 'tcp' ? 'tcp' : tp === 'udp' ? 'udp' : undefined;
-      return { kind: 'resolve', query: { host: t.host, port: uriPort(u), transport, secure } };
+      return { kind: 'resolve', query: { host: t.host, port: uriPort(u), transport: namedTransport(u), secure: u.schema === 'sips' } };
     }
   }
 }
@@ -152,11 +143,11 @@ function inOwnZone(host: string, ix: SiteIndex): boolean {
 }
 
 /** RFC 3261 §16.6 step 8 / §16.3 step 4: the fields whose hash goes into our branch for loop detection. */
-export function loopKey(req: SipMessage): string {
+export function loopKey(req: SipRequest): string {
   const h = req.headers;
-  const r = h.route && h.route.length ? h.route[0].uri!.host + ':' + (h.route[0].uri!.port ?? '') : '';
+  const r = h.route && h.route.length ? h.route[0].uri.host + ':' + (h.route[0].uri.port ?? '') : '';
   return (
-    req.uri + '|' + r + '|' + h['call-id'] + '|' + (h.from?.params.tag ?? '') + '|' + (h.to?.params.tag ?? '') + '|' +
-    (h.cseq?.seq ?? '') + '|' + String(h['proxy-require'] ?? '')
+    req.uri + '|' + r + '|' + h['call-id'] + '|' + (h.from.params.tag ?? '') + '|' + (h.to.params.tag ?? '') + '|' +
+    h.cseq.seq + '|' + String(h['proxy-require'] ?? '')
   );
 }

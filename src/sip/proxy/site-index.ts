@@ -9,6 +9,12 @@ import { canonicalName } from '../../shared/names.js';
 import type { HaPair, PairMember, PoolMember, SiteModel } from '../../zone/types.js';
 import type { ListenAddress } from '../transport/types.js';
 
+/** The member of `pair` named `target` (names compared canonically: case, trailing dot). */
+export function findMember(pair: HaPair, target: string): PairMember | undefined {
+  const t = canonicalName(target);
+  return pair.members.find((m) => canonicalName(m.target) === t);
+}
+
 export interface MemberRef {
   pair: HaPair;
   member: PairMember;

@@ -8,8 +8,8 @@
  * sip/transport-types.
  */
 import type { TimerHandle } from '../../shared/clock.js';
-import { encode, type SipMessage, type SipVia } from '../codec/codec.js';
-import { branchOf, topVia } from '../codec/messages.js';
+import { encode, type SipHeaders, type SipRequest, type SipResponse, type SipVia } from '../codec/codec.js';
+import { branchOf } from '../codec/messages.js';
 import type { TransactionEnv } from './timers.js';
 import type { Remote } from '../transport/types.js';
 
@@ -19,7 +19,7 @@ export type ClientFailure = 'timeout' | 'timer-c' | 'transport';
 
 export interface ClientTransactionUser {
   /** A response (each 1xx, the first non-2xx final, every 2xx). */
-  onResponse(res: SipMessage, ct: ClientTransaction): void;
+  onResponse(res: SipResponse, ct: ClientTransaction): void;
   /** No final response in time (timer B/F), timer C expired, or the transport failed. Called at most once. */
   onFailure(cause: ClientFailure, ct: ClientTransaction, detail?: string): void;
 }
@@ -47,16 +47,15 @@ export class ClientTransaction {
   constructor(
     private readonly env: TransactionEnv,
     readonly key: string,
-    readonly request: SipMessage,
+    readonly request: SipRequest,
     readonly dest: Remote,
     private user: ClientTransactionUser | undefined,
     /** Where 2xx responses go upstream (a proxy's server transaction): kept after an INVITE's 2xx, when nothing else is. */
     readonly upstream?: Remote,
   ) {
     this.isInvite = request.method === 'INVITE';
-    const via = topVia(request);
-    this.branch = branchOf(via) ?? '';
-    this.topVia = via ?? { version: '2.0', protocol: dest.protocol.toUpperCase(), host: '', params: {} };
+    this.topVia = request.headers.via[0];
+    this.branch = branchOf(this.topVia) ?? '';
     this.state = this.isInvite ? 'calling' : 'trying';
     this.interval = env.timers.T1;
   }
@@ -98,8 +97,8 @@ export class ClientTransaction {
     return this.abandoned;
   }
 
-  receiveResponse(res: SipMessage): void {
-    const status = res.status ?? 0;
+  receiveResponse(res: SipResponse): void {
+    const status = res.status;
     if (this.state === 'terminated') return;
     const T = this.env.timers;
     if (status < 200) {
@@ -228,19 +227,19 @@ export class ClientTransaction {
   }
 
   /** RFC 3261 §17.1.1.3: ACK for a non-2xx final response, same branch, hop-by-hop. */
-  private buildAck(res: SipMessage): Buffer | undefined {
+  private buildAck(res: SipResponse): Buffer | undefined {
     const rq = this.request.headers;
-    const headers: SipMessage['headers'] = {
+    const headers: SipHeaders = {
       via: [this.topVia],
       to: res.headers.to,
       from: rq.from,
       'call-id': rq['call-id'],
-      cseq: { seq: rq.cseq?.seq ?? 0, method: 'ACK' },
+      cseq: { seq: rq.cseq.seq, method: 'ACK' },
     };
     if (rq.route) headers.route = rq.route;
     headers['max-forwards'] = '70';
     try {
-      return encode({ method: 'ACK', uri: this.request.uri, version: '2.0', headers });
+      return encode({ kind: 'request', method: 'ACK', uri: this.request.uri, version: '2.0', headers, content: undefined });
     } catch {
       return undefined;
     }

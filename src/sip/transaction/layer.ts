@@ -8,8 +8,8 @@
  */
 import { isIP } from 'node:net';
 import { systemClock, type Clock } from '../../shared/clock.js';
-import { encode, type SipMessage, type SipVia } from '../codec/codec.js';
-import { branchOf, fromTag, isRfc3261Branch, makeResponse, topVia } from '../codec/messages.js';
+import { encode, type SipMessage, type SipRequest, type SipResponse, type SipVia } from '../codec/codec.js';
+import { branchOf, fromTag, isRfc3261Branch, makeResponse } from '../codec/messages.js';
 import { ClientTransaction, type ClientTransactionUser } from './client.js';
 import { Retired, RetiredExpiry } from './retired.js';
 import { ServerTransaction } from './server.js';
@@ -18,17 +18,17 @@ import type { Remote, TransportSink } from '../transport/types.js';
 
 export interface TransactionUser {
   /** A request that starts a new server transaction (never ACK). */
-  onRequest(req: SipMessage, remote: Remote, st: ServerTransaction): void;
+  onRequest(req: SipRequest, remote: Remote, st: ServerTransaction): void;
   /** An ACK that matched no server transaction in Completed: the ACK for a 2xx, forwarded end to end. */
-  onAck(ack: SipMessage, remote: Remote): void;
+  onAck(ack: SipRequest, remote: Remote): void;
   /**
    * A response that matched no client transaction, or a 2xx retransmission that matched an
    * Accepted INVITE client transaction's record (`upstream`: where its server transaction's
    * responses went).
    */
-  onStrayResponse(res: SipMessage, remote: Remote, upstream?: Remote): void;
+  onStrayResponse(res: SipResponse, remote: Remote, upstream?: Remote): void;
   /** A malformed message (`msg` set when it is an answerable request). */
-  onBadMessage(msg: SipMessage | undefined, error: string, remote: Remote): void;
+  onBadMessage(msg: SipRequest | undefined, error: string, remote: Remote): void;
 }
 
 export interface TransactionLayerOptions {
@@ -78,15 +78,14 @@ function sentBy(via: SipVia): string {
 }
 
 /** Server transaction key (§17.2.3); ACK and CANCEL are looked up under INVITE with `methodOverride`. */
-export function serverKey(req: SipMessage, methodOverride?: string): string | undefined {
-  const via = topVia(req);
-  if (!via) return undefined;
-  const method = methodOverride ?? (req.method === 'ACK' ? 'INVITE' : req.method!);
+export function serverKey(req: SipRequest, methodOverride?: string): string {
+  const via = req.headers.via[0];
+  const method = methodOverride ?? (req.method === 'ACK' ? 'INVITE' : req.method);
   const b = branchOf(via);
   if (isRfc3261Branch(b)) return b + '|' + sentBy(via) + '|' + method;
   // RFC 2543 peers: the best a proxy can do without a branch
   const h = req.headers;
-  return 'x|' + h['call-id'] + '|' + (h.cseq?.seq ?? '') + '|' + (fromTag(req) ?? '') + '|' + sentBy(via) + '|' + (b ?? '') + '|' + method;
+  return 'x|' + h['call-id'] + '|' + h.cseq.seq + '|' + (fromTag(req) ?? '') + '|' + sentBy(via) + '|' + (b ?? '') + '|' + method;
 }
 
 export class TransactionLayer implements TransportSink {
@@ -168,12 +167,12 @@ export class TransactionLayer implements TransportSink {
    * the table is full. `upstream`: where the proxy's server transaction sends responses (2xx
    * retransmissions go there after the transaction is Accepted).
    */
-  sendRequest(req: SipMessage, dest: Remote, user: ClientTransactionUser, upstream?: Remote): ClientTransaction | undefined {
+  sendRequest(req: SipRequest, dest: Remote, user: ClientTransactionUser, upstream?: Remote): ClientTransaction | undefined {
     if (this.clients.size >= this.max) {
       this.counters.rejectedTableFull++;
       return undefined;
     }
-    const key = branchOf(topVia(req)) + '|' + req.method;
+    const key = branchOf(req.headers.via[0]) + '|' + req.method;
     if (this.clients.has(key)) return undefined;
     const ct = new ClientTransaction(this.env, key, req, dest, user, upstream);
     this.clients.set(key, ct);
@@ -194,31 +193,26 @@ export class TransactionLayer implements TransportSink {
   }
 
   /** The INVITE server transaction a CANCEL refers to (§9.2), or its record once it was answered. */
-  findInviteFor(cancel: SipMessage): ServerTransaction | Retired | undefined {
-    const k = serverKey(cancel, 'INVITE');
-    return k === undefined ? undefined : this.servers.get(k);
+  findInviteFor(cancel: SipRequest): ServerTransaction | Retired | undefined {
+    return this.servers.get(serverKey(cancel, 'INVITE'));
   }
 
   // ---- TransportSink ----
 
   onMessage(msg: SipMessage, remote: Remote): void {
-    if (msg.method !== undefined) this.onRequestIn(msg, remote);
+    if (msg.kind === 'request') this.onRequestIn(msg, remote);
     else this.onResponseIn(msg, remote);
   }
 
-  onBadMessage(msg: SipMessage | undefined, error: string, remote: Remote): void {
-    if (msg) {
-      const via = topVia(msg);
-      if (via) stampReceived(via, remote);
-    }
+  onBadMessage(msg: SipRequest | undefined, error: string, remote: Remote): void {
+    if (msg) stampReceived(msg.headers.via[0], remote);
     this.user?.onBadMessage(msg, error, remote);
   }
 
-  private onRequestIn(req: SipMessage, remote: Remote): void {
-    const via = topVia(req)!;
+  private onRequestIn(req: SipRequest, remote: Remote): void {
+    const via = req.headers.via[0];
     stampReceived(via, remote);
     const key = serverKey(req);
-    if (key === undefined) return;
     if (req.method === 'ACK') {
       const st = this.servers.get(key);
       if (st instanceof ServerTransaction && (st.state === 'completed' || st.state === 'confirmed')) {
@@ -251,16 +245,16 @@ export class TransactionLayer implements TransportSink {
     this.user?.onRequest(req, remote, st);
   }
 
-  private onResponseIn(res: SipMessage, remote: Remote): void {
-    const b = branchOf(topVia(res));
-    const ct = b === undefined ? undefined : this.clients.get(b + '|' + res.headers.cseq!.method);
+  private onResponseIn(res: SipResponse, remote: Remote): void {
+    const b = branchOf(res.headers.via[0]);
+    const ct = b === undefined ? undefined : this.clients.get(b + '|' + res.headers.cseq.method);
     if (ct instanceof ClientTransaction) {
       ct.receiveResponse(res);
       return;
     }
     if (ct) {
       // a record: 2xx retransmissions of an Accepted INVITE go upstream, the rest is absorbed
-      if (ct.state === 'accepted' && res.status! < 300) this.user?.onStrayResponse(res, remote, ct.upstream);
+      if (ct.state === 'accepted' && res.status < 300) this.user?.onStrayResponse(res, remote, ct.upstream);
       else this.counters.retransmissionsAbsorbed++;
       return;
     }

@@ -7,7 +7,7 @@
  * sip/transaction-timers, sip/transport-types, sip/via.
  */
 import type { TimerHandle } from '../../shared/clock.js';
-import { encode, type SipMessage } from '../codec/codec.js';
+import { encode, type SipRequest, type SipResponse } from '../codec/codec.js';
 import type { TransactionEnv } from './timers.js';
 import type { Remote } from '../transport/types.js';
 
@@ -32,7 +32,7 @@ export class ServerTransaction {
   constructor(
     private readonly env: TransactionEnv,
     readonly key: string,
-    readonly request: SipMessage,
+    readonly request: SipRequest,
     readonly remote: Remote,
     /** Where responses go. */
     readonly responseDest: Remote,
@@ -50,9 +50,9 @@ export class ServerTransaction {
   }
 
   /** Sends a response within this transaction. */
-  respond(res: SipMessage): void {
+  respond(res: SipResponse): void {
     if (this.state === 'terminated' || this.state === 'confirmed') return;
-    const status = res.status ?? 0;
+    const status = res.status;
     let data: Buffer;
     try {
       data = encode(res);

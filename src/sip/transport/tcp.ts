@@ -5,15 +5,14 @@
  * the connection is closed. Connections close after an idle timeout; the
  * total is capped. Sending to a remote reuses an open connection to it, else
  * connects from the listen address of the same family. No exception leaves
- * a socket handler. May import: shared, sip/codec, sip/limits, sip/messages,
- * sip/tcp-framer, sip/transport-types.
+ * a socket handler. May import: shared, sip/codec (codec, messages),
+ * sip/transport (tcp-framer, tls, types).
  */
 import net from 'node:net';
 import type tls from 'node:tls';
-import sip from 'sip';
 import { SrvError } from '../../shared/errors.js';
 import { logEvent, type Logger } from '../../shared/log.js';
-import { answerable, decode, encode, MAX_MESSAGE_BYTES } from '../codec/codec.js';
+import { answerableHead, decode, encode, MAX_MESSAGE_BYTES } from '../codec/codec.js';
 import { makeResponse } from '../codec/messages.js';
 import { TcpFramer, type FrameError } from './tcp-framer.js';
 import { connectTls, createTlsServer, type TlsConfig } from './tls.js';
@@ -298,8 +297,8 @@ export class TcpTransport {
     let reply: Buffer | undefined;
     if (e.head !== undefined) {
       try {
-        const m = sip.parse(e.head + '\r\n\r\n');
-        if (m && m.method && m.method !== 'ACK' && answerable(m)) reply = encode(makeResponse(m, e.status, e.reason));
+        const m = answerableHead(e.head);
+        if (m) reply = encode(makeResponse(m, e.status, e.reason));
       } catch {
         reply = undefined;
       }

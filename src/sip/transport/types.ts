@@ -2,10 +2,11 @@
  * sip/transport-types: what the transports hand upwards and take downwards.
  * May import: sip/codec.
  */
-import type { SipMessage } from '../codec/codec.js';
+import type { SipMessage, SipRequest } from '../codec/codec.js';
+import type { Transport } from '../codec/message.js';
 
 /** 'tls' is a destination only: a message that arrived over TLS has protocol 'tcp' and `secure` set (the connection is what answers it). */
-export type Protocol = 'udp' | 'tcp' | 'tls';
+export type Protocol = Transport;
 
 /** Where a message came from, or where one goes. */
 export interface Remote {
@@ -27,7 +28,7 @@ export interface TransportSink {
   /** A well-formed message. */
   onMessage(msg: SipMessage, remote: Remote): void;
   /** A malformed message; `msg` is set when it is a request that can be answered (400). */
-  onBadMessage(msg: SipMessage | undefined, error: string, remote: Remote): void;
+  onBadMessage(msg: SipRequest | undefined, error: string, remote: Remote): void;
 }
 
 export interface TransportCounters {

@@ -112,7 +112,7 @@ describe('e2e: SIP over TLS', function () {
       const common = ['Max-Forwards: 70', 'From: <sips:alice@example.com>;tag=ua1', 'Call-ID: tls-call-1'];
       ua.send(['INVITE sip:1000@tserver.example.com SIP/2.0', via('inv1'), ...common, 'To: <sip:1000@tserver.example.com>', 'CSeq: 1 INVITE',
         `Contact: <sip:alice@127.0.0.64:${lp};transport=tls>`, 'Content-Type: application/sdp'], 'v=0\r\n');
-      const ok = await ua.waitFor((m) => m.status === 200 && m.headers.cseq?.method === 'INVITE');
+      const ok = await ua.waitFor((m) => m.kind === 'response' && m.status === 200 && m.headers.cseq.method === 'INVITE');
       const toTag = ok.headers.to!.params.tag as string;
       const rr = ok.headers['record-route']!;
       expect(rr).to.have.length(1);
@@ -122,7 +122,7 @@ describe('e2e: SIP over TLS', function () {
         `To: <sip:1000@tserver.example.com>;tag=${toTag}`, `CSeq: ${seq} ${method}`];
       ua.send(inDialog('ACK', 1, 'ack1'));
       ua.send(inDialog('BYE', 2, 'bye1'));
-      const byeOk = await ua.waitFor((m) => m.status === 200 && m.headers.cseq?.method === 'BYE');
+      const byeOk = await ua.waitFor((m) => m.kind === 'response' && m.status === 200 && m.headers.cseq.method === 'BYE');
       expect(byeOk.headers['call-id']).to.equal('tls-call-1');
       await eventually(() => b.requests.some((r) => r.method === 'ACK'), 2000, 'ACK at the member');
       const inv = b.requests.find((r) => r.method === 'INVITE')!;

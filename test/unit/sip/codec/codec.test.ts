@@ -39,7 +39,7 @@ describe('sip/codec', () => {
   it('decodes a request and re-encodes it with the body intact', () => {
     const r = decode(Buffer.from(INVITE, 'latin1'));
     expect(r.ok).to.equal(true);
-    if (!r.ok) return;
+    if (!r.ok || r.msg.kind !== 'request') throw new Error('not a request');
     expect(r.msg.method).to.equal('INVITE');
     expect(r.msg.headers.via![0].params).to.deep.equal({ branch: 'z9hG4bKabc', rport: null });
     expect(r.msg.headers.route![0].uri!.host).to.equal('sipproxy.example.com');

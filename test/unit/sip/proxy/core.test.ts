@@ -2,12 +2,13 @@ import { expect } from 'chai';
 import sip, { type SipMessage } from 'sip';
 import { FakeClock } from '../../../../src/shared/clock.js';
 import { silentLogger } from '../../../../src/shared/log.js';
-import { decode } from '../../../../src/sip/codec/codec.js';
+import type { SipRequest } from '../../../../src/sip/codec/codec.js';
 import { ProxyCore } from '../../../../src/sip/proxy/core.js';
 import { TransactionLayer } from '../../../../src/sip/transaction/layer.js';
 import type { Remote } from '../../../../src/sip/transport/types.js';
 import type { SiteModel } from '../../../../src/zone/types.js';
 import { FakeHealth, testSite } from '../../../support/fake-health.js';
+import { requestFrom, requestFromPeer, responseFromPeer } from '../../../support/sip-wire.js';
 
 const UA: Remote = { protocol: 'udp', address: '127.0.0.50', port: 5070 };
 const A = '127.0.0.21';
@@ -34,14 +35,12 @@ function setup(opts: { rate?: number } = {}) {
 }
 
 let n = 0;
-function req(method: string, extra = '', ruri = 'sip:bob@tserver.example.com'): SipMessage {
+function req(method: string, extra = '', ruri = 'sip:bob@tserver.example.com'): SipRequest {
   n++;
   const text =
     `${method} ${ruri} SIP/2.0\r\nVia: SIP/2.0/UDP 10.9.9.9:5070;branch=z9hG4bKu${n};rport\r\n` +
     `From: <sip:a@x>;tag=f${n}\r\nTo: <sip:b@y>\r\nCall-ID: call${n}\r\nCSeq: 1 ${method}\r\n${extra}Content-Length: 0\r\n\r\n`;
-  const r = decode(Buffer.from(text));
-  if (!r.ok) throw new Error(r.error);
-  return r.msg;
+  return requestFrom(text);
 }
 
 describe('sip/proxy core (fake clock, in-memory network)', () => {
@@ -95,7 +94,7 @@ describe('sip/proxy core (fake clock, in-memory network)', () => {
     return Promise.resolve().then(() => {
       expect(to(B, 'INVITE')).to.have.length(1);
       const inv = to(B, 'INVITE')[0].msg;
-      layer.onMessage({ status: 180, reason: 'Ringing', version: '2.0', headers: { ...inv.headers, to: { ...inv.headers.to!, params: { tag: 't' } } } }, { protocol: 'udp', address: B, port: 5060 });
+      layer.onMessage(responseFromPeer({ status: 180, reason: 'Ringing', version: '2.0', headers: { ...inv.headers, to: { ...inv.headers.to!, params: { tag: 't' } } } }), { protocol: 'udp', address: B, port: 5060 });
       clock.advance(10_000);
       expect(health.failed).to.have.length(1);
       // a late answer from the abandoned branch is not passed upstream
@@ -124,7 +123,7 @@ describe('sip/proxy core (fake clock, in-memory network)', () => {
     // the same request comes back (member forwards it to us again)
     const back = { ...fwd, headers: { ...fwd.headers, via: [{ version: '2.0', protocol: 'UDP', host: A, port: 5060, params: { branch: 'z9hG4bKm' } }, ...fwd.headers.via!] } };
     delete back.headers['record-route'];
-    layer.onMessage(back, { protocol: 'udp', address: A, port: 5060 });
+    layer.onMessage(requestFromPeer(back), { protocol: 'udp', address: A, port: 5060 });
     expect(sent.at(-1)!.msg.status).to.equal(482);
     layer.onBadMessage(req('MESSAGE'), 'bad CSeq', UA);
     expect(sent.at(-1)!.msg.status).to.equal(400);
@@ -134,7 +133,7 @@ describe('sip/proxy core (fake clock, in-memory network)', () => {
     const { layer, to, sent, proxy } = setup();
     layer.onMessage(req('MESSAGE'), UA);
     const fwd = to(A, 'MESSAGE')[0].msg;
-    layer.onMessage({ status: 202, reason: 'Accepted', version: '2.0', headers: { ...fwd.headers, to: { ...fwd.headers.to!, params: { tag: 't' } } } }, { protocol: 'udp', address: A, port: 5060 });
+    layer.onMessage(responseFromPeer({ status: 202, reason: 'Accepted', version: '2.0', headers: { ...fwd.headers, to: { ...fwd.headers.to!, params: { tag: 't' } } } }), { protocol: 'udp', address: A, port: 5060 });
     const up = sent.at(-1)!;
     expect(up.msg.status).to.equal(202);
     expect(up.dest).to.deep.equal(UA);

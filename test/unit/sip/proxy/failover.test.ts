@@ -11,7 +11,8 @@ import sip, { type SipMessage } from 'sip';
 import { FakeClock } from '../../../../src/shared/clock.js';
 import type { HealthChange, HealthView, PairFeedback, PairState } from '../../../../src/shared/health.js';
 import { silentLogger } from '../../../../src/shared/log.js';
-import { decode } from '../../../../src/sip/codec/codec.js';
+import type { SipRequest } from '../../../../src/sip/codec/codec.js';
+import { requestFrom, responseFromPeer } from '../../../support/sip-wire.js';
 import { ProxyCore } from '../../../../src/sip/proxy/core.js';
 import { TransactionLayer } from '../../../../src/sip/transaction/layer.js';
 import type { Remote } from '../../../../src/sip/transport/types.js';
@@ -113,7 +114,7 @@ function setup() {
   const answer = (from: string, m: SipMessage, status: number, toTag = 'srv') => {
     proxy.heard(from);
     layer.onMessage(
-      { status, reason: 'x', version: '2.0', headers: { ...m.headers, to: { ...m.headers.to!, params: status > 100 ? { tag: toTag } : {} } } },
+      responseFromPeer({ status, reason: 'x', version: '2.0', headers: { ...m.headers, to: { ...m.headers.to!, params: status > 100 ? { tag: toTag } : {} } } }),
       { protocol: 'udp', address: from, port: 5060 },
     );
   };
@@ -121,15 +122,13 @@ function setup() {
 }
 
 let n = 0;
-function req(method: string, extra = '', ruri = 'sip:bob@tserver.example.com'): SipMessage {
+function req(method: string, extra = '', ruri = 'sip:bob@tserver.example.com'): SipRequest {
   n++;
   const text =
     `${method} ${ruri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.50:5070;branch=z9hG4bKf${n};rport\r\n` +
     `From: <sip:a@x>;tag=f${n}\r\nTo: <sip:b@y>${extra.includes('To-tag') ? ';tag=dlg' : ''}\r\nCall-ID: fo${n}\r\nCSeq: 2 ${method}\r\nMax-Forwards: 70\r\n` +
     `${extra.replace('To-tag\r\n', '')}Content-Length: 0\r\n\r\n`;
-  const r = decode(Buffer.from(text));
-  if (!r.ok) throw new Error(r.error);
-  return r.msg;
+  return requestFrom(text);
 }
 
 const branch = (m: SipMessage) => m.headers.via![0].params.branch;
@@ -302,7 +301,7 @@ describe('sip/proxy switchover (fake clock)', () => {
     await flush();
     expect(to(B, 'ACK')).to.have.length(1);
     health.outOfService();
-    layer.onMessage({ ...ack, headers: { ...ack.headers, via: [{ ...ack.headers.via![0], params: { branch: 'z9hG4bKother' } }] } }, UA);
+    layer.onMessage({ ...ack, headers: { ...ack.headers, via: [{ ...ack.headers.via[0], params: { branch: 'z9hG4bKother' } }] } }, UA);
     await flush();
     expect(to(A, 'ACK').length + to(B, 'ACK').length).to.equal(1); // out of service: dropped
   });

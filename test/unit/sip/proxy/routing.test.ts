@@ -30,6 +30,7 @@ function parse(ruri: string, routes: string[]) {
     'Content-Length: 0\r\n\r\n';
   const r = decode(Buffer.from(text));
   if (!r.ok) throw new Error(r.error);
+  if (r.msg.kind !== 'request') throw new Error('not a request');
   return r.msg;
 }
 
@@ -53,6 +54,9 @@ const cases: Case[] = [
   ['outbound by Route first', 'sip:alice@127.0.0.50:5070', ['<sip:127.0.0.60:5099;lr;transport=tcp>'], 'outbound', { kind: 'direct', address: '127.0.0.60', port: 5099, transport: 'tcp' }],
   ['outbound to another pair', 'sip:bob@other.example.com', [], 'outbound', { kind: 'pair', name: O }],
   ['outbound to a peer instance', 'sip:bob@proxy2.example.com', [], 'outbound', { kind: 'direct', address: '127.0.0.12', port: 5062, transport: 'udp' }],
+  ['outbound to an address by sips: TLS, default port 5061', 'sips:alice@127.0.0.50', [], 'outbound', { kind: 'direct', address: '127.0.0.50', port: 5061, transport: 'tls' }],
+  ['outbound to an address with transport=tls: TLS, default port 5061', 'sip:alice@127.0.0.50;transport=TLS', [], 'outbound', { kind: 'direct', address: '127.0.0.50', port: 5061, transport: 'tls' }],
+  ['outbound to a peer instance by sips: TLS to its port', 'sips:bob@proxy2.example.com', [], 'outbound', { kind: 'direct', address: '127.0.0.12', port: 5062, transport: 'tls' }],
   ['outbound to a name outside the site: RFC 3263 resolution', 'sip:bob@carrier.example.net', [], 'outbound', { kind: 'resolve', query: { host: 'carrier.example.net', port: undefined, transport: undefined, secure: false } }],
   ['outbound to a name with port and transport', 'sips:bob@gw.carrier.example.net:5071', [], 'outbound', { kind: 'resolve', query: { host: 'gw.carrier.example.net', port: 5071, transport: 'tls', secure: true } }],
   ['outbound by Route to an outside name over TCP', 'sip:bob@127.0.0.50', ['<sip:edge.carrier.example.net;transport=tcp;lr>'], 'outbound', { kind: 'resolve', query: { host: 'edge.carrier.example.net', port: undefined, transport: 'tcp', secure: false } }],

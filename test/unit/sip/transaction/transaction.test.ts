@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import sip, { type SipMessage } from 'sip';
 import { FakeClock } from '../../../../src/shared/clock.js';
-import { decode } from '../../../../src/sip/codec/codec.js';
+import type { SipRequest, SipResponse } from '../../../../src/sip/codec/codec.js';
+import { requestFrom } from '../../../support/sip-wire.js';
 import type { ClientFailure } from '../../../../src/sip/transaction/client.js';
 import { TransactionLayer, type TransactionUser } from '../../../../src/sip/transaction/layer.js';
 import type { ServerTransaction } from '../../../../src/sip/transaction/server.js';
@@ -20,17 +21,16 @@ class RecordingSender {
 
 const UA: Remote = { protocol: 'udp', address: '127.0.0.50', port: 5070 };
 
-function req(method: string, branch = 'z9hG4bK' + method + 'x', proto = 'UDP'): SipMessage {
+function req(method: string, branch = 'z9hG4bK' + method + 'x', proto = 'UDP'): SipRequest {
   const text =
     `${method} sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/${proto} 127.0.0.50:5070;branch=${branch};rport\r\n` +
     `From: <sip:a@x>;tag=1\r\nTo: <sip:b@y>\r\nCall-ID: call-${branch}\r\nCSeq: 1 ${method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`;
-  const r = decode(Buffer.from(text));
-  if (!r.ok) throw new Error(r.error);
-  return r.msg;
+  return requestFrom(text);
 }
 
-function resp(to: SipMessage, status: number): SipMessage {
-  return { status, reason: 'x', version: '2.0', headers: { via: to.headers.via, from: to.headers.from, to: { ...to.headers.to!, params: { tag: 't' } }, 'call-id': to.headers['call-id'], cseq: to.headers.cseq } };
+function resp(to: SipRequest, status: number): SipResponse {
+  const h = to.headers;
+  return { kind: 'response', status, reason: 'x', version: '2.0', headers: { via: h.via, from: h.from, to: { ...h.to, params: { tag: 't' } }, 'call-id': h['call-id'], cseq: h.cseq }, content: undefined };
 }
 
 function setup(max?: number) {
