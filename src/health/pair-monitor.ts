@@ -54,17 +54,6 @@ export interface PairMonitorOptions {
   log: Logger;
   /** Called after every change of the pair's state (mode, active, inService). */
   onChange?: (pair: string) => void;
-  /** Called with every probe result that was still current when it arrived. */
-  onProbe?: (pair: string, target: string, result: ProbeResult) => void;
-}
-
-/** The last probe result seen for one member. */
-export interface MemberProbe {
-  target: string;
-  status: number | null;
-  rttMs: number;
-  /** Clock time the result arrived. */
-  at: number;
 }
 
 interface ProbeContext {
@@ -96,7 +85,6 @@ export class PairMonitor {
   private readonly oosForceMs: number;
   private readonly log: Logger;
   private readonly onChange: (pair: string) => void;
-  private readonly onProbe: ((pair: string, target: string, result: ProbeResult) => void) | undefined;
 
   private mode: PairMode = 'check';
   /** Index of the active member (check mode), or -1 (force mode). */
@@ -113,7 +101,6 @@ export class PairMonitor {
   private running = false;
   private waiters: Waiter[] = [];
   private snapshot: PairState;
-  private readonly lastProbes = new Map<string, MemberProbe>();
   private switchoverCount = 0;
 
   constructor(opts: PairMonitorOptions) {
@@ -125,7 +112,6 @@ export class PairMonitor {
     this.oosForceMs = opts.oosForceMs;
     this.log = opts.log;
     this.onChange = opts.onChange ?? (() => {});
-    this.onProbe = opts.onProbe;
     this.snapshot = this.buildSnapshot();
   }
 
@@ -141,11 +127,6 @@ export class PairMonitor {
   /** Number of switchovers (active member changed) since start. */
   get switchovers(): number {
     return this.switchoverCount;
-  }
-
-  /** The last current probe result per member target. */
-  memberProbes(): MemberProbe[] {
-    return [...this.lastProbes.values()];
   }
 
   /** Start in check mode with the primary believed active, probing it at once. */
@@ -369,8 +350,6 @@ export class PairMonitor {
   private result(ctx: ProbeContext, r: ProbeResult): void {
     if (ctx !== this.current || ctx.gen !== this.gen || !this.running) return;
     const target = this.pair.members[ctx.index]!.target;
-    this.lastProbes.set(target, { target, status: r.status, rttMs: r.rttMs, at: this.clock.now() });
-    this.onProbe?.(this.pair.name, target, r);
     if (this.log.isDebugEnabled()) {
       this.log.debug('pair probe', { pair: this.pair.name, target, mode: this.mode, result: describeResult(r), rttMs: r.rttMs });
     }
