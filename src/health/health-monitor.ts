@@ -95,6 +95,14 @@ export class HealthMonitor implements HealthView, PairFeedback {
     this.pairs.get(pair)?.memberFailed(target, cause);
   }
 
+  memberHeard(pair: string, target: string): void {
+    this.pairs.get(pair)?.memberHeard(target);
+  }
+
+  heardWithin(pair: string, target: string, ms: number): boolean {
+    return this.pairs.get(pair)?.heardWithin(target, ms) ?? false;
+  }
+
   awaitActive(pair: string, timeoutMs: number): Promise<string> {
     const m = this.pairs.get(pair);
     if (!m) return Promise.reject(new PairUnavailableError(`pair ${pair} is not configured`));

@@ -21,6 +21,12 @@
  *   (or from either member while in force mode) → check(that member) at once;
  *   memberFailed(active) → force at once.
  *
+ * Liveness: memberHeard() notes when any message last arrived from a member
+ * (by the SIP plane's source address); heardWithin() answers from it. It
+ * changes no state: a busy member that answers other requests is alive,
+ * which the SIP plane's per-hop timer needs to know before it reports a
+ * failure. A reconfiguration that moves the members forgets these times.
+ *
  * Switchover versus outage: awaitActive() waiters (requests the SIP plane
  * holds while the pair switches over) resolve when a member becomes active,
  * and are rejected when the pair goes out of service (or at their own
@@ -102,6 +108,8 @@ export class PairMonitor {
   private waiters: Waiter[] = [];
   private snapshot: PairState;
   private switchoverCount = 0;
+  /** Clock time a message last arrived from each member (-Infinity: never). */
+  private readonly heardAt: [number, number] = [-Infinity, -Infinity];
 
   constructor(opts: PairMonitorOptions) {
     this.pair = opts.pair;
@@ -160,6 +168,7 @@ export class PairMonitor {
     const activeTarget = this.activeIndex >= 0 ? this.pair.members[this.activeIndex]!.target : null;
     this.pair = pair;
     this.targets = probeTargets(pair);
+    if (!same) this.heardAt[0] = this.heardAt[1] = -Infinity;
     if (same || !this.running) return;
     this.abandon();
     const keep = activeTarget === null ? -1 : pair.members.findIndex((m) => m.target === activeTarget);
@@ -190,6 +199,18 @@ export class PairMonitor {
     if (this.mode !== 'check' || this.activeIndex < 0) return;
     if (this.pair.members[this.activeIndex]!.target !== target) return;
     this.enterForce(cause);
+  }
+
+  /** A message arrived from `target` (liveness only: no state changes). */
+  memberHeard(target: string): void {
+    const i = this.indexOf(target);
+    if (i >= 0) this.heardAt[i] = this.clock.now();
+  }
+
+  /** True when a message from `target` arrived within the last `ms` milliseconds. */
+  heardWithin(target: string, ms: number): boolean {
+    const i = this.indexOf(target);
+    return i >= 0 && this.clock.now() - this.heardAt[i] <= ms;
   }
 
   /**

@@ -88,8 +88,6 @@ export class ProxyCore implements TransactionUser {
   private index: SiteIndex | undefined;
   private readonly limiter: DialogRateLimiter;
   private readonly env: ForwardEnv;
-  /** Clock time of the last message from each pair member address (bounded by the members). */
-  private readonly heardAt = new Map<string, number>();
   /** Requests pending at each member (by target), moved when the pair switches away from it. */
   private readonly pendingAt = new Map<string, Set<Forwarding>>();
   private readonly unsubscribe: () => void;
@@ -129,8 +127,6 @@ export class ProxyCore implements TransactionUser {
       failedOver: () => {
         this.counters.failovers++;
       },
-      heard: (address) => this.heard(address),
-      lastHeard: (address) => this.heardAt.get(address.toLowerCase()) ?? -Infinity,
       track: (f, member, on) => {
         let set = this.pendingAt.get(member.target);
         if (on) {
@@ -156,12 +152,13 @@ export class ProxyCore implements TransactionUser {
   }
 
   /**
-   * A message arrived from `address`: if it is a pair member's, note the time
-   * (the per-hop timer's liveness test). Called for every incoming message.
+   * A message arrived from `address`: if it is a pair member's, the health
+   * plane hears of it (the per-hop timer's liveness test). Called for every
+   * incoming message.
    */
   heard(address: string): void {
-    const a = address.toLowerCase();
-    if (this.heardAt.has(a) || this.siteIndex().memberAt(a)) this.heardAt.set(a, this.opts.clock.now());
+    const from = this.siteIndex().memberAt(address);
+    if (from) this.opts.feedback.memberHeard(from.pair.name, from.member.target);
   }
 
   /** The pair switched: requests still unanswered at a member that is no longer active move to the new one. */

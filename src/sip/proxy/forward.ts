@@ -50,10 +50,6 @@ export interface ForwardEnv {
   respond(st: ServerTransaction, res: SipMessage): void;
   forwarded(member: PairMember): void;
   failedOver(): void;
-  /** A message arrived from this address (liveness of pair members). */
-  heard(address: string): void;
-  /** Clock time a message last arrived from this address (-Infinity: never). */
-  lastHeard(address: string): number;
   /** A request is pending at this member (or no longer, with `on` false): see memberLost(). */
   track(f: Forwarding, member: PairMember, on: boolean): void;
   hopTimeoutMs: number;
@@ -172,7 +168,7 @@ export class Forwarding implements ClientTransactionUser {
   onResponse(res: SipMessage, ct: ClientTransaction): void {
     if (ct !== this.ct) return;
     this.clearHop();
-    if (this.member) this.env.heard(this.member.address);
+    if (this.member && this.target.kind === 'pair') this.env.feedback.memberHeard(this.target.pair.name, this.member.target);
     if (this.waiting) {
       // the member we were failing over from answered after all: the request stays with it
       this.waiting = false;
@@ -278,7 +274,7 @@ export class Forwarding implements ClientTransactionUser {
     }
     // A member that answered anything within the last half period is alive: it is busy
     // (or this one datagram was lost) and the transaction retransmits. Not a failure.
-    if (this.env.clock.now() - this.env.lastHeard(this.member.address) <= this.env.hopTimeoutMs / 2) {
+    if (this.target.kind === 'pair' && this.env.feedback.heardWithin(this.target.pair.name, this.member.target, this.env.hopTimeoutMs / 2)) {
       this.armHop(ct);
       return;
     }
