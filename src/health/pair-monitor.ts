@@ -123,10 +123,6 @@ export class PairMonitor {
     this.snapshot = this.buildSnapshot();
   }
 
-  get name(): string {
-    return this.pair.name;
-  }
-
   /** The current state; a new object after each change, safe to keep. */
   state(): PairState {
     return this.snapshot;
