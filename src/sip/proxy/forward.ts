@@ -272,13 +272,13 @@ function currentCt(s: ForwardState): ClientTransaction | undefined {
 }
 
 /** The member the request is registered as pending at (for memberLost). */
-export function trackedMember(s: ForwardState): PairMember | undefined {
+function trackedMember(s: ForwardState): PairMember | undefined {
   if (s.kind === 'sending' || s.kind === 'cancelling') return s.member;
   if (s.kind === 'awaiting-active' && s.kept) return s.failed;
   return undefined;
 }
 
-export function hopOf(s: ForwardState): Hop | undefined {
+function hopOf(s: ForwardState): Hop | undefined {
   return s.kind === 'sending' || s.kind === 'cancelling' ? s.hop : undefined;
 }
 
