@@ -9,45 +9,36 @@
  * Forwarding runs the effects, owns the per-hop timer and the registration
  * of the request at its member, and feeds events back in.
  *
- *   idle ──start: active member / direct target────────────────► opening
- *    │ └──start: pair switching over (no active member yet)──► awaiting-active
- *    └────start: pair out of service / not monitored──► done: 503 + Retry-After
- *
- *   opening ──sent──► sending (member: per-hop timer armed)
- *      │  └──transaction table full──► done: 503 + Retry-After
- *      └─────transport error at once: as a failure in sending
- *
- *   sending ──1xx──► sending (101-199 upstream; any response stops the hop timer)
- *      │ ──final──► done: the answer upstream
- *      │ ──503 from a member──► awaiting-active (the 503 kept) | done (attempts used up)
- *      │ ──hop timer, fired > 20 ms late, first time──► sending (timer re-armed: 1 ms)
- *      │ ──hop timer, member heard within hop/2──► sending (timer re-armed)
- *      │ ──hop timer, member silent──► awaiting-active (transaction kept, member
- *      │                               reported failed) | done (attempts used up)
- *      │ ──failure, nothing received from a member──► awaiting-active | done
- *      │ ──other failure──► done: 503 (transport) / 408
- *      │ ──timer C──► done: 408, CANCEL downstream
- *      │ ──member-lost (pair switched away, nothing above 100 received)──►
- *      │                    opening(new active member), CANCEL the old INVITE branch
- *      └──cancel──► cancelling (CANCEL now if a provisional came, else at the first one)
- *
- *   cancelling ──1xx──► cancelling (the CANCEL goes now if it waited)
- *      │ ──hop timer, late or member busy──► cancelling (re-armed, as in sending)
- *      │ ──final──► done: the answer upstream (487 as a rule)
- *      └──503 from a member / member silent / failure──► done: 487 (timer C: 408)
- *
- *   awaiting-active ──active = another member──► opening(it)
- *      │ ──active = the silent member, its transaction still pending──►
- *      │                    sending (same transaction, same branch; timer re-armed)
- *      │ ──active = the member that said 503──► done: that 503 upstream
- *      │ ──no active member (failoverWaitMs, deadline, out of service)──►
- *      │                    done: the kept 503, else 503 + Retry-After
- *      │ ──response on the kept transaction──► as in sending (the request stays there)
- *      │ ──failure of the kept transaction──► awaiting-active (nothing kept)
- *      └──cancel──► done: 487
- *
- *   any state ──server transaction ended──► done.  done: 2xx retransmissions
- *   still go upstream; everything else is ignored.
+ *   idle ──start──► opening (active member, or the direct target)
+ *     │ └─start──► awaiting-active (pair switching over, no active member yet)
+ *     └──start──► done: 503 + Retry-After (pair out of service / not monitored)
+ *   opening ──sent──► sending (to a member: per-hop timer armed)
+ *     └──table full──► done: 503 + Retry-After  (transport error at once: as in sending)
+ *   sending ──1xx──► sending (101-199 upstream; a response stops the hop timer)
+ *     │ ──final──► done: the answer upstream
+ *     │ ──503 from a member──► awaiting-active (the 503 kept) | done (attempts used up)
+ *     │ ──hop timer late (> 20 ms, once), or member heard within hop/2──► sending (re-armed)
+ *     │ ──hop timer, member silent──► awaiting-active (transaction kept, member
+ *     │                               reported failed) | done (attempts used up)
+ *     │ ──failure, nothing received from a member──► awaiting-active | done
+ *     │ ──other failure──► done: 503 (transport) / 408
+ *     │ ──timer C──► done: 408, CANCEL downstream
+ *     │ ──member-lost (pair switched away, nothing above 100 received)──►
+ *     │                 opening (new active member), CANCEL on the old INVITE branch
+ *     └──cancel──► cancelling (CANCEL now if a provisional came, else at the first one)
+ *   cancelling ──1xx──► cancelling (a waiting CANCEL goes now); hop timer as in sending
+ *     │ ──final──► done: the answer upstream (487 as a rule)
+ *     └──503 / member silent / failure──► done: 487 (timer C: 408)
+ *   awaiting-active ──active = another member──► opening (it)
+ *     │ ──active = the silent member, its transaction pending──► sending (same branch)
+ *     │ ──active = the member that said 503, or no active member (failoverWaitMs,
+ *     │   deadline, out of service)──► done: the kept 503, else 503 + Retry-After
+ *     │ ──response on the kept transaction──► as in sending (the request stays there)
+ *     │ ──failure of the kept transaction──► awaiting-active (nothing kept)
+ *     └──cancel──► done: 487
+ *   any ──server transaction ended──► done.  done: finals on its transaction (2xx
+ *   retransmissions) still go upstream, a CANCEL that waited goes at the first
+ *   provisional; everything else is ignored.
  *
  * Each per-hop timer arming and each wait for the active member is its own
  * object (a Hop, a Wait): an event carries the one it
