@@ -6,11 +6,11 @@
  * zone/types, health.
  */
 import { systemClock, type Clock } from '../shared/clock.js';
-import type { HealthChange, HealthView, PairFeedback, PairState, ProbeResult, Prober } from '../shared/health.js';
+import type { HealthChange, HealthView, PairFeedback, PairState, Prober } from '../shared/health.js';
 import { logEvent, type Logger } from '../shared/log.js';
 import type { SiteModel } from '../zone/types.js';
-import { PairMonitor, PairUnavailableError, type MemberProbe } from './pair-monitor.js';
-import { PeerMonitor, type PeerStatus } from './peer-monitor.js';
+import { PairMonitor, PairUnavailableError } from './pair-monitor.js';
+import { PeerMonitor } from './peer-monitor.js';
 
 export interface HealthMonitorOptions {
   site: SiteModel;
@@ -22,14 +22,11 @@ export interface HealthMonitorOptions {
   peerDownAfter: number;
   peerUpAfter: number;
   log: Logger;
-  /** Every probe result that counted (pair members and peers), e.g. for metrics. */
-  onProbe?: (probe: { kind: 'pair' | 'peer'; pair?: string; target: string; result: ProbeResult }) => void;
 }
 
 /** Pair state plus what ops shows about it. */
 export interface PairDetail extends PairState {
   switchovers: number;
-  probes: MemberProbe[];
 }
 
 export class HealthMonitor implements HealthView, PairFeedback {
@@ -58,7 +55,6 @@ export class HealthMonitor implements HealthView, PairFeedback {
       upAfter: opts.peerUpAfter,
       log: opts.log,
       onChange: (target, healthy) => this.emit({ kind: 'peer', target, healthy }),
-      onProbe: opts.onProbe ? (target, result) => opts.onProbe!({ kind: 'peer', target, result }) : undefined,
     });
     this.applySite(opts.site);
   }
@@ -97,6 +93,14 @@ export class HealthMonitor implements HealthView, PairFeedback {
 
   memberFailed(pair: string, target: string, cause: string): void {
     this.pairs.get(pair)?.memberFailed(target, cause);
+  }
+
+  memberHeard(pair: string, target: string): void {
+    this.pairs.get(pair)?.memberHeard(target);
+  }
+
+  heardWithin(pair: string, target: string, ms: number): boolean {
+    return this.pairs.get(pair)?.heardWithin(target, ms) ?? false;
   }
 
   awaitActive(pair: string, timeoutMs: number): Promise<string> {
@@ -139,13 +143,9 @@ export class HealthMonitor implements HealthView, PairFeedback {
     this.applySite(site);
   }
 
-  /** Pair states with counters and last probe results, for /status and /metrics. */
+  /** Pair states with their switchover counts, for /metrics. */
   pairDetails(): PairDetail[] {
-    return [...this.pairs.values()].map((m) => ({ ...m.state(), switchovers: m.switchovers, probes: m.memberProbes() }));
-  }
-
-  peerStatus(): PeerStatus[] {
-    return this.peers.status();
+    return [...this.pairs.values()].map((m) => ({ ...m.state(), switchovers: m.switchovers }));
   }
 
   private applySite(site: SiteModel): void {
@@ -165,7 +165,6 @@ export class HealthMonitor implements HealthView, PairFeedback {
         oosForceMs: this.opts.oosForceMs,
         log: this.opts.log,
         onChange: (name) => this.emit({ kind: 'pair', pair: name }),
-        onProbe: this.opts.onProbe ? (p, target, result) => this.opts.onProbe!({ kind: 'pair', pair: p, target, result }) : undefined,
       });
       this.pairs.set(pair.name, m);
       if (this.running) m.start();

@@ -21,6 +21,12 @@
  *   (or from either member while in force mode) → check(that member) at once;
  *   memberFailed(active) → force at once.
  *
+ * Liveness: memberHeard() notes when any message last arrived from a member
+ * (by the SIP plane's source address); heardWithin() answers from it. It
+ * changes no state: a busy member that answers other requests is alive,
+ * which the SIP plane's per-hop timer needs to know before it reports a
+ * failure. A reconfiguration that moves the members forgets these times.
+ *
  * Switchover versus outage: awaitActive() waiters (requests the SIP plane
  * holds while the pair switches over) resolve when a member becomes active,
  * and are rejected when the pair goes out of service (or at their own
@@ -54,17 +60,6 @@ export interface PairMonitorOptions {
   log: Logger;
   /** Called after every change of the pair's state (mode, active, inService). */
   onChange?: (pair: string) => void;
-  /** Called with every probe result that was still current when it arrived. */
-  onProbe?: (pair: string, target: string, result: ProbeResult) => void;
-}
-
-/** The last probe result seen for one member. */
-export interface MemberProbe {
-  target: string;
-  status: number | null;
-  rttMs: number;
-  /** Clock time the result arrived. */
-  at: number;
 }
 
 interface ProbeContext {
@@ -96,7 +91,6 @@ export class PairMonitor {
   private readonly oosForceMs: number;
   private readonly log: Logger;
   private readonly onChange: (pair: string) => void;
-  private readonly onProbe: ((pair: string, target: string, result: ProbeResult) => void) | undefined;
 
   private mode: PairMode = 'check';
   /** Index of the active member (check mode), or -1 (force mode). */
@@ -113,8 +107,9 @@ export class PairMonitor {
   private running = false;
   private waiters: Waiter[] = [];
   private snapshot: PairState;
-  private readonly lastProbes = new Map<string, MemberProbe>();
   private switchoverCount = 0;
+  /** Clock time a message last arrived from each member (-Infinity: never). */
+  private readonly heardAt: [number, number] = [-Infinity, -Infinity];
 
   constructor(opts: PairMonitorOptions) {
     this.pair = opts.pair;
@@ -125,12 +120,7 @@ export class PairMonitor {
     this.oosForceMs = opts.oosForceMs;
     this.log = opts.log;
     this.onChange = opts.onChange ?? (() => {});
-    this.onProbe = opts.onProbe;
     this.snapshot = this.buildSnapshot();
-  }
-
-  get name(): string {
-    return this.pair.name;
   }
 
   /** The current state; a new object after each change, safe to keep. */
@@ -141,11 +131,6 @@ export class PairMonitor {
   /** Number of switchovers (active member changed) since start. */
   get switchovers(): number {
     return this.switchoverCount;
-  }
-
-  /** The last current probe result per member target. */
-  memberProbes(): MemberProbe[] {
-    return [...this.lastProbes.values()];
   }
 
   /** Start in check mode with the primary believed active, probing it at once. */
@@ -179,6 +164,7 @@ export class PairMonitor {
     const activeTarget = this.activeIndex >= 0 ? this.pair.members[this.activeIndex]!.target : null;
     this.pair = pair;
     this.targets = probeTargets(pair);
+    if (!same) this.heardAt[0] = this.heardAt[1] = -Infinity;
     if (same || !this.running) return;
     this.abandon();
     const keep = activeTarget === null ? -1 : pair.members.findIndex((m) => m.target === activeTarget);
@@ -209,6 +195,18 @@ export class PairMonitor {
     if (this.mode !== 'check' || this.activeIndex < 0) return;
     if (this.pair.members[this.activeIndex]!.target !== target) return;
     this.enterForce(cause);
+  }
+
+  /** A message arrived from `target` (liveness only: no state changes). */
+  memberHeard(target: string): void {
+    const i = this.indexOf(target);
+    if (i >= 0) this.heardAt[i] = this.clock.now();
+  }
+
+  /** True when a message from `target` arrived within the last `ms` milliseconds. */
+  heardWithin(target: string, ms: number): boolean {
+    const i = this.indexOf(target);
+    return i >= 0 && this.clock.now() - this.heardAt[i] <= ms;
   }
 
   /**
@@ -369,8 +367,6 @@ export class PairMonitor {
   private result(ctx: ProbeContext, r: ProbeResult): void {
     if (ctx !== this.current || ctx.gen !== this.gen || !this.running) return;
     const target = this.pair.members[ctx.index]!.target;
-    this.lastProbes.set(target, { target, status: r.status, rttMs: r.rttMs, at: this.clock.now() });
-    this.onProbe?.(this.pair.name, target, r);
     if (this.log.isDebugEnabled()) {
       this.log.debug('pair probe', { pair: this.pair.name, target, mode: this.mode, result: describeResult(r), rttMs: r.rttMs });
     }

@@ -36,29 +36,16 @@ export interface PeerMonitorOptions {
   log: Logger;
   /** Called on every health transition of a peer. */
   onChange?: (target: string, healthy: boolean) => void;
-  onProbe?: (target: string, result: ProbeResult) => void;
-}
-
-/** What is known of one peer. */
-export interface PeerStatus {
-  target: string;
-  healthy: boolean;
-  /** Consecutive failed probes (0 after a success). */
-  failures: number;
-  /** Consecutive good probes (0 after a failure). */
-  successes: number;
-  lastStatus: number | null;
-  lastRttMs: number;
 }
 
 interface Peer {
   member: PoolMember;
   probeTarget: ProbeTarget | null;
   healthy: boolean;
+  /** Consecutive failed probes (0 after a success). */
   failures: number;
+  /** Consecutive good probes (0 after a failure). */
   successes: number;
-  lastStatus: number | null;
-  lastRttMs: number;
   timer: TimerHandle | undefined;
   /** Bumped when the peer is removed or reprobed, so that late results are ignored. */
   gen: number;
@@ -99,7 +86,7 @@ export class PeerMonitor {
       }
       const p: Peer = {
         member: m, probeTarget: target, healthy: true, failures: 0, successes: 0,
-        lastStatus: null, lastRttMs: 0, timer: undefined, gen: 0, inFlight: false, sentAt: 0,
+        timer: undefined, gen: 0, inFlight: false, sentAt: 0,
       };
       this.peers.set(m.target, p);
       if (this.running) this.tick(p);
@@ -133,13 +120,6 @@ export class PeerMonitor {
     return this.peers.get(target)?.healthy ?? true;
   }
 
-  status(): PeerStatus[] {
-    return [...this.peers.values()].map((p) => ({
-      target: p.member.target, healthy: p.healthy, failures: p.failures, successes: p.successes,
-      lastStatus: p.lastStatus, lastRttMs: p.lastRttMs,
-    }));
-  }
-
   /** Send one probe now and schedule the next one interval later (a fixed rate). */
   private tick(p: Peer): void {
     p.timer = this.opts.clock.setTimeout(() => this.tick(p), this.opts.intervalMs);
@@ -162,9 +142,6 @@ export class PeerMonitor {
   private result(p: Peer, gen: number, r: ProbeResult): void {
     if (gen !== p.gen || !this.running || this.peers.get(p.member.target) !== p) return;
     p.inFlight = false;
-    p.lastStatus = r.status;
-    p.lastRttMs = r.rttMs;
-    this.opts.onProbe?.(p.member.target, r);
     const target = p.member.target;
     if (isAnswer(r)) {
       p.failures = 0;

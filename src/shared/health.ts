@@ -46,6 +46,16 @@ export interface PairFeedback {
   /** A forwarded request got no response within the per-hop timeout, or a transport error. */
   memberFailed(pair: string, target: string, cause: string): void;
   /**
+   * A message (request or response) arrived from this member's address: it is
+   * alive, whatever it said. Called for every message from a pair member.
+   */
+  memberHeard(pair: string, target: string): void;
+  /**
+   * True when a message from this member arrived within the last `ms`
+   * milliseconds (the per-hop timer's test for a busy member versus a dead one).
+   */
+  heardWithin(pair: string, target: string, ms: number): boolean;
+  /**
    * Resolves when the pair has an active member again; rejects after
    * `timeoutMs`, at once while the pair is out of service, and when it goes
    * out of service while waiting (so a switchover is waited for, an outage is not).

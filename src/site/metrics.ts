@@ -5,6 +5,7 @@
  */
 import type { Secondaries } from '../dns/secondary/secondaries.js';
 import type { DnsServer } from '../dns/server/server.js';
+import { isAnswer } from '../health/answers.js';
 import type { HealthMonitor } from '../health/health-monitor.js';
 import { byLabel, type Labels, type MetricFamily } from '../ops/metrics.js';
 import type { ProbeResult, Prober } from '../shared/health.js';
@@ -15,7 +16,9 @@ import type { SiteModel } from '../zone/types.js';
  * Probe outcomes and the last round-trip time per target (pair members and
  * peers), counted where the probes are sent: every OPTIONS probe has exactly
  * one outcome here, also when the monitor that sent it stopped waiting for it
- * (e.g. an oos-check deadline that fired first).
+ * (e.g. an oos-check deadline that fired first). "ok" is the health plane's
+ * one rule (health/answers isAnswer), so that the counters and the monitors
+ * never disagree on what an answer is.
  */
 export class ProbeStats {
   readonly outcomes = new Map<string, { ok: number; failed: number; lastRttMs: number }>();
@@ -40,7 +43,7 @@ export class ProbeStats {
   record(target: string, r: ProbeResult): void {
     let s = this.outcomes.get(target);
     if (!s) this.outcomes.set(target, (s = { ok: 0, failed: 0, lastRttMs: 0 }));
-    if (r.status !== null && r.status >= 200 && r.status !== 503) s.ok++;
+    if (isAnswer(r)) s.ok++;
     else s.failed++;
     if (r.status !== null) s.lastRttMs = r.rttMs;
   }

@@ -4,11 +4,26 @@
  * member; memberFailed makes the other member active (what force mode would
  * find when the partner answers) unless `failoverTo` says otherwise; every
  * call is recorded so tests can assert the feedback the proxy gives.
+ * HeardLog is the one fake of member liveness (memberHeard / heardWithin).
  */
+import { systemClock, type Clock } from '../../src/shared/clock.js';
 import type { HealthChange, HealthView, PairFeedback, PairState } from '../../src/shared/health.js';
 import type { HaPair } from '../../src/zone/types.js';
 
-export class FakeHealth implements HealthView, PairFeedback {
+/** When each pair member was last heard from, on the given clock. */
+export class HeardLog {
+  private readonly at = new Map<string, number>();
+  constructor(private readonly heardClock: Clock = systemClock) {}
+  memberHeard(pair: string, target: string): void {
+    this.at.set(pair + ' ' + target, this.heardClock.now());
+  }
+  heardWithin(pair: string, target: string, ms: number): boolean {
+    const t = this.at.get(pair + ' ' + target);
+    return t !== undefined && this.heardClock.now() - t <= ms;
+  }
+}
+
+export class FakeHealth extends HeardLog implements HealthView, PairFeedback {
   version = 0;
   draining = false;
   readonly states = new Map<string, PairState>();
@@ -17,7 +32,8 @@ export class FakeHealth implements HealthView, PairFeedback {
   /** When set, memberFailed makes this target active (null: the pair goes out of service). */
   failoverTo: string | null | undefined;
 
-  constructor(private readonly pairs: readonly HaPair[]) {
+  constructor(private readonly pairs: readonly HaPair[], clock?: Clock) {
+    super(clock);
     for (const p of pairs) this.setActive(p.name, p.members[0].target);
   }
 

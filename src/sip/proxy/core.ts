@@ -5,18 +5,22 @@
  * INVITEs above overload-ctrl-dialog-rate, strips our Route, adds
  * Record-Route with the pool FQDN and the pair, decides the target
  * (inbound: only ever a pair's active member; outbound: Route, then
- * Request-URI) and hands the request to a forwarding context. ACK for 2xx
- * and stray responses are forwarded statelessly. Counters are plain numbers
- * for ops to export. May import: shared, zone/types, sip/*.
+ * Request-URI) and hands the request (a RequestContext) to a forwarding
+ * context (forward.ts), sharing with all of them one ForwardEnv: the layer,
+ * health, settings, counters and the requests pending at each member, which
+ * move when their pair switches away from it. ACK for 2xx and stray
+ * responses are forwarded statelessly. Counters are plain numbers for ops to
+ * export. May import: shared, zone/types, sip/codec, sip/transaction,
+ * sip/transport, sip/proxy.
  */
 import type { Clock } from '../../shared/clock.js';
 import type { HealthView, PairFeedback } from '../../shared/health.js';
 import { logEvent, type Logger } from '../../shared/log.js';
-import type { HaPair, PairMember, SiteModel } from '../../zone/types.js';
+import type { HaPair, SiteModel } from '../../zone/types.js';
 import type { SipRequest, SipResponse, SipVia } from '../codec/codec.js';
 import { fnv1a, newBranch } from '../codec/ids.js';
 import { copyForForward, makeResponse, maxForwards, ownVia, toTag } from '../codec/messages.js';
-import { Forwarding, type ForwardEnv, type ForwardTarget } from './forward.js';
+import { Forwarding, PendingByMember, respondUpstream, type ForwardCounters, type ForwardEnv, type ForwardSettings, type ForwardTarget } from './forward.js';
 import { DialogRateLimiter } from './overload.js';
 import { decide, loopKey, stripOwnRoutes, classifyUri, type Decision } from './routing.js';
 import type { ResolveOutcome, SipResolver } from './resolver.js';
@@ -56,16 +60,11 @@ class PendingResolve {
   cancelled = false;
 }
 
-/** Plain-number counters for ops to export. */
-export interface SipCounters {
+/** Plain-number counters for ops to export (responses, forwards and failovers: ForwardCounters). */
+export interface SipCounters extends ForwardCounters {
   /** Requests received, by method. */
   requestsByMethod: Record<string, number>;
-  /** Responses sent upstream (generated here or forwarded), by status code. */
-  responsesByCode: Record<string, number>;
-  /** Requests forwarded to each pair member (by target FQDN), retries included. */
-  forwardedByMember: Record<string, number>;
   overloadRejections: number;
-  failovers: number;
   malformed: number;
   loopsDetected: number;
   tooManyHops: number;
@@ -79,6 +78,23 @@ export interface SipCounters {
   readonly transactionsPending: number;
 }
 
+/** One request on its way through the core: what forward() needs to send it on. */
+interface RequestContext {
+  readonly req: SipRequest;
+  readonly st: ServerTransaction;
+  readonly ix: SiteIndex;
+  /** The pair whose member sent the request (outbound), if any. */
+  readonly fromPair: HaPair | undefined;
+  /** Max-Forwards as received (undefined: absent). */
+  readonly maxForwards: number | undefined;
+  /** The loop-detection hash carried in our Via branch. */
+  readonly loopHash: string;
+  /** No To tag: Record-Route goes on a dialog-creating request. */
+  readonly initial: boolean;
+  /** 100 Trying already sent (the request waited for a DNS answer). */
+  readonly tryingSent: boolean;
+}
+
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, INFO, UPDATE, PRACK, MESSAGE, PUBLISH';
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
 
@@ -87,10 +103,7 @@ export class ProxyCore implements TransactionUser {
   private index: SiteIndex | undefined;
   private readonly limiter: DialogRateLimiter;
   private readonly env: ForwardEnv;
-  /** Clock time of the last message from each pair member address (bounded by the members). */
-  private readonly heardAt = new Map<string, number>();
-  /** Requests pending at each member (by target), moved when the pair switches away from it. */
-  private readonly pendingAt = new Map<string, Set<Forwarding>>();
+  private readonly settings: ForwardSettings;
   private readonly unsubscribe: () => void;
 
   constructor(private readonly opts: ProxyOptions) {
@@ -115,34 +128,21 @@ export class ProxyCore implements TransactionUser {
       },
     };
     this.limiter = new DialogRateLimiter(opts.overloadCtrlDialogRate, opts.clock, opts.log);
+    this.settings = {
+      hopTimeoutMs: opts.hopTimeoutMs,
+      failoverWaitMs: opts.failoverWaitMs ?? 10_000,
+      maxFailoverAttempts: opts.maxFailoverAttempts ?? 3,
+      retryAfterSeconds: opts.retryAfterSeconds ?? 5,
+    };
     this.env = {
       layer,
       clock: layer.timerClock,
       health: opts.health,
       feedback: opts.feedback,
-      localFor: (a) => opts.transport.localFor(a),
-      respond: (st, res) => this.respond(st, res),
-      forwarded: (m: PairMember) => {
-        this.counters.forwardedByMember[m.target] = (this.counters.forwardedByMember[m.target] ?? 0) + 1;
-      },
-      failedOver: () => {
-        this.counters.failovers++;
-      },
-      heard: (address) => this.heard(address),
-      lastHeard: (address) => this.heardAt.get(address.toLowerCase()) ?? -Infinity,
-      track: (f, member, on) => {
-        let set = this.pendingAt.get(member.target);
-        if (on) {
-          if (!set) this.pendingAt.set(member.target, (set = new Set()));
-          set.add(f);
-        } else if (set) {
-          set.delete(f);
-        }
-      },
-      hopTimeoutMs: opts.hopTimeoutMs,
-      failoverWaitMs: opts.failoverWaitMs ?? 10_000,
-      maxFailoverAttempts: opts.maxFailoverAttempts ?? 3,
-      retryAfterSeconds: opts.retryAfterSeconds ?? 5,
+      transport: opts.transport,
+      settings: this.settings,
+      counters: this.counters,
+      pending: new PendingByMember(),
     };
     this.unsubscribe = opts.health.onChange((c) => {
       if (c.kind === 'pair') this.onPairChange(c.pair);
@@ -155,12 +155,13 @@ export class ProxyCore implements TransactionUser {
   }
 
   /**
-   * A message arrived from `address`: if it is a pair member's, note the time
-   * (the per-hop timer's liveness test). Called for every incoming message.
+   * A message arrived from `address`: if it is a pair member's, the health
+   * plane hears of it (the per-hop timer's liveness test). Called for every
+   * incoming message.
    */
   heard(address: string): void {
-    const a = address.toLowerCase();
-    if (this.heardAt.has(a) || this.siteIndex().memberAt(a)) this.heardAt.set(a, this.opts.clock.now());
+    const from = this.siteIndex().memberAt(address);
+    if (from) this.opts.feedback.memberHeard(from.pair.name, from.member.target);
   }
 
   /** The pair switched: requests still unanswered at a member that is no longer active move to the new one. */
@@ -172,9 +173,7 @@ export class ProxyCore implements TransactionUser {
     if (!pair || !active) return;
     for (const m of pair.members) {
       if (m === active) continue;
-      const set = this.pendingAt.get(m.target);
-      if (!set || set.size === 0) continue;
-      for (const f of [...set]) f.memberLost(active);
+      for (const f of this.env.pending.pendingAt(m)) f.memberLost(active);
     }
   }
 
@@ -244,7 +243,7 @@ export class ProxyCore implements TransactionUser {
     const strip = stripOwnRoutes(req, ix);
     if (method === 'OPTIONS' && !req.headers.route && this.isForMe(req, ix)) {
       const draining = this.opts.isDraining ? this.opts.isDraining() : this.opts.health.draining;
-      return this.reply(st, draining ? 503 : 200, undefined, draining ? { 'retry-after': String(this.env.retryAfterSeconds) } : { allow: ALLOW, accept: 'application/sdp' });
+      return this.reply(st, draining ? 503 : 200, undefined, draining ? { 'retry-after': String(this.settings.retryAfterSeconds) } : { allow: ALLOW, accept: 'application/sdp' });
     }
 
     const from = ix.memberAt(remote.address);
@@ -270,15 +269,16 @@ export class ProxyCore implements TransactionUser {
     const initial = toTag(req) === undefined;
     if (method === 'INVITE' && initial && !this.limiter.admit()) {
       this.counters.overloadRejections++;
-      return this.reply(st, 503, 'Service Unavailable', { 'retry-after': String(this.env.retryAfterSeconds) });
+      return this.reply(st, 503, 'Service Unavailable', { 'retry-after': String(this.settings.retryAfterSeconds) });
     }
 
+    const rq: RequestContext = { req, st, ix, fromPair: from?.pair, maxForwards: mf, loopHash: hash, initial, tryingSent: false };
     const d = decide(req, ix, strip, from?.pair);
     if (d.kind === 'resolve') {
       const resolver = this.opts.resolver;
       if (!resolver) return this.reply(st, 404, 'Not Found');
       const r = resolver.resolve(d.query);
-      if (!(r instanceof Promise)) return this.forwardResolved(req, st, ix, r, from?.pair, mf, hash, initial, false);
+      if (!(r instanceof Promise)) return this.forwardResolved(rq, r);
       // a cache miss: the request waits for the lookup (bounded by the resolver's timeout)
       if (method === 'INVITE') st.respond(makeResponse(req, 100));
       const pending = new PendingResolve();
@@ -287,7 +287,7 @@ export class ProxyCore implements TransactionUser {
         if (st.state === 'terminated' || st.context !== pending) return;
         if (pending.cancelled) return;
         try {
-          this.forwardResolved(req, st, this.siteIndex(), o, from?.pair, mf, hash, initial, true);
+          this.forwardResolved({ ...rq, ix: this.siteIndex(), tryingSent: true }, o);
         } catch (err) {
           logEvent(this.opts.log, 'INTERNAL_ERROR', { where: 'sip-proxy-resolve', error: String((err as Error)?.stack ?? err) });
           this.reply(st, 500);
@@ -295,19 +295,18 @@ export class ProxyCore implements TransactionUser {
       }, () => undefined);
       return;
     }
-    this.forward(req, st, ix, d, from?.pair, mf, hash, initial, false);
+    this.forward(rq, d);
   }
 
-  private forwardResolved(req: SipRequest, st: ServerTransaction, ix: SiteIndex, o: ResolveOutcome, fromPair: HaPair | undefined,
-    mf: number | undefined, hash: string, initial: boolean, tried: boolean): void {
-    if (!o.ok) return this.reply(st, o.status, o.reason);
+  private forwardResolved(rq: RequestContext, o: ResolveOutcome): void {
+    if (!o.ok) return this.reply(rq.st, o.status, o.reason);
     // the first target (failover across SRV targets is not done: a failure answers upstream)
     const t = o.targets[0];
-    this.forward(req, st, ix, { kind: 'direct', address: t.address, port: t.port, transport: t.protocol }, fromPair, mf, hash, initial, tried);
+    this.forward(rq, { kind: 'direct', address: t.address, port: t.port, transport: t.protocol });
   }
 
-  private forward(req: SipRequest, st: ServerTransaction, ix: SiteIndex, d: Decision, fromPair: HaPair | undefined,
-    mf: number | undefined, hash: string, initial: boolean, tried: boolean): void {
+  private forward(rq: RequestContext, d: Decision): void {
+    const { req, st, ix, fromPair } = rq;
     const method = req.method;
     if (d.kind === 'resolve') return this.reply(st, 404, 'Not Found');
     if (d.kind === 'reject') {
@@ -322,7 +321,7 @@ export class ProxyCore implements TransactionUser {
       const state = this.opts.health.pairState(d.pair.name);
       if (!state || (!state.active && state.outOfService)) {
         this.counters.pairOutOfService++;
-        return this.reply(st, 503, 'Service Unavailable', { 'retry-after': String(this.env.retryAfterSeconds) });
+        return this.reply(st, 503, 'Service Unavailable', { 'retry-after': String(this.settings.retryAfterSeconds) });
       }
       target = { kind: 'pair', pair: d.pair };
       rrPair = fromPair ? fromPair.name : d.pair.name;
@@ -332,13 +331,13 @@ export class ProxyCore implements TransactionUser {
     }
 
     const out = copyForForward(req);
-    out.headers['max-forwards'] = String(mf === undefined ? 70 : mf - 1);
-    if (initial && DIALOG_CREATING.has(method)) {
+    out.headers['max-forwards'] = String(rq.maxForwards === undefined ? 70 : rq.maxForwards - 1);
+    if (rq.initial && DIALOG_CREATING.has(method)) {
       const rr = { uri: { schema: 'sip', host: ix.poolName, params: { lr: null, pair: rrPair } as Record<string, string | null>, headers: {} }, params: {} };
       out.headers['record-route'] = [rr, ...(req.headers['record-route'] ?? [])];
     }
-    if (method === 'INVITE' && !tried) st.respond(makeResponse(req, 100));
-    new Forwarding(this.env, st, out, target, hash).start();
+    if (method === 'INVITE' && !rq.tryingSent) st.respond(makeResponse(req, 100));
+    new Forwarding(this.env, st, out, target, rq.loopHash).start();
   }
 
   private handleCancel(req: SipRequest, st: ServerTransaction): void {
@@ -388,7 +387,7 @@ export class ProxyCore implements TransactionUser {
     if (!state || state.outOfService) return;
     // Switchover: hold the ACK for the new active member (bounded), rather than
     // dropping it and leaving the server retransmitting its 2xx.
-    this.opts.feedback.awaitActive(pair.name, this.env.failoverWaitMs).then(
+    this.opts.feedback.awaitActive(pair.name, this.settings.failoverWaitMs).then(
       (active) => {
         const n = findMember(pair, active);
         if (n) this.sendAck(ack, mf, { protocol: n.transport, address: n.address, port: n.port });
@@ -437,8 +436,7 @@ export class ProxyCore implements TransactionUser {
   }
 
   private respond(st: ServerTransaction, res: SipResponse): void {
-    this.count(res.status);
-    st.respond(res);
+    respondUpstream(this.counters, st, res);
   }
 
   private count(status: number): void {

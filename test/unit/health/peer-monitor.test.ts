@@ -97,8 +97,6 @@ describe('health/peer-monitor', () => {
     await run(clock, 1010);
     expect(monitor.isHealthy(P2)).to.equal(false);
     expect(prober.trace().filter((t) => t.endsWith(P2))).to.deep.equal([`0:${P2}`, `500:${P2}`]);
-    const st = monitor.status().find((s) => s.target === P2)!;
-    expect(st).to.include({ healthy: false, failures: 2, successes: 0, lastStatus: 503 });
     monitor.stop();
   });
 

@@ -17,7 +17,7 @@ import { ProxyCore } from '../../../../src/sip/proxy/core.js';
 import { TransactionLayer } from '../../../../src/sip/transaction/layer.js';
 import type { Remote } from '../../../../src/sip/transport/types.js';
 import type { SiteModel } from '../../../../src/zone/types.js';
-import { testSite } from '../../../support/fake-health.js';
+import { HeardLog, testSite } from '../../../support/fake-health.js';
 
 const UA: Remote = { protocol: 'udp', address: '127.0.0.50', port: 5070 };
 const A = '127.0.0.21';
@@ -28,7 +28,7 @@ const PAIR = 'tserver.example.com';
 const HOP = 500;
 
 /** A pair whose state the test sets: check(active), switching (force, in the round), or out of service. */
-class SwitchingHealth implements HealthView, PairFeedback {
+class SwitchingHealth extends HeardLog implements HealthView, PairFeedback {
   version = 0;
   draining = false;
   state: PairState = { name: PAIR, mode: 'check', active: TA, inService: true, outOfService: false };
@@ -99,7 +99,7 @@ function setup() {
     { address: A, port: 5060 },
     { address: B, port: 5060 },
   ]) as SiteModel;
-  const health = new SwitchingHealth();
+  const health = new SwitchingHealth(clock);
   const bound = [{ address: '127.0.0.11', port: 5060 }];
   const proxy = new ProxyCore({
     site: () => site, health, feedback: health, layer, clock, log: silentLogger, hopTimeoutMs: HOP,
