@@ -22,7 +22,7 @@
  *
  * May import: zone/types, shared.
  */
-import net from 'node:net';
+import { AllowList, plainAddress } from '../../shared/ip.js';
 import { logEvent, silentLogger, type Logger } from '../../shared/log.js';
 import type { RR, Zone } from '../../zone/types.js';
 import type { AnswerTable } from '../authority/answers.js';
@@ -137,35 +137,14 @@ function frame(msgs: Buffer[]): Buffer {
   return Buffer.concat(parts);
 }
 
-/** A prefix list for the transfer ACL. Throws on a malformed entry (validated earlier by config). */
-export function buildAllowList(entries: readonly string[]): net.BlockList {
-  const list = new net.BlockList();
-  for (const e of entries) {
-    const [addr, bits] = e.split('/') as [string, string | undefined];
-    const family = net.isIP(addr);
-    if (family === 0) throw new Error(`not an address: ${e}`);
-    const type = family === 4 ? 'ipv4' : 'ipv6';
-    const prefix = bits === undefined ? (family === 4 ? 32 : 128) : Number(bits);
-    list.addSubnet(addr, prefix, type);
-  }
-  return list;
-}
-
-/** The address a TCP socket reports, with an IPv4-mapped IPv6 address as plain IPv4. */
-function plainAddress(source: string): string {
-  return source.startsWith('::ffff:') && net.isIPv4(source.slice(7)) ? source.slice(7) : source;
-}
-
 export class ZoneTransfer {
   readonly counters: TransferCounters = { transfers: 0, upToDate: 0, refused: 0 };
-  private readonly allow: net.BlockList;
-  private readonly allowEmpty: boolean;
+  private readonly allow: AllowList;
   private readonly log: Logger;
   private readonly streams = new WeakMap<Zone, Buffer[]>();
 
   constructor(private readonly options: TransferOptions) {
-    this.allow = buildAllowList(options.allow);
-    this.allowEmpty = options.allow.length === 0;
+    this.allow = new AllowList(options.allow);
     this.log = options.log ?? silentLogger;
   }
 
@@ -174,10 +153,7 @@ export class ZoneTransfer {
   }
 
   private allowed(source: string): boolean {
-    if (this.allowEmpty) return false;
-    const a = plainAddress(source);
-    const family = net.isIP(a);
-    return family !== 0 && this.allow.check(a, family === 4 ? 'ipv4' : 'ipv6');
+    return this.allow.contains(source);
   }
 
   /**
