@@ -58,7 +58,7 @@ export class QueryChain {
     const p = this.parts;
     const xfr = p.transfer;
     let out: Buffer | null;
-    if (xfr !== undefined && t.tcp && isTransferQuery(msg)) out = xfr.answer(this.table, msg, source);
+    if (xfr !== undefined && t.tcp && isTransferQuery(msg)) out = xfr.answer(this.table, msg, source, p.maxUdp);
     else if (xfr?.isSigned(msg)) out = xfr.answerSigned(this.table, msg, t.tcp, p.counters, p.maxUdp);
     else {
       out = respond(this.table, msg, msg.length, t.tcp, p.counters, p.maxUdp, p.forwarder !== null);
