@@ -5,6 +5,7 @@
  */
 import net from 'node:net';
 import { ConfigError } from '../shared/errors.js';
+import { parseCidr } from '../shared/ip.js';
 import { canonicalName } from '../shared/names.js';
 import { RUN_OPTIONS, type OptionKind, type RunOptionName } from './options.js';
 import type { Settings } from './settings.js';
@@ -55,12 +56,7 @@ function upstream(flag: string, v: unknown): { address: string; port: number } {
 /** ADDRESS/BITS, or a bare address (one host). */
 function cidr(flag: string, v: unknown): string {
   if (typeof v !== 'string') fail(flag, 'expects ADDRESS/BITS');
-  const [address, bits, extra] = v.split('/');
-  const family = net.isIP(address ?? '');
-  const max = family === 4 ? 32 : 128;
-  if (family === 0 || extra !== undefined || (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= max))) {
-    fail(flag, `'${v}' is not a network ADDRESS/BITS (e.g. 10.0.0.0/8, 2001:db8::/32)`);
-  }
+  if (!parseCidr(v)) fail(flag, `'${v}' is not a network ADDRESS/BITS (e.g. 10.0.0.0/8, 2001:db8::/32)`);
   return v;
 }
 

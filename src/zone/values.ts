@@ -5,7 +5,7 @@
  * parser returns a value or throws ValueError with a one-line message.
  * May import: shared.
  */
-import { isIPv6 } from 'node:net';
+import { formatIPv6, parseIp } from '../shared/ip.js';
 
 export class ValueError extends Error {}
 
@@ -129,39 +129,18 @@ export function parseUint(raw: string, max: number, what: string): number {
 
 /** A dotted quad, strict: four decimal parts 0-255 without leading zeros. */
 export function parseIPv4(raw: string): string {
-  const parts = raw.split('.');
-  const ok = parts.length === 4 && parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255);
-  if (!ok) throw new ValueError(`bad IPv4 address '${raw}'`);
+  if (parseIp(raw)?.length !== 4) throw new ValueError(`bad IPv4 address '${raw}'`);
   return raw;
 }
 
 /** An IPv6 address in canonical text: lower case, longest zero run compressed (RFC 5952). */
 export function parseIPv6(raw: string): string {
-  if (raw.includes('%') || !isIPv6(raw)) throw new ValueError(`bad IPv6 address '${raw}'`);
+  if (raw.includes('%')) throw new ValueError(`bad IPv6 address '${raw}'`);
   return canonicalIPv6(raw);
 }
 
 export function canonicalIPv6(addr: string): string {
-  let s = addr.toLowerCase();
-  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
-  if (v4) {
-    const [a, b, c, d] = v4.slice(1).map(Number);
-    s = s.slice(0, v4.index) + ((a << 8) | b).toString(16) + ':' + ((c << 8) | d).toString(16);
-  }
-  const [head, tail] = s.includes('::') ? s.split('::') : [s, undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail === undefined ? [] : tail ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  const g = groups.map((x) => parseInt(x, 16));
-  let best = -1, bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = g.map((x) => x.toString(16));
-  if (best < 0) return hex.join(':');
-  return hex.slice(0, best).join(':') + '::' + hex.slice(best + bestLen).join(':');
+  const b = parseIp(addr);
+  if (b?.length !== 16) throw new ValueError(`bad IPv6 address '${addr}'`);
+  return formatIPv6(b);
 }

@@ -31,7 +31,7 @@ import net from 'node:net';
 import { logEvent, silentLogger, type Logger } from '../../shared/log.js';
 import { AnswerCache } from './cache.js';
 import { rcodeLabel, type DnsCounters } from '../counters.js';
-import { AllowList } from './allow.js';
+import { AllowList } from '../../shared/ip.js';
 import {
   cacheKey, emptyAnswer, foldedName, readClientQuery, relayedAnswer, upstreamQuery,
   type CacheLimits, type ClientQuery, type UpstreamAnswer,
@@ -178,7 +178,7 @@ export class Forwarder {
   query(msg: Uint8Array, len: number, client: string, tcp: boolean, reply: Reply): void {
     const cq = readClientQuery(msg, len, tcp);
     if (!cq) return;
-    if (cq.qclass !== CLASS_IN || this.upstreams.length === 0 || !this.allow.allows(client)) {
+    if (cq.qclass !== CLASS_IN || this.upstreams.length === 0 || !this.allow.contains(client)) {
       this.counters.refused++;
       this.send(reply, emptyAnswer(cq, RCODE.REFUSED, false, this.maxUdp), tcp);
       return;

@@ -10,7 +10,8 @@
  * compression pointer in the copied sections stays valid and names that point
  * at the question echo the client's case. The upstream's OPT is left out (and
  * whatever follows it); the client gets srvproxy's own OPT, as on the
- * authoritative path. TTLs are rewritten on the way out (decremented by the
+ * authoritative path; both are written by the one response writer
+ * (wire/response.ts). TTLs are rewritten on the way out (decremented by the
  * time spent in the cache).
  *
  * Header of a relayed answer: the client's ID, QR, RD and CD copied from the
@@ -18,9 +19,10 @@
  * is not the authority), AD kept only when the client asked for DNSSEC data
  * (DO or AD, RFC 6840 §5.8), the upstream's RCODE.
  *
- * May import: shared.
+ * May import: dns/wire, shared.
  */
-import { CLASSIC_UDP_PAYLOAD, FLAG, OPT_RR_LEN, Parse, RCODE, TYPE, newQuery, parseQuery, skipName } from '../wire/wire.js';
+import { FLAG, OPT_RR_LEN, Parse, RCODE, TYPE, newQuery, parseQuery, skipName } from '../wire/wire.js';
+import { NO_SECTIONS, placed, writeResponse } from '../wire/response.js';
 
 /** A client's query, copied out of the receive buffer while its answer is pending. */
 export interface ClientQuery {
@@ -223,40 +225,10 @@ export function readUpstreamAnswer(
   };
 }
 
-/** The largest answer this client takes over UDP (as on the authoritative path). */
-function udpLimit(cq: ClientQuery, maxUdp: number): number {
-  if (!cq.edns) return CLASSIC_UDP_PAYLOAD;
-  return cq.udpSize < CLASSIC_UDP_PAYLOAD ? CLASSIC_UDP_PAYLOAD : cq.udpSize > maxUdp ? maxUdp : cq.udpSize;
-}
-
-function writeHeader(out: Buffer, o: number, cq: ClientQuery, flags: number, an: number, ns: number, ar: number): void {
-  cq.head.copy(out, o, 0, 2);
-  out.writeUInt16BE(flags, o + 2);
-  out.writeUInt16BE(1, o + 4);
-  out.writeUInt16BE(an, o + 6);
-  out.writeUInt16BE(ns, o + 8);
-  out.writeUInt16BE(ar + (cq.edns ? 1 : 0), o + 10);
-  cq.head.copy(out, o + 12, 12);
-}
-
-function writeOpt(out: Buffer, e: number, cq: ClientQuery, maxUdp: number): void {
-  out[e] = 0;
-  out.writeUInt16BE(TYPE.OPT, e + 1);
-  out.writeUInt16BE(maxUdp, e + 3);
-  out.writeUInt32BE(cq.dnssecOk ? 0x8000 : 0, e + 5);
-  out.writeUInt16BE(0, e + 9);
-}
-
 /** An answer with no records: REFUSED for a client not allowed to forward (as the authoritative path writes it), SERVFAIL when no upstream answered. */
 export function emptyAnswer(cq: ClientQuery, rcode: number, ra: boolean, maxUdp: number): Buffer {
-  const size = cq.head.length + (cq.edns ? OPT_RR_LEN : 0);
-  const o = cq.tcp ? 2 : 0;
-  const out = Buffer.alloc(size + o);
-  if (cq.tcp) out.writeUInt16BE(size, 0);
-  const flags = FLAG.QR | (ra ? FLAG.RA : 0) | (cq.flags & (FLAG.RD | FLAG.CD)) | rcode;
-  writeHeader(out, o, cq, flags, 0, 0, 0);
-  if (cq.edns) writeOpt(out, o + cq.head.length, cq, maxUdp);
-  return out;
+  const flags = FLAG.QR | (ra ? FLAG.RA : 0) | (cq.flags & (FLAG.RD | FLAG.CD));
+  return writeResponse(cq.head, cq.head.length, cq, flags, rcode, NO_SECTIONS, 0, 0, 0, 0, cq.tcp, maxUdp);
 }
 
 /**
@@ -265,33 +237,11 @@ export function emptyAnswer(cq: ClientQuery, rcode: number, ra: boolean, maxUdp:
  * the additional section, then empty with TC.
  */
 export function relayedAnswer(cq: ClientQuery, a: UpstreamAnswer, elapsed: number, maxUdp: number): Buffer {
-  const qEnd = cq.head.length;
-  const optLen = cq.edns ? OPT_RR_LEN : 0;
-  const limit = cq.tcp ? 65535 : udpLimit(cq, maxUdp);
-  let cut = a.sections.length;
-  let an = a.an;
-  let ns = a.ns;
-  let ar = a.ar;
-  let tc = false;
-  if (qEnd + cut + optLen > limit) {
-    cut = a.additionalStart;
-    ar = 0;
-    if (qEnd + cut + optLen > limit) {
-      cut = 0;
-      an = ns = 0;
-      tc = true;
-    }
-  }
-  const size = qEnd + cut + optLen;
-  const o = cq.tcp ? 2 : 0;
-  const out = Buffer.allocUnsafe(size + o);
-  if (cq.tcp) out.writeUInt16BE(size, 0);
   const dnssec = cq.dnssecOk || (cq.flags & FLAG.AD) !== 0;
-  const flags =
-    FLAG.QR | FLAG.RA | (tc ? FLAG.TC : 0) | (cq.flags & (FLAG.RD | FLAG.CD)) | (a.ad && dnssec ? FLAG.AD : 0) | (a.rcode & 0xf);
-  writeHeader(out, o, cq, flags, an, ns, ar);
-  const b = o + qEnd;
-  a.sections.copy(out, b, 0, cut);
+  const flags = FLAG.QR | FLAG.RA | (cq.flags & (FLAG.RD | FLAG.CD)) | (a.ad && dnssec ? FLAG.AD : 0);
+  const out = writeResponse(cq.head, cq.head.length, cq, flags, a.rcode, a.sections, a.an, a.ns, a.ar, a.additionalStart, cq.tcp, maxUdp);
+  const b = placed.start;
+  const cut = placed.cut;
   const offs = a.ttlOffsets;
   for (let i = 0; i < offs.length; i++) {
     const at = offs[i]!;
@@ -299,6 +249,5 @@ export function relayedAnswer(cq: ClientQuery, a: UpstreamAnswer, elapsed: numbe
     const ttl = a.ttls[i]!;
     out.writeUInt32BE(ttl > elapsed ? ttl - elapsed : 0, b + at);
   }
-  if (cq.edns) writeOpt(out, b + cut, cq, maxUdp);
   return out;
 }

@@ -18,11 +18,12 @@
  * The message stream of a zone is encoded once per answer table (cached by
  * zone object), then per transfer only the ID, the question as asked and the
  * TSIG change. The SOA is the first and the last record; every message
- * carries the question and stays under `maxMessage` octets.
+ * carries the question and stays under `maxMessage` octets. Error replies
+ * carry an OPT when the request had one (RFC 6891 §7).
  *
- * May import: zone/types, shared.
+ * May import: dns/wire, dns/authority, dns/counters, zone/types, shared.
  */
-import net from 'node:net';
+import { AllowList, plainAddress } from '../../shared/ip.js';
 import { logEvent, silentLogger, type Logger } from '../../shared/log.js';
 import type { RR, Zone } from '../../zone/types.js';
 import type { AnswerTable } from '../authority/answers.js';
@@ -32,7 +33,8 @@ import { readMessage, readName } from '../wire/message.js';
 import { respond } from '../authority/respond.js';
 import { serialGreater } from '../authority/serial.js';
 import { findTsig, sign, TSIG_ERROR, unsignedError, verify, type TsigKey } from './tsig.js';
-import { CLASS_IN, FLAG, RCODE, TYPE, nameToWire } from '../wire/wire.js';
+import { CLASS_IN, FLAG, MAX_UDP_PAYLOAD, RCODE, TYPE, nameToWire, newQuery, readOpt } from '../wire/wire.js';
+import { NO_SECTIONS, writeResponse } from '../wire/response.js';
 
 export const RCODE_NOTAUTH = 9;
 
@@ -61,6 +63,8 @@ export interface TransferCounters {
 /** Room left in each message for the TSIG record. */
 const TSIG_ROOM = 320;
 const HEADER = 12;
+/** The request's OPT, read for an error reply (answers are synchronous). */
+const scratch = newQuery();
 
 /**
  * Is `msg` an AXFR or IXFR query? Reads the header and the question name
@@ -137,35 +141,14 @@ function frame(msgs: Buffer[]): Buffer {
   return Buffer.concat(parts);
 }
 
-/** A prefix list for the transfer ACL. Throws on a malformed entry (validated earlier by config). */
-export function buildAllowList(entries: readonly string[]): net.BlockList {
-  const list = new net.BlockList();
-  for (const e of entries) {
-    const [addr, bits] = e.split('/') as [string, string | undefined];
-    const family = net.isIP(addr);
-    if (family === 0) throw new Error(`not an address: ${e}`);
-    const type = family === 4 ? 'ipv4' : 'ipv6';
-    const prefix = bits === undefined ? (family === 4 ? 32 : 128) : Number(bits);
-    list.addSubnet(addr, prefix, type);
-  }
-  return list;
-}
-
-/** The address a TCP socket reports, with an IPv4-mapped IPv6 address as plain IPv4. */
-function plainAddress(source: string): string {
-  return source.startsWith('::ffff:') && net.isIPv4(source.slice(7)) ? source.slice(7) : source;
-}
-
 export class ZoneTransfer {
   readonly counters: TransferCounters = { transfers: 0, upToDate: 0, refused: 0 };
-  private readonly allow: net.BlockList;
-  private readonly allowEmpty: boolean;
+  private readonly allow: AllowList;
   private readonly log: Logger;
   private readonly streams = new WeakMap<Zone, Buffer[]>();
 
   constructor(private readonly options: TransferOptions) {
-    this.allow = buildAllowList(options.allow);
-    this.allowEmpty = options.allow.length === 0;
+    this.allow = new AllowList(options.allow);
     this.log = options.log ?? silentLogger;
   }
 
@@ -174,33 +157,30 @@ export class ZoneTransfer {
   }
 
   private allowed(source: string): boolean {
-    if (this.allowEmpty) return false;
-    const a = plainAddress(source);
-    const family = net.isIP(a);
-    return family !== 0 && this.allow.check(a, family === 4 ? 'ipv4' : 'ipv6');
+    return this.allow.contains(source);
   }
 
   /**
    * The whole framed answer (every message, each with its 2-byte length) to
    * the transfer query `msg` from `source`, from the zones of `table`.
    */
-  answer(table: AnswerTable, msg: Buffer, source: string): Buffer | null {
+  answer(table: AnswerTable, msg: Buffer, source: string, maxUdp: number = MAX_UDP_PAYLOAD): Buffer | null {
     const m = readMessage(msg);
     if (!m || m.questions.length !== 1) {
       // isTransferQuery saw a question; the rest is unreadable.
-      return frame([this.bare(msg, null, RCODE.FORMERR)]);
+      return frame([this.bare(msg, null, RCODE.FORMERR, maxUdp)]);
     }
     const q = m.questions[0]!;
     const question = msg.subarray(q.start, q.end);
 
     // TSIG first: a signed request gets a signed answer, whatever it says.
     const rec = findTsig(msg);
-    if (rec === 'malformed') return this.refuse(source, q.name, 'malformed TSIG', frame([this.bare(msg, question, RCODE.FORMERR)]));
+    if (rec === 'malformed') return this.refuse(source, q.name, 'malformed TSIG', frame([this.bare(msg, question, RCODE.FORMERR, maxUdp)]));
     let requestMac: Buffer | undefined;
     if (rec) {
       const v = verify(msg, rec, this.options.key, this.nowSec());
       if (v.error !== TSIG_ERROR.NONE) {
-        const reply = this.bare(msg, question, RCODE_NOTAUTH);
+        const reply = this.bare(msg, question, RCODE_NOTAUTH, maxUdp);
         const out =
           v.error === TSIG_ERROR.BADTIME && this.options.key
             ? sign(reply, this.options.key, { timeSigned: rec.timeSigned, fudge: rec.fudge, error: v.error, otherData: time48(this.nowSec()) }, { requestMac: v.mac }).message
@@ -214,19 +194,19 @@ export class ZoneTransfer {
 
     const ixfr = q.type === TYPE.IXFR;
     if (q.klass !== CLASS_IN || m.answer.length !== 0 || m.authority.length !== (ixfr ? 1 : 0)) {
-      return this.refuse(source, q.name, 'malformed transfer request', frame([signOne(this.bare(msg, question, RCODE.FORMERR))]));
+      return this.refuse(source, q.name, 'malformed transfer request', frame([signOne(this.bare(msg, question, RCODE.FORMERR, maxUdp))]));
     }
-    if (!this.allowed(source)) return this.refuse(source, q.name, 'source not in --allow-transfer', frame([signOne(this.bare(msg, question, RCODE.REFUSED))]));
-    if (this.options.key && !requestMac) return this.refuse(source, q.name, 'request not signed with the TSIG key', frame([this.bare(msg, question, RCODE.REFUSED)]));
+    if (!this.allowed(source)) return this.refuse(source, q.name, 'source not in --allow-transfer', frame([signOne(this.bare(msg, question, RCODE.REFUSED, maxUdp))]));
+    if (this.options.key && !requestMac) return this.refuse(source, q.name, 'request not signed with the TSIG key', frame([this.bare(msg, question, RCODE.REFUSED, maxUdp)]));
     const zone = table.zones.find((z) => z.origin === q.name);
-    if (!zone) return this.refuse(source, q.name, 'not a served zone', frame([signOne(this.bare(msg, question, RCODE_NOTAUTH))]));
+    if (!zone) return this.refuse(source, q.name, 'not a served zone', frame([signOne(this.bare(msg, question, RCODE_NOTAUTH, maxUdp))]));
 
     const serial = zone.soa.data.serial;
     let msgs: Buffer[];
     let full = true;
     const clientSerial = ixfr ? ixfrSerial(msg, m.authority[0]!) : undefined;
     if (ixfr && clientSerial === undefined) {
-      return this.refuse(source, q.name, 'malformed IXFR request', frame([signOne(this.bare(msg, question, RCODE.FORMERR))]));
+      return this.refuse(source, q.name, 'malformed IXFR request', frame([signOne(this.bare(msg, question, RCODE.FORMERR, maxUdp))]));
     }
     if (clientSerial !== undefined && !serialGreater(serial, clientSerial)) {
       // The secondary is current: one message with our SOA (RFC 1995 §2).
@@ -256,7 +236,7 @@ export class ZoneTransfer {
     }
     const framed = frame(out);
     if (framed.length > (this.options.maxTransfer ?? (1 << 20) - (1 << 16))) {
-      return this.refuse(source, q.name, `zone too large to transfer (${framed.length} octets)`, frame([signOne(this.bare(msg, question, RCODE.SERVFAIL))]));
+      return this.refuse(source, q.name, `zone too large to transfer (${framed.length} octets)`, frame([signOne(this.bare(msg, question, RCODE.SERVFAIL, maxUdp))]));
     }
     if (full) this.counters.transfers++;
     else this.counters.upToDate++;
@@ -296,7 +276,7 @@ export class ZoneTransfer {
     const v = verify(msg, rec, this.options.key, this.nowSec());
     let out: Buffer | null;
     if (v.error !== TSIG_ERROR.NONE) {
-      const reply = this.bare(msg, question, RCODE_NOTAUTH);
+      const reply = this.bare(msg, question, RCODE_NOTAUTH, maxUdp);
       out =
         v.error === TSIG_ERROR.BADTIME && this.options.key
           ? sign(reply, this.options.key, { timeSigned: rec.timeSigned, fudge: rec.fudge, error: v.error, otherData: time48(this.nowSec()) }, { requestMac: v.mac }).message
@@ -314,16 +294,15 @@ export class ZoneTransfer {
     return Buffer.concat([len, out]);
   }
 
-  /** A response with no records: the header (ID, RD, rcode) and the question when there is one. */
-  private bare(msg: Buffer, question: Buffer | null, rcode: number): Buffer {
-    const out = Buffer.alloc(HEADER + (question?.length ?? 0));
-    msg.copy(out, 0, 0, 2);
-    out.writeUInt16BE(FLAG.QR | (((msg[2]! << 8) | msg[3]!) & FLAG.RD) | rcode, 2);
-    if (question) {
-      out.writeUInt16BE(1, 4);
-      question.copy(out, HEADER);
-    }
-    return out;
+  /**
+   * A response with no records: the header (ID, RD, rcode), the question when
+   * there is one (it follows the header), and an OPT when the request had one
+   * (RFC 6891 §7), written by the one response writer.
+   */
+  private bare(msg: Buffer, question: Buffer | null, rcode: number, maxUdp: number): Buffer {
+    readOpt(msg, msg.length, scratch);
+    const flags = FLAG.QR | (((msg[2]! << 8) | msg[3]!) & FLAG.RD);
+    return writeResponse(msg, HEADER + (question?.length ?? 0), scratch, flags, rcode, NO_SECTIONS, 0, 0, 0, 0, false, maxUdp);
   }
 
   private refuse(source: string, zone: string, reason: string, reply: Buffer): Buffer {

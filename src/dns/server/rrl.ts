@@ -13,8 +13,12 @@
  * bounded memory and, at worst, resets some buckets.
  *
  * Hand-written: no maintained Node package does DNS RRL; the state machine
- * is a few lines. May import: nothing.
+ * is a few lines. May import: shared.
  */
+import { isMappedV4, readIp } from '../../shared/ip.js';
+
+/** Octets of the address being keyed (the query path is synchronous). */
+const scratch = new Uint8Array(16);
 
 export interface RrlOptions {
   /** Responses a second per client prefix; 0 = off. */
@@ -103,25 +107,29 @@ export class ResponseRateLimiter {
     return 'drop';
   }
 
-  /** The client prefix an address belongs to (IPv4-mapped IPv6 counts as IPv4). */
+  /** The client prefix an address belongs to (IPv4-mapped IPv6 counts as IPv4; not an address: ''). */
   prefixOf(address: string): string {
-    let a = address;
-    if (a.startsWith('::ffff:') && a.indexOf('.') > 0) a = a.slice(7);
-    if (a.indexOf(':') < 0) {
-      const parts = a.split('.');
+    const b = scratch;
+    let f = readIp(address, b);
+    let o = 0;
+    if (f === 6 && isMappedV4(b)) {
+      f = 4;
+      o = 12;
+    }
+    if (f === 4) {
       let key = '';
       for (let i = 0; i < this.v4Bytes; i++) {
-        const octet = Number(parts[i]) & (i === this.v4Bytes - 1 ? this.v4Mask : 0xff);
+        const octet = b[o + i]! & (i === this.v4Bytes - 1 ? this.v4Mask : 0xff);
         key += (i ? '.' : '') + octet;
       }
       return key;
     }
-    const groups = expandV6(a);
+    if (f === 0) return '';
     const whole = this.v6Prefix >> 4;
     const rest = this.v6Prefix & 15;
     let key = 'v6';
-    for (let i = 0; i < whole; i++) key += ':' + groups[i];
-    if (rest) key += ':' + (groups[whole]! & ((0xffff << (16 - rest)) & 0xffff));
+    for (let i = 0; i < whole; i++) key += ':' + ((b[2 * i]! << 8) | b[2 * i + 1]!);
+    if (rest) key += ':' + (((b[2 * whole]! << 8) | b[2 * whole + 1]!) & ((0xffff << (16 - rest)) & 0xffff));
     return key;
   }
 
@@ -133,23 +141,6 @@ export class ResponseRateLimiter {
       if (--n === 0) break;
     }
   }
-}
-
-/** The eight 16-bit groups of an IPv6 address in text form (zone index ignored). */
-function expandV6(address: string): number[] {
-  const pct = address.indexOf('%');
-  const a = pct >= 0 ? address.slice(0, pct) : address;
-  const dbl = a.indexOf('::');
-  const head = dbl >= 0 ? a.slice(0, dbl) : a;
-  const tail = dbl >= 0 ? a.slice(dbl + 2) : '';
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const out: number[] = [];
-  for (const g of h) out.push(parseInt(g, 16) || 0);
-  const fill = 8 - h.length - t.length;
-  for (let i = 0; i < fill; i++) out.push(0);
-  for (const g of t) out.push(parseInt(g, 16) || 0);
-  return out;
 }
 
 /**

@@ -2,26 +2,29 @@
  * dns/server: DnsServer — UDP and TCP listeners on a list of addresses
  * (IPv4 and IPv6) and one port, answering from the current AnswerTable.
  *
- * setTable() swaps the table by one reference assignment. A query is answered
- * synchronously from the table read when it arrived, so no query sees half a
- * table and none is dropped during a swap. Sockets are built on node:dgram and
+ * Every message goes through the one handler chain (chain.ts: transfer,
+ * TSIG, authority, forwarding), with the transport's differences as its
+ * parameters. setTable() swaps the table by one reference assignment. A query
+ * is answered synchronously from the table read when it arrived, so no query
+ * sees half a table and none is dropped during a swap. Sockets are built on node:dgram and
  * node:net directly (not dns2's server: see wire.ts for why). Nothing thrown
  * on the query path escapes a socket handler: it is counted and logged.
  *
- * May import: zone/types, shared.
+ * May import: dns/authority, dns/forward, dns/secondary, dns/server, dns/wire,
+ * zone/types, shared.
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { SrvError } from '../../shared/errors.js';
 import { logEvent, silentLogger, type Logger } from '../../shared/log.js';
-import { emptyAnswerTable, type AnswerTable } from '../authority/answers.js';
+import type { AnswerTable } from '../authority/answers.js';
 import { newCounters, type DnsCounters } from '../counters.js';
 import { Forwarder, newForwardCounters, type ForwardCounters, type ForwardOptions } from '../forward/forwarder.js';
-import { FORWARD, respond } from '../authority/respond.js';
-import { ResponseRateLimiter, truncatedResponse, type RrlCounters, type RrlOptions } from './rrl.js';
+import { QueryChain, type Transport } from './chain.js';
+import { ResponseRateLimiter, type RrlCounters, type RrlOptions } from './rrl.js';
 import { DEFAULT_TCP_LIMITS, TcpConnections, type TcpLimits } from './tcp.js';
 import { MAX_UDP_PAYLOAD } from '../wire/wire.js';
-import { isTransferQuery, type ZoneTransfer } from '../secondary/xfr.js';
+import type { ZoneTransfer } from '../secondary/xfr.js';
 
 export interface DnsServerOptions {
   /** IP addresses to listen on (IPv4 or IPv6 literals). */
@@ -82,7 +85,7 @@ export class DnsServer {
   readonly forwarder: Forwarder | null;
   /** Null unless options.rrl has a rate above 0. */
   readonly rrl: ResponseRateLimiter | null;
-  private current: AnswerTable;
+  private readonly chain: QueryChain;
   private readonly udp: dgram.Socket[] = [];
   private readonly tcpServers: net.Server[] = [];
   private readonly tcp: TcpConnections;
@@ -95,27 +98,29 @@ export class DnsServer {
     for (const a of options.addresses) {
       if (!net.isIP(a)) throw new SrvError('SRV_ERR_LISTEN', `DNS listen address is not an IP address: ${a}`);
     }
-    this.current = options.table ?? emptyAnswerTable();
     this.log = options.log ?? silentLogger;
     this.maxUdp = Math.max(512, Math.min(65535, options.maxUdpPayload ?? MAX_UDP_PAYLOAD));
     this.rrl = options.rrl && options.rrl.rate > 0 ? new ResponseRateLimiter(options.rrl) : null;
     const limits = { ...DEFAULT_TCP_LIMITS, ...options.tcp };
-    const maxUdp = this.maxUdp;
-    const fwd = (this.forwarder = options.forward ? new Forwarder(options.forward, this.counters, this.maxUdp, this.log, this.forwardCounters) : null);
-    const xfr = options.transfer;
+    this.forwarder = options.forward ? new Forwarder(options.forward, this.counters, this.maxUdp, this.log, this.forwardCounters) : null;
+    this.chain = new QueryChain({
+      counters: this.counters,
+      maxUdp: this.maxUdp,
+      forwarder: this.forwarder,
+      transfer: options.transfer,
+      onError: (err) => this.internalError(err),
+    });
+    if (options.table) this.chain.table = options.table;
+    const chain = this.chain;
+    const tcp: Transport<net.Socket> = {
+      tcp: true,
+      rrl: null,
+      send: (socket, answer) => this.tcp.send(socket, answer),
+    };
     this.tcp = new TcpConnections(
       limits,
       this.counters,
-      (msg, socket) => {
-        if (xfr && isTransferQuery(msg)) return xfr.answer(this.current, msg, socket.remoteAddress ?? '');
-        if (xfr?.isSigned(msg)) return xfr.answerSigned(this.current, msg, true, this.counters, maxUdp);
-        const out = respond(this.current, msg, msg.length, true, this.counters, maxUdp, fwd !== null);
-        if (out !== FORWARD) return out;
-        fwd!.query(msg, msg.length, socket.remoteAddress ?? '', true, (answer) => {
-          if (!socket.destroyed) socket.write(answer);
-        });
-        return null;
-      },
+      (msg, socket) => chain.handle(msg, socket.remoteAddress ?? '', tcp, socket),
       (err) => this.internalError(err),
     );
   }
@@ -125,30 +130,14 @@ export class DnsServer {
     return this.rrl ? this.rrl.counters : { rrlDropped: 0, rrlSlipped: 0 };
   }
 
-  /** Sends a UDP answer, through response rate limiting when it is on. */
-  private sendUdp(sock: dgram.Socket, out: Buffer, port: number, address: string): void {
-    const rrl = this.rrl;
-    if (rrl !== null) {
-      const verdict = rrl.check(address);
-      if (verdict === 'drop') return;
-      if (verdict === 'truncated') {
-        const tc = truncatedResponse(out);
-        if (!tc) return;
-        this.counters.truncated++;
-        out = tc;
-      }
-    }
-    sock.send(out, port, address);
-  }
-
   /** The table queries are answered from now. */
   get table(): AnswerTable {
-    return this.current;
+    return this.chain.table;
   }
 
   /** Swap the answer table; queries arriving from now on use `table`. */
   setTable(table: AnswerTable): void {
-    this.current = table;
+    this.chain.table = table;
   }
 
   /** The port bound (after listen()). */
@@ -208,10 +197,13 @@ export class DnsServer {
         } catch {
           // The kernel keeps its own cap; the default buffer still works.
         }
-        const maxUdp = this.maxUdp;
         const counters = this.counters;
-        const fwd = this.forwarder;
-        const xfr = this.options.transfer;
+        const chain = this.chain;
+        const udp: Transport<dgram.RemoteInfo> = {
+          tcp: false,
+          rrl: this.rrl,
+          send: (rinfo, answer) => sock.send(answer, rinfo.port, rinfo.address),
+        };
         sock.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
           counters.udpReceived++;
           if (rinfo.port === 0) {
@@ -219,18 +211,7 @@ export class DnsServer {
             return;
           }
           try {
-            const out = xfr?.isSigned(msg)
-              ? xfr.answerSigned(this.current, msg, false, counters, maxUdp) // TSIG (a secondary's SOA query)
-              : respond(this.current, msg, msg.length, false, counters, maxUdp, fwd !== null);
-            if (out === FORWARD) {
-              fwd!.query(msg, msg.length, rinfo.address, false, (answer) => {
-                try {
-                  this.sendUdp(sock, answer, rinfo.port, rinfo.address);
-                } catch (err) {
-                  this.internalError(err); // the socket closed while the upstream answered
-                }
-              });
-            } else if (out) this.sendUdp(sock, out, rinfo.port, rinfo.address);
+            chain.handle(msg, rinfo.address, udp, rinfo);
           } catch (err) {
             this.internalError(err);
           }

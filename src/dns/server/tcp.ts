@@ -27,11 +27,11 @@ export const DEFAULT_TCP_LIMITS: TcpLimits = {
 };
 
 /**
- * Answers one framed message (without its length prefix); returns the framed
- * answer or null. `socket` is for an answer written later (forwarding, RFC
- * 7766 §6.2.1.1 allows answers out of order); `msg` is only valid during the call.
+ * Answers one framed message (without its length prefix) through send(),
+ * now or later (forwarding: RFC 7766 §6.2.1.1 allows answers out of order);
+ * `msg` is only valid during the call.
  */
-export type TcpHandler = (msg: Buffer, socket: Socket) => Buffer | null;
+export type TcpHandler = (msg: Buffer, socket: Socket) => void;
 
 const MAX_FRAME = 2 + 65535;
 
@@ -134,11 +134,14 @@ export class TcpConnections {
 
   private frame(conn: Conn, msg: Buffer): void {
     this.counters.tcpReceived++;
-    const out = this.handle(msg, conn.socket);
-    if (!out) return;
-    const s = conn.socket;
-    s.write(out);
-    if (s.writableLength > this.limits.maxPendingWrite) s.destroy();
+    this.handle(msg, conn.socket);
+  }
+
+  /** Writes a framed answer; a client with more than maxPendingWrite octets unread is cut off. */
+  send(socket: Socket, out: Buffer): void {
+    if (socket.destroyed) return;
+    socket.write(out);
+    if (socket.writableLength > this.limits.maxPendingWrite) socket.destroy();
   }
 
   /** Destroy every open connection. */

@@ -15,7 +15,7 @@
  *
  * May import: zone/types, shared.
  */
-import { isIP } from 'node:net';
+import { parseIp } from '../../shared/ip.js';
 import type { RR } from '../../zone/types.js';
 import { RR_TYPE_CODES } from '../../zone/types.js';
 import { CLASS_IN, wireLength } from './wire.js';
@@ -123,22 +123,9 @@ class Writer {
 }
 
 function address(text: string, family: 4 | 6): Buffer {
-  if (isIP(text) !== family) throw new Error(`bad IPv${family} address ${text}`);
-  if (family === 4) return Buffer.from(text.split('.').map((p) => Number(p)));
-  // Expand "::" and any embedded IPv4 tail.
-  let t = text;
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(t);
-  if (v4) {
-    const b = v4[1]!.split('.').map(Number);
-    t = t.slice(0, -v4[1]!.length) + `${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
-  }
-  const [head, tail] = t.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const tl = tail !== undefined && tail !== '' ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...new Array<string>(8 - h.length - tl.length).fill('0'), ...tl];
-  const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
-  return out;
+  const b = parseIp(text);
+  if (!b || b.length !== (family === 4 ? 4 : 16)) throw new Error(`bad IPv${family} address ${text}`);
+  return Buffer.from(b);
 }
 
 function writeRecord(w: Writer, rr: RR): void {

@@ -187,6 +187,55 @@ export function parseQuery(buf: Uint8Array, len: number, q: Query): Parse {
   return Parse.Ok;
 }
 
+/**
+ * For a message parseQuery did not accept (FORMERR, NOTIMP): reads its one
+ * well-formed OPT, if it has one, into `q` (edns, udpSize, dnssecOk), so that
+ * the error reply carries an OPT too (RFC 6891 §7). Walks every section of
+ * any opcode's message; false (q.edns false) when there is no OPT, more than
+ * one, or any record is unreadable. Never throws.
+ */
+export function readOpt(buf: Uint8Array, len: number, q: Query): boolean {
+  q.edns = false;
+  q.udpSize = 0;
+  q.dnssecOk = false;
+  if (len < 12) return false;
+  const qd = (buf[4]! << 8) | buf[5]!;
+  const records = ((buf[6]! << 8) | buf[7]!) + ((buf[8]! << 8) | buf[9]!);
+  const ar = (buf[10]! << 8) | buf[11]!;
+  let pos = 12;
+  for (let i = 0; i < qd; i++) {
+    pos = skipName(buf, pos, len);
+    if (pos < 0 || pos + 4 > len) return false;
+    pos += 4;
+  }
+  let found = false;
+  let udpSize = 0;
+  let dnssecOk = false;
+  for (let i = 0; i < records + ar; i++) {
+    const nameStart = pos;
+    pos = skipName(buf, pos, len);
+    if (pos < 0 || pos + 10 > len) return false;
+    const rdata = pos + 10;
+    const rdlen = (buf[pos + 8]! << 8) | buf[pos + 9]!;
+    if (rdata + rdlen > len) return false;
+    if (((buf[pos]! << 8) | buf[pos + 1]!) === TYPE.OPT) {
+      if (i < records || found || buf[nameStart] !== 0) return false;
+      found = true;
+      udpSize = (buf[pos + 2]! << 8) | buf[pos + 3]!;
+      dnssecOk = (buf[pos + 6]! & 0x80) !== 0;
+      let o = rdata;
+      while (o + 4 <= rdata + rdlen) o += 4 + ((buf[o + 2]! << 8) | buf[o + 3]!);
+      if (o !== rdata + rdlen) return false;
+    }
+    pos = rdata + rdlen;
+  }
+  if (!found) return false;
+  q.edns = true;
+  q.udpSize = udpSize;
+  q.dnssecOk = dnssecOk;
+  return true;
+}
+
 /** The wire form of a canonical name ("a.b" → 1a1b0), lower case. Labels with dots are not supported. */
 export function nameToWire(name: string): Buffer {
   if (name === '') return Buffer.from([0]);

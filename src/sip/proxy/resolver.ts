@@ -7,11 +7,13 @@
  * answers are cached (records for their TTL, clamped; negative answers and
  * failures briefly), a cache hit is answered synchronously, a miss starts one
  * lookup per record (concurrent lookups coalesced) through node:dns's
- * c-ares Resolver, bounded in time. Caches are bounded in entries (the oldest
- * entry goes first). May import: shared, sip/codec/uri, sip/transport-types.
+ * c-ares Resolver, bounded in time. Both caches are the one bounded LRU
+ * (shared/lru.ts): bounded in entries, the least recently used entry goes
+ * first. May import: shared, sip/codec/uri, sip/transport/types.
  */
 import dns from 'node:dns';
 import { isIP } from 'node:net';
+import { LruCache } from '../../shared/lru.js';
 import type { Protocol } from '../transport/types.js';
 import { defaultPort } from '../codec/uri.js';
 
@@ -67,11 +69,6 @@ type RecordKind = 'NAPTR' | 'SRV' | 'A' | 'AAAA';
 /** One record lookup's result: the data, 'nx' (NXDOMAIN), 'nodata', or 'fail' (timeout, SERVFAIL, refused). */
 type RecordResult<T> = { data: T[]; ttl: number } | 'nx' | 'nodata' | 'fail';
 
-interface Entry<T> {
-  expires: number;
-  value: T;
-}
-
 const NAPTR_SERVICES: Record<string, Protocol> = { 'SIP+D2U': 'udp', 'SIP+D2T': 'tcp', 'SIPS+D2T': 'tls' };
 const SRV_PREFIX: Record<Protocol, string> = { udp: '_sip._udp.', tcp: '_sip._tcp.', tls: '_sips._tcp.' };
 
@@ -80,8 +77,8 @@ class Timeout extends Error {}
 export class SipResolver {
   readonly counters: ResolverCounters = { hits: 0, misses: 0, queries: 0, failures: 0 };
   private readonly dns: dns.promises.Resolver;
-  private readonly results = new Map<string, Entry<ResolveOutcome>>();
-  private readonly records = new Map<string, Entry<RecordResult<unknown>>>();
+  private readonly results: LruCache<ResolveOutcome>;
+  private readonly records: LruCache<RecordResult<unknown>>;
   private readonly pendingResults = new Map<string, Promise<ResolveOutcome>>();
   private readonly pendingRecords = new Map<string, Promise<RecordResult<unknown>>>();
   private readonly timeoutMs: number;
@@ -90,8 +87,6 @@ export class SipResolver {
   private readonly srvTtl: number;
   private readonly negativeTtl: number;
   private readonly failureTtl: number;
-  private readonly maxEntries: number;
-  private readonly now: () => number;
   private closed = false;
 
   constructor(opts: SipResolverOptions = {}) {
@@ -104,18 +99,16 @@ export class SipResolver {
     this.srvTtl = opts.srvTtl ?? 60;
     this.negativeTtl = opts.negativeTtl ?? 5;
     this.failureTtl = opts.failureTtl ?? 1;
-    this.maxEntries = Math.max(16, opts.maxEntries ?? 4096);
-    this.now = opts.now ?? Date.now;
+    const bounds = { maxEntries: Math.max(16, opts.maxEntries ?? 4096), now: opts.now ?? Date.now };
+    this.results = new LruCache(bounds);
+    this.records = new LruCache(bounds);
   }
 
   /** A cached, unexpired answer for `q` (synchronous, no I/O), or undefined. */
   cached(q: ResolveQuery): ResolveOutcome | undefined {
-    const e = this.results.get(resultKey(q));
-    if (e && e.expires > this.now()) {
-      this.counters.hits++;
-      return e.value;
-    }
-    return undefined;
+    const hit = this.results.get(resultKey(q));
+    if (hit) this.counters.hits++;
+    return hit;
   }
 
   /** Resolves `q` (the cache first); never rejects, settles within timeoutMs. */
@@ -130,7 +123,7 @@ export class SipResolver {
     const p = this.bounded(this.locate(q)).then(({ outcome, ttl }) => {
       this.pendingResults.delete(key);
       if (!outcome.ok && outcome.status === 503) this.counters.failures++;
-      if (!this.closed) this.put(this.results, key, outcome, ttl);
+      if (!this.closed) this.results.set(key, outcome, ttl * 1000);
       return outcome;
     });
     this.pendingResults.set(key, p);
@@ -243,15 +236,15 @@ export class SipResolver {
   /** One record set, from the cache or one (coalesced) query. */
   private record(kind: RecordKind, name: string): RecordResult<unknown> | Promise<RecordResult<unknown>> {
     const key = kind + ' ' + name;
-    const e = this.records.get(key);
-    if (e && e.expires > this.now()) return e.value;
+    const hit = this.records.get(key);
+    if (hit !== undefined) return hit;
     const pending = this.pendingRecords.get(key);
     if (pending) return pending;
     this.counters.queries++;
     const p = this.query(kind, name).then((r) => {
       this.pendingRecords.delete(key);
       const ttl = r === 'fail' ? this.failureTtl : r === 'nx' || r === 'nodata' ? this.negativeTtl : r.ttl;
-      if (!this.closed) this.put(this.records, key, r, ttl);
+      if (!this.closed) this.records.set(key, r, ttl * 1000);
       return r;
     });
     this.pendingRecords.set(key, p);
@@ -288,17 +281,6 @@ export class SipResolver {
 
   private clampTtl(s: number): number {
     return Math.max(this.minTtl, Math.min(this.maxTtl, s));
-  }
-
-  private put<T>(map: Map<string, Entry<T>>, key: string, value: T, ttlSeconds: number): void {
-    map.delete(key);
-    if (map.size >= this.maxEntries) {
-      const now = this.now();
-      for (const [k, v] of map) if (v.expires <= now) map.delete(k);
-      // still full: the oldest entry goes (a Map iterates in insertion order)
-      if (map.size >= this.maxEntries) map.delete(map.keys().next().value!);
-    }
-    map.set(key, { expires: this.now() + Math.max(0, ttlSeconds) * 1000, value });
   }
 }
 

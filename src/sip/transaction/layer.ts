@@ -12,8 +12,9 @@ import { encode, type SipMessage, type SipRequest, type SipResponse, type SipVia
 import { branchOf, fromTag, isRfc3261Branch, makeResponse } from '../codec/messages.js';
 import { ClientTransaction, type ClientTransactionUser } from './client.js';
 import { Retired, RetiredExpiry } from './retired.js';
+import { LaneClock } from '../../shared/timer-lanes.js';
 import { ServerTransaction } from './server.js';
-import { DEFAULT_TIMERS, LaneClock, type Sender, type TimerConfig, type TransactionEnv } from './timers.js';
+import { DEFAULT_TIMERS, type Sender, type TimerConfig, type TransactionEnv } from './timers.js';
 import type { Remote, TransportSink } from '../transport/types.js';
 
 export interface TransactionUser {

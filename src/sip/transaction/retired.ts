@@ -14,12 +14,13 @@
  * (INVITE client in Accepted); everything else is absorbed.
  *
  * Expiry: every record with the same lifetime expires in the order it was
- * made, so one FIFO per lifetime plus one clock timer armed for the earliest
- * head replace a timer per transaction; expiry is exact (the timer is armed
- * for the head's due time, and every record due by then goes in one sweep).
+ * made, so the records sit on timer lanes (shared/timer-lanes.ts: one FIFO
+ * per lifetime, one clock timer armed for the earliest head) instead of a
+ * timer per transaction; expiry is exact.
  * May import: shared, sip/transport-types.
  */
-import type { Clock, TimerHandle } from '../../shared/clock.js';
+import type { Clock } from '../../shared/clock.js';
+import { TimerLanes } from '../../shared/timer-lanes.js';
 import type { Remote } from '../transport/types.js';
 
 export class Retired {
@@ -43,83 +44,29 @@ export class Retired {
   ) {}
 }
 
-class Fifo {
-  items: Retired[] = [];
-  head = 0;
-  get size(): number {
-    return this.items.length - this.head;
-  }
-  peek(): Retired | undefined {
-    return this.head < this.items.length ? this.items[this.head] : undefined;
-  }
-  push(r: Retired): void {
-    this.items.push(r);
-  }
-  shift(): Retired {
-    const r = this.items[this.head];
-    this.items[this.head++] = undefined as unknown as Retired;
-    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return r;
-  }
-}
-
-/** Ends retired records when due: one FIFO per lifetime, one clock timer for them all. */
+/** Ends retired records when due: one lane per lifetime, one clock timer for them all (shared/timer-lanes). */
 export class RetiredExpiry {
-  private readonly queues = new Map<number, Fifo>();
-  private timer: TimerHandle | undefined;
-  private timerAt = Infinity;
+  private readonly lanes: TimerLanes<Retired>;
 
   constructor(
-    private readonly clock: Clock,
+    clock: Clock,
     /** Removes a due record from its table (if the table still holds that record). */
-    private readonly expire: (r: Retired) => void,
-  ) {}
+    expire: (r: Retired) => void,
+  ) {
+    this.lanes = new TimerLanes(clock, expire);
+  }
 
   /** Records `r` (made with expires = now + lifetime) under its lifetime. */
   add(r: Retired, lifetime: number): void {
-    let q = this.queues.get(lifetime);
-    if (!q) this.queues.set(lifetime, (q = new Fifo()));
-    q.push(r);
-    if (r.expires < this.timerAt) this.arm(r.expires);
+    this.lanes.add(r, lifetime);
   }
 
   get size(): number {
-    let n = 0;
-    for (const q of this.queues.values()) n += q.size;
-    return n;
+    return this.lanes.pending;
   }
 
   /** Forgets every record (shutdown); the tables are cleared by their owner. */
   clear(): void {
-    this.queues.clear();
-    this.clock.clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerAt = Infinity;
-  }
-
-  private arm(at: number): void {
-    this.clock.clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = this.clock.setTimeout(() => this.sweep(), Math.max(0, at - this.clock.now()));
-  }
-
-  private sweep(): void {
-    this.timer = undefined;
-    this.timerAt = Infinity;
-    const now = this.clock.now();
-    let next = Infinity;
-    for (const q of this.queues.values()) {
-      let r = q.peek();
-      while (r && r.expires <= now) {
-        q.shift();
-        this.expire(r);
-        r = q.peek();
-      }
-      if (r && r.expires < next) next = r.expires;
-    }
-    if (next < Infinity) this.arm(next);
+    this.lanes.clear();
   }
 }

@@ -32,6 +32,68 @@ describe('dns respond: header, EDNS and malformed input', () => {
     expect(r.answer).to.deep.equal([]);
   });
 
+  it('writes BADVERS as extended RCODE 1 in the OPT TTL and 0 in the header (RFC 6891 §6.1.3)', () => {
+    const raw = run(buildQuery('proxy1.example.com', 'A', { edns: 1232, ednsVersion: 1, dnssecOk: true }))!;
+    expect(raw.readUInt16BE(2) & 0xf).to.equal(0);
+    expect(decode(raw).opt).to.deep.equal({ udpSize: 1232, extRcode: 1, version: 0, dnssecOk: true });
+  });
+
+  it('carries an OPT in every error reply when the query had one (RFC 6891 §7), none when it had none', () => {
+    const withOpt = { edns: 4096, dnssecOk: true };
+    /** A NOTIFY-like message: opcode 4, one record in the answer section, then the OPT. */
+    const notify = (): Buffer => {
+      const q = buildQuery('example.com', 'SOA', { ...withOpt, flags: 4 << 11 });
+      const rr = Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
+      const m = Buffer.concat([q.subarray(0, q.length - 11), rr, q.subarray(q.length - 11)]);
+      m.writeUInt16BE(1, 6);
+      return m;
+    };
+    const twoQuestions = (): Buffer => {
+      const q = buildQuery('proxy1.example.com', 'A', withOpt);
+      q.writeUInt16BE(2, 4);
+      const question = q.subarray(12, q.length - 11);
+      return Buffer.concat([q.subarray(0, q.length - 11), question, q.subarray(q.length - 11)]);
+    };
+    const cases: [string, Buffer, string][] = [
+      ['NOTIMP (opcode 2)', buildQuery('proxy1.example.com', 'A', { ...withOpt, flags: 2 << 11 }), 'NOTIMP'],
+      ['NOTIMP (NOTIFY with a record)', notify(), 'NOTIMP'],
+      ['FORMERR (two questions)', twoQuestions(), 'FORMERR'],
+      ['FORMERR (type OPT asked)', buildQuery('proxy1.example.com', 'OPT', withOpt), 'FORMERR'],
+      ['REFUSED (class CH)', buildQuery('proxy1.example.com', 'A', { ...withOpt, qclass: 3 }), 'REFUSED'],
+      ['REFUSED (outside the zones)', buildQuery('example.net', 'A', withOpt), 'REFUSED'],
+      ['REFUSED (AXFR over UDP)', buildQuery('example.com', 'AXFR', withOpt), 'REFUSED'],
+      ['NOTIMP (MAILA)', buildQuery('example.com', 254, withOpt), 'NOTIMP'],
+    ];
+    for (const [what, q, rcode] of cases) {
+      for (const tcp of [false, true]) {
+        const out = respond(table, q, q.length, tcp, newCounters())!;
+        if (tcp) expect(out.readUInt16BE(0), what).to.equal(out.length - 2);
+        const r = decode(tcp ? out.subarray(2) : out);
+        expect(r.rcode, what).to.equal(rcode);
+        expect(r.opt, what).to.deep.equal({ udpSize: 1232, extRcode: 0, version: 0, dnssecOk: true });
+      }
+      const plain = Buffer.from(q);
+      plain.writeUInt16BE(plain.readUInt16BE(10) - 1, 10);
+      const noOpt = plain.subarray(0, plain.length - 11);
+      const r = decode(run(noOpt)!);
+      expect(r.rcode, what).to.equal(rcode);
+      expect(r.opt, what).to.equal(undefined);
+    }
+  });
+
+  it('leaves the OPT out of a FORMERR for a malformed OPT (two OPTs, a named OPT)', () => {
+    const base = buildQuery('proxy1.example.com', 'A', { edns: 1232 });
+    const opt = base.subarray(base.length - 11);
+    const two = Buffer.concat([base, opt]);
+    two.writeUInt16BE(2, 10);
+    const named = Buffer.concat([base.subarray(0, base.length - 11), Buffer.from([1, 0x61]), opt]);
+    for (const q of [two, named]) {
+      const r = decode(run(q)!);
+      expect(r.rcode).to.equal('FORMERR');
+      expect(r.opt).to.equal(undefined);
+    }
+  });
+
   it('drops responses (QR set), short messages and unreadable questions, and counts them', () => {
     const c = newCounters();
     expect(run(buildQuery('proxy1.example.com', 'A', { flags: 0x8000 }), c)).to.equal(null);

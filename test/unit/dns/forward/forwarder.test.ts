@@ -1,14 +1,15 @@
 /**
- * The forwarder's parts without sockets: the allow list, the checks on an
- * upstream answer and the TTLs it may be cached for (RFC 2308), the relayed
- * answer's TTLs and truncation, and the cache's TTL and LRU bounds on a fake
+ * The forwarder's parts without sockets: the checks on an upstream answer
+ * and the TTLs it may be cached for (RFC 2308), the relayed answer's TTLs and truncation, and the cache's TTL and LRU bounds on a fake
  * clock.
  */
 import { expect } from 'chai';
+import { emptyAnswerTable } from '../../../../src/dns/authority/answers.js';
+import { respond } from '../../../../src/dns/authority/respond.js';
+import { newCounters } from '../../../../src/dns/counters.js';
 import { AnswerCache } from '../../../../src/dns/forward/cache.js';
-import { AllowList, parseCidr } from '../../../../src/dns/forward/allow.js';
 import {
-  cacheKey, foldedName, readClientQuery, readUpstreamAnswer, relayedAnswer, upstreamQuery, type ClientQuery,
+  cacheKey, emptyAnswer, foldedName, readClientQuery, readUpstreamAnswer, relayedAnswer, upstreamQuery, type ClientQuery,
 } from '../../../../src/dns/forward/message.js';
 import { answer } from '../../../support/dns-upstream.js';
 import { buildQuery, decode } from '../../../support/dns-wire.js';
@@ -30,20 +31,6 @@ function upstreamAnswerTo(cq: ClientQuery, spec: Parameters<typeof answer>[1], m
 }
 
 describe('dns forwarding parts', () => {
-  describe('AllowList', () => {
-    it('matches IPv4 and IPv6 prefixes, IPv4-mapped sources as IPv4', () => {
-      const a = new AllowList(['10.20.0.0/16', '127.0.0.1', '2001:db8:1::/48', '::1/128']);
-      expect(['10.20.3.4', '127.0.0.1', '::ffff:10.20.0.1', '2001:db8:1:ffff::5', '::1'].map((x) => a.allows(x))).to.deep.equal([true, true, true, true, true]);
-      expect(['10.21.0.1', '127.0.0.2', '2001:db8:2::1', '::2', 'junk', ''].map((x) => a.allows(x))).to.deep.equal([false, false, false, false, false, false]);
-      expect(new AllowList(['0.0.0.0/0']).allows('203.0.113.9')).to.equal(true);
-      expect(new AllowList([]).allows('127.0.0.1')).to.equal(false);
-    });
-    it('parses only real prefixes', () => {
-      expect(parseCidr('10.0.0.0/8')).to.deep.equal({ family: 4, address: '10.0.0.0', bits: 8 });
-      for (const bad of ['10.0.0.0/33', '10.0.0/8', 'fe80::/129', 'x/1', '10.0.0.0/']) expect(parseCidr(bad), bad).to.equal(null);
-    });
-  });
-
   describe('upstream answers', () => {
     it('are checked: ID, QR, question name (any case), type and class', () => {
       const cq = client('Www.Example.ORG');
@@ -120,6 +107,29 @@ describe('dns forwarding parts', () => {
       expect(decode(tcp.subarray(2)).answer).to.have.length(40);
       const big = client('m.example.org', 'A', { edns: 4096 });
       expect(decode(relayedAnswer(big, a, 0, 1232)).answer).to.have.length(40);
+    });
+
+    it('REFUSED and SERVFAIL carry the OPT when the query had one, byte for byte as the authoritative path writes REFUSED', () => {
+      for (const o of [{}, { edns: 4096, dnssecOk: true }, { edns: 600 }]) {
+        for (const tcp of [false, true]) {
+          const q = buildQuery('Www.Example.ORG', 'AAAA', { ...o, id: 0x7777, flags: 0x0110 });
+          const cq = readClientQuery(q, q.length, tcp)!;
+          const refused = emptyAnswer(cq, 5, false, 1232);
+          const authoritative = respond(emptyAnswerTable(), q, q.length, tcp, newCounters())!;
+          expect(refused.equals(authoritative), JSON.stringify(o)).to.equal(true);
+          const servfail = decode(tcp ? emptyAnswer(cq, 2, true, 1232).subarray(2) : emptyAnswer(cq, 2, true, 1232));
+          expect(servfail).to.include({ id: 0x7777, rcode: 'SERVFAIL', ra: true, rd: true, cd: true });
+          expect(servfail.question!.name).to.equal('Www.Example.ORG.');
+          expect(servfail.opt).to.deep.equal('edns' in o ? { udpSize: 1232, extRcode: 0, version: 0, dnssecOk: 'dnssecOk' in o } : undefined);
+        }
+      }
+    });
+
+    it('relay the OPT with extended RCODE 0 and the payload size advertised', () => {
+      const cq = client('o.example.org', 'A', { edns: 1232 });
+      const a = upstreamAnswerTo(cq, { addresses: ['127.0.0.1'] })!;
+      const raw = relayedAnswer(cq, a, 0, 1400);
+      expect(decode(raw).opt).to.deep.equal({ udpSize: 1400, extRcode: 0, version: 0, dnssecOk: false });
     });
 
     it('cache keys fold case and keep type, class, CD and DO apart', () => {

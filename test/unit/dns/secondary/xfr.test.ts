@@ -133,6 +133,22 @@ describe('dns/xfr: zone transfer', () => {
     expect(xfr.counters.refused).to.equal(3);
   });
 
+  it('error replies carry an OPT when the request had one (RFC 6891 §7), still signed last with TSIG', () => {
+    const refused = (q: Buffer, xfr = new ZoneTransfer({ allow: [] })) => decode(unframe(xfr.answer(table, q, '127.0.0.1', 1400)!)[0]!);
+    const r = refused(buildQuery('example.com', 'AXFR', { edns: 4096, dnssecOk: true }));
+    expect(r.rcode).to.equal('REFUSED');
+    expect(r.question!.name).to.equal('example.com.');
+    expect(r.opt).to.deep.equal({ udpSize: 1400, extRcode: 0, version: 0, dnssecOk: true });
+    expect(refused(buildQuery('example.com', 'AXFR')).opt).to.equal(undefined);
+    const keyed = new ZoneTransfer({ allow: ['127.0.0.0/8'], key: KEY, wallClock: () => NOW });
+    const signed = sign(buildQuery('www.example.com', 'AXFR', { edns: 1232 }), KEY, { timeSigned: NOW / 1000 });
+    const raw = unframe(keyed.answer(table, signed.message, '127.0.0.1')!)[0]!;
+    const d = decode(raw);
+    expect(d.rcode).to.equal('9'); // NOTAUTH: not a zone apex
+    expect(d.opt).to.deep.include({ udpSize: 1232, extRcode: 0 });
+    expect(verifyResponse(raw, KEY, { requestMac: signed.mac })).to.not.equal(null);
+  });
+
   it('transfers what the health filter serves: a withdrawn member is not in it, and the served serial is', () => {
     const serials = new SerialCounter();
     const members = testPoolMembers();
