@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian tools that `npm run test:interop` and the benchmarks use:
-# dig, named-checkzone, named (bind9: a secondary in the zone-transfer test), sipp, dnsperf, gdnsd, kamailio, baresip.
+# dig, named-checkzone, named (bind9: a secondary in the zone-transfer test), sipp, dnsperf, gdnsd, kamailio, baresip,
+# chromium (headless, driven by playwright-core: the status-page test), prometheus (promtool: the alert rules).
 # Runs as root (or with sudo). Safe to run again.
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-PACKAGES=(bind9 bind9-utils bind9-dnsutils sip-tester dnsperf gdnsd kamailio baresip)
+PACKAGES=(bind9 bind9-utils bind9-dnsutils sip-tester dnsperf gdnsd kamailio baresip chromium prometheus)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

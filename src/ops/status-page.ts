@@ -111,7 +111,9 @@ tr.bad td,tr.bad th{background:#c62828;color:#fff;font-weight:700}
 .badge.ok{background:#2e7d32}.badge.warn{background:#ef6c00}.badge.bad{background:#c62828}
 .summary{font-size:1.3em}
 form{display:inline}
-button{font-size:1em;padding:.2em .8em;margin-right:.4em}
+button{font-size:1em;padding:.3em 1em;margin-right:.5em;border:2px solid #555;border-radius:.3em;background:#fff;cursor:pointer}
+#drain{border-color:#ef6c00;color:#b34700}
+.events td:nth-child(-n+2){white-space:nowrap}
 .detail{font-size:.8em;color:#333}
 tr.bad .detail{color:#fff}
 .foot{font-size:.75em;color:#666}
