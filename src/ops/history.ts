@@ -74,7 +74,7 @@ export class StatusHistory {
 
   private markMember(target: string, healthy: boolean): { healthy: boolean; since: number } {
     let m = this.members.get(target);
-    if (!m) this.members.set(target, (m = { healthy, since: this.startedAt }));
+    if (!m) this.members.set(target, (m = { healthy, since: this.now() }));
     else if (m.healthy !== healthy) {
       m.healthy = healthy;
       m.since = this.now();
@@ -88,7 +88,7 @@ export class StatusHistory {
     const count = st ? this.o.switchovers(pair) : 0;
     let p = this.pairs.get(pair);
     if (!p) {
-      this.pairs.set(pair, (p = { key, since: this.startedAt, lastActive: st?.active ?? null, switchovers: count, lastSwitchover: null }));
+      this.pairs.set(pair, (p = { key, since: this.now(), lastActive: st?.active ?? null, switchovers: count, lastSwitchover: null }));
       return p;
     }
     const t = this.now();
