@@ -99,11 +99,11 @@ describe('ops/status-page', () => {
   it("the inline script's renderer is self-contained and renders what the server rendered", () => {
     const page = renderStatusPage(doc());
     const script = /<script>\n([\s\S]*?)<\/script>/.exec(page)![1]!;
-    const start = script.indexOf('function renderStatusBody');
+    const start = script.indexOf('var render = function');
     const end = script.indexOf('(function () {');
     expect(start).to.be.greaterThan(-1);
     // Only the function's own text, in a scope with nothing from this module.
-    const fn = new Function(`"use strict"; ${script.slice(start, end)}; return renderStatusBody;`)() as typeof renderStatusBody;
+    const fn = new Function(`"use strict"; ${script.slice(start, end)}; return render;`)() as typeof renderStatusBody;
     const d = doc();
     d.pool.members[1]!.target = EVIL;
     expect(fn(d)).to.equal(renderStatusBody(d));
