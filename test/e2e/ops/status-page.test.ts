@@ -3,10 +3,12 @@
  * processes) in front of the simulated HA pair. The page is one HTML
  * document rendered by the server on each request: both pool members and
  * the pair in its tables, drain and undrain as plain POST forms that work
- * with JavaScript off (303 back to the page), and a withdrawn peer shown red
- * on the next load.
+ * with JavaScript off (303 back to the page), values escaped (a rejected
+ * reload quoting markup), and a withdrawn peer shown red on the next load.
  */
 import { expect } from 'chai';
+import fs from 'node:fs';
+import path from 'node:path';
 import { startSimPair, type SimPair } from '../../../src/sim/ha-pair.js';
 import { freePort } from '../../support/ports.js';
 import { eventually, startSrvproxy, stopAll, type Proc } from '../../support/processes.js';
@@ -42,6 +44,7 @@ describe('e2e: the status page (GET /), server-rendered', function () {
   let pair: SimPair | undefined;
   let b: Proc;
   let httpA = '';
+  let zoneDirA = '';
 
   before(async () => {
     const sipPort = await freePort(P1);
@@ -59,7 +62,7 @@ describe('e2e: the status page (GET /), server-rendered', function () {
     pair = await startSimPair({ primary: { address: SA, port: pairPort }, backup: { address: SB, port: pairPort } });
     const common = ['--pair', 'tserver.example.com', '--dns-port', String(dnsPort), ...TIMERS];
     [, b] = await Promise.all([
-      startSrvproxy(['--self', 'proxy1.example.com', '--zones', writeSiteZone(spec), ...common], hA, 'proxy1'),
+      startSrvproxy(['--self', 'proxy1.example.com', '--zones', (zoneDirA = writeSiteZone(spec)), ...common], hA, 'proxy1'),
       startSrvproxy(['--self', 'proxy2.example.com', '--zones', writeSiteZone(spec), ...common], hB, 'proxy2'),
     ]);
     await eventually(async () => (await page(httpA)).match(/data-state="up"/g)?.length === 2, 5000, 'both members up on the page');
@@ -106,6 +109,24 @@ describe('e2e: the status page (GET /), server-rendered', function () {
     const c = await fetch(`${httpA}/drain`, { method: 'POST', signal: AbortSignal.timeout(2000) });
     expect([c.status, await c.text()]).to.deep.equal([200, 'draining\n']);
     await fetch(`${httpA}/undrain`, { method: 'POST', signal: AbortSignal.timeout(2000) });
+  });
+
+  it('escapes every value: a rejected reload whose error quotes markup shows it as text', async () => {
+    const file = path.join(zoneDirA, 'example.com.zone');
+    const good = fs.readFileSync(file, 'utf8');
+    const evil = "<img/src=x/onerror=alert`1`>&'"; // no zone-file specials: ( ) ; " or blanks
+    try {
+      fs.writeFileSync(file, `${good}evil A ${evil}\n`);
+      const r = await fetch(`${httpA}/reload`, { method: 'POST', signal: AbortSignal.timeout(2000) });
+      expect(r.status).to.equal(422);
+      expect(await r.text()).to.include(evil);
+      const html = await page(httpA);
+      expect(html).to.include('<code>SRV-20002</code>');
+      expect(html).to.include('&#60;img/src=x/onerror=alert`1`&#62;&#38;&#39;');
+      expect(html).not.to.include('<img');
+    } finally {
+      fs.writeFileSync(file, good);
+    }
   });
 
   it('a killed peer is a red WITHDRAWN row on the next load', async () => {
