@@ -6,7 +6,7 @@
  */
 import winston from 'winston';
 import { EVENTS, type EventName } from './events.js';
-import { RecentEvents } from './recent-events.js';
+import type { RecentEvents } from './recent-events.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'json' | 'text';
