@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian tools that `npm run test:interop` and the benchmarks use:
-# dig, named-checkzone, named (bind9: a secondary in the zone-transfer test), sipp, dnsperf, gdnsd, kamailio, baresip.
+# dig, named-checkzone, named (bind9: a secondary in the zone-transfer test), sipp, dnsperf, gdnsd, kamailio, baresip,
+# chromium (headless, driven by playwright-core: the status-page test), prometheus (promtool: the alert rules).
 # Runs as root (or with sudo). Safe to run again.
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-PACKAGES=(bind9 bind9-utils bind9-dnsutils sip-tester dnsperf gdnsd kamailio baresip)
+PACKAGES=(bind9 bind9-utils bind9-dnsutils sip-tester dnsperf gdnsd kamailio baresip chromium prometheus)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -24,4 +25,8 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
   trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
 fi
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The tests need promtool only: no Prometheus server left running, or enabled at boot.
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+  $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi
 echo "install-interop: done"

@@ -82,6 +82,7 @@ Try:
   dig @127.0.0.11 -p ${DNS_PORT} sipproxy.example.com NAPTR            # RFC 3263 entry point
   node ${rel} status                                 # proxy1's view (http://127.0.0.1:8053)
   node ${rel} status --http http://127.0.0.1:8054    # proxy2's view
+  open http://127.0.0.1:8053/ in a browser            # proxy1's status page, refreshed every second
   node ${path.relative(process.cwd(), path.join(DIST_SRC, 'sim/ua.js'))} call --proxy 127.0.0.11:5060 --to sip:1000@tserver.example.com --count 100 --rate 50
   pkill -STOP -f 'member.js --address 127.0.0.21'      # freeze the primary: calls move to sips-b
   node ${rel} drain                                  # proxy1 leaves the pool: watch dig on 127.0.0.12

@@ -1,9 +1,10 @@
 /**
- * ops/http: the operator's HTTP plane: GET /status, /metrics, /healthz and
- * POST /drain, /undrain, /reload. Listens on loopback unless told otherwise.
- * May import: shared, ops.
+ * ops/http: the operator's HTTP plane: GET / (the status page), /status,
+ * /metrics, /healthz and POST /drain, /undrain, /reload. Listens on loopback
+ * unless told otherwise. May import: shared, ops.
  */
 import http from 'node:http';
+import { renderStatusPage } from './status-page.js';
 import type { StatusDocument } from './status.js';
 
 /** What the HTTP plane needs from a running instance. */
@@ -17,7 +18,17 @@ export interface InstanceControl {
   reload(): { ok: boolean; message: string };
 }
 
-type Handler = (res: http.ServerResponse) => void | Promise<void>;
+type Handler = (res: http.ServerResponse, req: http.IncomingMessage) => void | Promise<void>;
+
+/** A browser's form post (the status page's buttons): answered with a redirect back to the page. */
+function fromForm(req: http.IncomingMessage): boolean {
+  return (req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
+}
+
+function backToPage(res: http.ServerResponse): void {
+  res.writeHead(303, { location: './', 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+  res.end('see ./\n');
+}
 
 function send(res: http.ServerResponse, code: number, body: string, type = 'text/plain; charset=utf-8'): void {
   res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
@@ -30,19 +41,22 @@ export class HttpPlane {
 
   constructor(private readonly ctl: InstanceControl) {
     this.routes = {
+      'GET /': (res) => send(res, 200, renderStatusPage(this.ctl.status()), 'text/html; charset=utf-8'),
       'GET /status': (res) => send(res, 200, JSON.stringify(this.ctl.status(), null, 2) + '\n', 'application/json'),
       'GET /metrics': async (res) => {
         const m = await this.ctl.metrics();
         send(res, 200, m.body, m.contentType);
       },
       'GET /healthz': (res) => (this.ctl.serving() ? send(res, 200, 'ok\n') : send(res, 503, 'stopping\n')),
-      'POST /drain': (res) => {
+      'POST /drain': (res, req) => {
         this.ctl.setDraining(true);
-        send(res, 200, 'draining\n');
+        if (fromForm(req)) backToPage(res);
+        else send(res, 200, 'draining\n');
       },
-      'POST /undrain': (res) => {
+      'POST /undrain': (res, req) => {
         this.ctl.setDraining(false);
-        send(res, 200, 'serving\n');
+        if (fromForm(req)) backToPage(res);
+        else send(res, 200, 'serving\n');
       },
       'POST /reload': (res) => {
         const r = this.ctl.reload();
@@ -62,7 +76,7 @@ export class HttpPlane {
         return;
       }
       Promise.resolve()
-        .then(() => route(res))
+        .then(() => route(res, req))
         .catch((e: Error) => send(res, 500, `error: ${e.message}\n`));
     });
     server.headersTimeout = 5000;

@@ -1,9 +1,12 @@
 /**
  * shared/log: the winston logger every plane writes through, and `logEvent`,
- * the one way to log an operational event with its code. May import: shared/events.
+ * the one way to log an operational event with its code, which also keeps
+ * it in the logger's RecentEvents when one is attached (`withRecentEvents`).
+ * May import: shared/events, shared/recent-events.
  */
 import winston from 'winston';
 import { EVENTS, type EventName } from './events.js';
+import type { RecentEvents } from './recent-events.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'json' | 'text';
@@ -50,8 +53,22 @@ const LEVEL_OF: Partial<Record<EventName, LogLevel>> = {
   NOTIFY_FAILED: 'warn',
 };
 
+const recent = new WeakMap<Logger, RecentEvents>();
+
+/**
+ * A logger that writes where `log` writes and keeps every event logged through
+ * it (debug-level ones excepted: they are not transitions) in `events`.
+ */
+export function withRecentEvents(log: Logger, events: RecentEvents): Logger {
+  const child = log.child({});
+  recent.set(child, events);
+  return child;
+}
+
 /** Log one operational event: `event` code, its text, and the fields that say which and why. */
 export function logEvent(log: Logger, name: EventName, fields: Record<string, unknown> = {}): void {
   const e = EVENTS[name];
-  log.log(LEVEL_OF[name] ?? 'info', e.text, { event: e.code, ...fields });
+  const level = LEVEL_OF[name] ?? 'info';
+  if (level !== 'debug') recent.get(log)?.record(name, fields);
+  log.log(level, e.text, { event: e.code, ...fields });
 }

@@ -15,12 +15,14 @@ import { loadKeyFile } from '../dns/secondary/tsig.js';
 import { HealthMonitor } from '../health/health-monitor.js';
 import { HttpPlane } from '../ops/http.js';
 import { MetricsRegistry } from '../ops/metrics.js';
+import { StatusHistory } from '../ops/history.js';
 import { buildStatus } from '../ops/status.js';
 import { SipService } from '../sip/service.js';
 import { loadTlsConfig, sipsPortOf } from '../sip/transport/tls.js';
 import { ZoneError } from '../shared/errors.js';
 import type { HealthChange, Prober } from '../shared/health.js';
-import { logEvent, type Logger } from '../shared/log.js';
+import { logEvent, withRecentEvents, type Logger } from '../shared/log.js';
+import { RecentEvents } from '../shared/recent-events.js';
 import { loadZones } from '../zone/load.js';
 import { buildSite } from '../zone/site.js';
 import type { SiteModel, ZoneSet } from '../zone/types.js';
@@ -43,7 +45,10 @@ function siteOf(zones: ZoneSet, s: Settings): SiteModel {
 /** Longest wait for in-flight transactions on a graceful stop. */
 const STOP_DRAIN_MS = 5000;
 
-export async function startInstance(settings: Settings, log: Logger): Promise<Instance> {
+export async function startInstance(settings: Settings, parentLog: Logger): Promise<Instance> {
+  // Every event this instance logs is also kept for /status and the status page.
+  const events = new RecentEvents();
+  const log = withRecentEvents(parentLog, events);
   const zones = loadZones(settings.zones);
   let site = siteOf(zones, settings);
   logEvent(log, 'ZONE_LOADED', { zones: zones.zones.map((z) => z.origin), self: site.self.target, pool: site.pool.name });
@@ -139,9 +144,24 @@ export async function startInstance(settings: Settings, log: Logger): Promise<In
     }
   };
 
-  const metrics = new MetricsRegistry(instanceMetrics({ dns, sip, health, probeStats, peerWithdrawals, secondaries, site: () => site }));
+  const metrics = new MetricsRegistry(instanceMetrics({ dns, sip, health, probeStats, peerWithdrawals, secondaries, events, site: () => site }));
+  const switchovers = (pair: string): number => health.pairDetails().find((d) => d.name === pair)?.switchovers ?? 0;
+  const history = new StatusHistory({
+    view: health,
+    self: () => site.self.target,
+    switchovers,
+    pairs: site.pairs.map((p) => p.name),
+    members: site.pool.members.map((m) => m.target),
+  });
+  const statusSources = {
+    history,
+    events,
+    rttMs: (target: string) => probeStats.rttMs(target),
+    switchovers,
+    overload: { dialogRate: settings.overloadCtrlDialogRate, rejections: () => sip!.proxy.counters.overloadRejections },
+  };
   const http = new HttpPlane({
-    status: () => buildStatus(site, health),
+    status: () => buildStatus(site, health, statusSources),
     metrics: () => metrics.render(),
     serving: () => !stopping,
     setDraining: (d) => health.setDraining(d),
@@ -182,6 +202,7 @@ export async function startInstance(settings: Settings, log: Logger): Promise<In
       await new Promise((r) => setTimeout(r, 50));
     }
     health.stop();
+    history.stop();
     feed.stop();
     await http.close();
     await sip!.stop();

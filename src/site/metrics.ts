@@ -1,7 +1,7 @@
 /**
  * site/metrics: the metric families of one instance, read from the planes'
  * plain counters at scrape time (names documented in README.md "Metrics").
- * May import: ops/metrics, dns, sip, health (read-only).
+ * May import: ops/metrics, shared, dns, sip, health (read-only).
  */
 import type { Secondaries } from '../dns/secondary/secondaries.js';
 import type { DnsServer } from '../dns/server/server.js';
@@ -10,6 +10,7 @@ import type { HealthMonitor } from '../health/health-monitor.js';
 import { byLabel, type Labels, type MetricFamily } from '../ops/metrics.js';
 import type { ProbeResult, Prober } from '../shared/health.js';
 import type { SipService } from '../sip/service.js';
+import type { RecentEvents } from '../shared/recent-events.js';
 import type { SiteModel } from '../zone/types.js';
 
 /**
@@ -21,7 +22,7 @@ import type { SiteModel } from '../zone/types.js';
  * never disagree on what an answer is.
  */
 export class ProbeStats {
-  readonly outcomes = new Map<string, { ok: number; failed: number; lastRttMs: number }>();
+  readonly outcomes = new Map<string, { ok: number; failed: number; lastRttMs: number; answered: boolean }>();
 
   /** `prober`, with every outcome recorded under the target's FQDN. */
   wrap(prober: Prober): Prober {
@@ -42,10 +43,19 @@ export class ProbeStats {
 
   record(target: string, r: ProbeResult): void {
     let s = this.outcomes.get(target);
-    if (!s) this.outcomes.set(target, (s = { ok: 0, failed: 0, lastRttMs: 0 }));
+    if (!s) this.outcomes.set(target, (s = { ok: 0, failed: 0, lastRttMs: 0, answered: false }));
     if (isAnswer(r)) s.ok++;
     else s.failed++;
-    if (r.status !== null) s.lastRttMs = r.rttMs;
+    if (r.status !== null) {
+      s.lastRttMs = r.rttMs;
+      s.answered = true;
+    }
+  }
+
+  /** RTT (ms) of the last answered probe of `target`; null before any answer. */
+  rttMs(target: string): number | null {
+    const s = this.outcomes.get(target);
+    return s?.answered ? s.lastRttMs : null;
   }
 }
 
@@ -57,6 +67,7 @@ interface Sources {
   peerWithdrawals: ReadonlyMap<string, number>;
   site: () => SiteModel;
   secondaries: Secondaries;
+  events: RecentEvents;
 }
 
 const counter = (name: string, help: string, labelNames: string[], read: MetricFamily['read']): MetricFamily => ({ name, help, type: 'counter', labelNames, read });
@@ -149,5 +160,9 @@ export function instanceMetrics(s: Sources): MetricFamily[] {
     }),
     counter('srvproxy_peer_withdrawals_total', 'times a peer was withdrawn from the answers', ['member'], () => byLabel('member', s.peerWithdrawals)),
     gauge('srvproxy_draining', '1 while this instance drains', [], () => one(s.health.draining ? 1 : 0)),
+    gauge('srvproxy_pool_fail_open', '1 while every pool member is withdrawn and DNS answers the whole configured set', [], () =>
+      one(s.events.holds('POOL_FAIL_OPEN', 'POOL_FAIL_OPEN_END') ? 1 : 0),
+    ),
+    gauge('srvproxy_sip_overload_active', '1 while overload control answers new INVITEs 503', [], () => one(s.events.holds('SIP_OVERLOAD', 'SIP_OVERLOAD_END') ? 1 : 0)),
   ];
 }

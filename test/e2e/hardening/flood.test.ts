@@ -62,6 +62,9 @@ describe('e2e: floods', function () {
       });
       // 600 INVITEs over ~3 s (200/s, ten times the limit), checking the pair's state as it goes
       let outOfService = 0;
+      // overload state as /status and /metrics show it while shedding
+      const seen = { status: false, metric: false };
+      const http = `http://127.0.0.1:${site.httpPort}`;
       const N = 600;
       for (let i = 0; i < N; i++) {
         flood.send(invite(i, '127.0.0.53', fport, site.sipPort), site.sipPort, site.address);
@@ -69,7 +72,13 @@ describe('e2e: floods', function () {
           await sleep(100);
           if (!(await pairStatus(site)).inService) outOfService++;
         }
+        if (i % 100 === 99) {
+          const st = (await (await fetch(`${http}/status`)).json()) as { overload: { active: boolean; dialogRate: number; rejections: number } };
+          seen.status ||= st.overload.active && st.overload.dialogRate === RATE && st.overload.rejections > 0;
+          seen.metric ||= /^srvproxy_sip_overload_active 1$/m.test(await (await fetch(`${http}/metrics`)).text());
+        }
       }
+      expect(seen, 'overload seen active in /status and /metrics during the burst').to.deep.equal({ status: true, metric: true });
       await eventually(() => finals.size >= N * 0.98, 8000, 'final responses to the burst');
       const all = [...finals.values()];
       const shed = all.filter((f) => f.status === 503);

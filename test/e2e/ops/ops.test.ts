@@ -74,15 +74,43 @@ async function post(url: string): Promise<{ status: number; body: string }> {
 interface Status {
   self: string;
   draining: boolean;
-  pool: { name: string; members: { target: string; port: number; addresses: string[]; healthy: boolean; self: boolean }[] };
+  pool: { name: string; members: { target: string; port: number; addresses: string[]; healthy: boolean; self: boolean; rttMs?: number | null; since?: string }[] };
   pairs: {
     name: string;
     serving: boolean;
     inService: boolean;
     mode: string;
     active: string | null;
-    members: { target: string; port: number; address: string; role: string }[];
+    members: { target: string; port: number; address: string; role: string; rttMs?: number | null }[];
+    // additions beyond §3
+    since?: string;
+    switchovers?: number;
+    lastSwitchover?: { at: string; from: string | null; to: string } | null;
   }[];
+  events?: { code: string; name: string; at: string; text: string; detail: string }[];
+}
+
+/**
+ * Exactly the DESIGN.md §3 fields of a /status document, in their order:
+ * /status may grow (additions for the status page), never lose or rename one.
+ */
+function contract(s: Status): Status {
+  return {
+    self: s.self,
+    draining: s.draining,
+    pool: {
+      name: s.pool.name,
+      members: s.pool.members.map((m) => ({ target: m.target, port: m.port, addresses: m.addresses, healthy: m.healthy, self: m.self })),
+    },
+    pairs: s.pairs.map((p) => ({
+      name: p.name,
+      serving: p.serving,
+      inService: p.inService,
+      mode: p.mode,
+      active: p.active,
+      members: p.members.map((m) => ({ target: m.target, port: m.port, address: m.address, role: m.role })),
+    })),
+  };
 }
 
 const P1 = '127.0.0.61';
@@ -156,7 +184,14 @@ describe('e2e: operations (status, metrics, drain, reload, signals)', function (
   it('GET /status: the DESIGN.md §3 document, field by field', async () => {
     const s = await getJson<Status>(`${httpA}/status`);
     const pairPort = spec.pairs.tserver![0].port;
-    expect(s).to.deep.equal({
+    // Every §3 field, present with its value (contract() would hide a missing one as undefined).
+    for (const k of ['self', 'draining', 'pool', 'pairs']) expect(s).to.have.property(k);
+    for (const m of s.pool.members) expect(m).to.include.all.keys('target', 'port', 'addresses', 'healthy', 'self');
+    for (const p of s.pairs) {
+      expect(p).to.include.all.keys('name', 'serving', 'inService', 'mode', 'active', 'members');
+      for (const m of p.members) expect(m).to.include.all.keys('target', 'port', 'address', 'role');
+    }
+    expect(contract(s)).to.deep.equal({
       self: 'proxy1.example.com',
       draining: false,
       pool: {
@@ -292,7 +327,7 @@ describe('e2e: operations (status, metrics, drain, reload, signals)', function (
 
     const json = await runCli(['status', '--json', '--http', httpA]);
     expect(json.code).to.equal(0);
-    expect(JSON.parse(json.stdout)).to.deep.equal(await getJson<Status>(`${httpA}/status`));
+    expect(contract(JSON.parse(json.stdout) as Status)).to.deep.equal(contract(await getJson<Status>(`${httpA}/status`)));
 
     const on0 = eventLines(a, 'DRAIN_ON').length;
     const off0 = eventLines(a, 'DRAIN_OFF').length;
@@ -337,7 +372,14 @@ describe('e2e: operations (status, metrics, drain, reload, signals)', function (
       'backup active',
     );
     const p = (await getJson<Status>(`${httpA}/status`)).pairs[0]!;
-    expect(p).to.include({ name: PAIR, inService: true, mode: 'check', active: 'sips-b.example.com', serving: true });
+    expect(p).to.include({ name: PAIR, inService: true, mode: 'check', active: 'sips-b.example.com', serving: true, switchovers: 1 });
+    // /status additions: the last switchover, since when the pair is in check mode again, the event codes
+    expect(p.lastSwitchover).to.include({ from: 'sips-a.example.com', to: 'sips-b.example.com' });
+    expect(Date.now() - Date.parse(p.lastSwitchover!.at)).to.be.within(0, 15_000);
+    expect(Date.parse(p.since!)).to.be.at.least(Date.parse(p.lastSwitchover!.at) - 1000);
+    expect(p.members.find((x) => x.target === 'sips-b.example.com')!.rttMs).to.be.a('number').within(0, 1000);
+    const codes = (await getJson<Status>(`${httpA}/status`)).events!.map((e) => e.code);
+    expect(codes).to.include.members([EVENTS.PAIR_SWITCHOVER.code, EVENTS.PAIR_FORCE_MODE.code, EVENTS.PAIR_CHECK_MODE.code]);
     const call = await ua!.call({ to: `sip:2000@${PAIR}` });
     expect(call.ok, JSON.stringify(call)).to.equal(true);
     expect(call.answeredBy).to.equal(`${SB}:${spec.pairs.tserver![1].port}`);
@@ -359,6 +401,7 @@ describe('e2e: operations (status, metrics, drain, reload, signals)', function (
   it('a peer withdrawal (second instance killed): member healthy false, withdrawal metrics, one PEER_WITHDRAWN line', async () => {
     const w0 = sample(await getText(`${httpA}/metrics`), 'srvproxy_peer_withdrawals_total', { member: 'proxy2.example.com' }) ?? 0;
     const lines0 = eventLines(a, 'PEER_WITHDRAWN').length;
+    const killedAt = Date.now();
     await b.kill();
     await eventually(async () => (await getJson<Status>(`${httpA}/status`)).pool.members[1]!.healthy === false, 5000, 'proxy2 withdrawn');
     const s = await getJson<Status>(`${httpA}/status`);
@@ -366,6 +409,12 @@ describe('e2e: operations (status, metrics, drain, reload, signals)', function (
       ['proxy1.example.com', true, true],
       ['proxy2.example.com', false, false],
     ]);
+    // /status additions: since when withdrawn (after the kill), the last RTT seen; the event's code
+    expect(Date.parse(s.pool.members[1]!.since!)).to.be.at.least(killedAt);
+    expect(s.pool.members[1]!.rttMs).to.be.a('number').within(0, 1000);
+    expect(s.pool.members[0]!.rttMs).to.equal(null);
+    expect(s.events![0]).to.include({ code: EVENTS.PEER_WITHDRAWN.code, name: 'PEER_WITHDRAWN' });
+    expect(s.events![0]!.detail).to.include('peer=proxy2.example.com');
     expect((await resolver.resolveSrv(`_sip._udp.${POOL}`)).map((x) => x.name)).to.deep.equal(['proxy1.example.com']);
     const m = await getText(`${httpA}/metrics`);
     expect(sample(m, 'srvproxy_peer_withdrawals_total', { member: 'proxy2.example.com' })).to.equal(w0 + 1);

@@ -44,6 +44,13 @@ async function untilView(inst: PoolInstance, members: PoolInstance[], since: num
   return at - since;
 }
 
+/** Fail-open as /status (pool.failOpen) and /metrics (srvproxy_pool_fail_open) show it. */
+async function failOpenShown(inst: PoolInstance): Promise<{ status: boolean; metric: number }> {
+  const s = (await (await fetch(`${inst.http}/status`)).json()) as { pool: { failOpen: boolean } };
+  const m = /^srvproxy_pool_fail_open (\d+)$/m.exec(await (await fetch(`${inst.http}/metrics`)).text());
+  return { status: s.pool.failOpen, metric: Number(m?.[1]) };
+}
+
 function secs(ms: number): string {
   return (ms / 1000).toFixed(2);
 }
@@ -116,12 +123,14 @@ describe('e2e: pool health (three instances on 127.0.0.11-13)', function () {
     const s1 = await soaSerial(p1.address, site.dnsPort);
     expect(s1).to.be.greaterThan(s0);
     await eventually(() => p1.proc!.output.includes(EVENTS.POOL_FAIL_OPEN.code), 2000, 'POOL_FAIL_OPEN logged');
+    expect(await failOpenShown(p1)).to.deep.equal({ status: true, metric: 1 });
     const undrain = await runCli(['undrain', '--http', p1.http]);
     expect(undrain.code, undrain.stderr).to.equal(0);
     expect(await poolView(p1.address, site.dnsPort)).to.deep.equal(expectedView([p1]));
     expect(await soaSerial(p1.address, site.dnsPort)).to.be.greaterThan(s1);
     await eventually(() => p1.proc!.output.includes(EVENTS.POOL_FAIL_OPEN_END.code), 2000, 'POOL_FAIL_OPEN_END logged');
     expect(p1.proc!.output.match(new RegExp(`"event":"${EVENTS.POOL_FAIL_OPEN.code}"`, 'g'))).to.have.length(1);
+    expect(await failOpenShown(p1)).to.deep.equal({ status: false, metric: 0 });
   });
 
   it(`return: the frozen one (SIGCONT) and the killed one (restarted) are answered again within ${UP_MS} ms`, async () => {

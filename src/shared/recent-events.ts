@@ -1,0 +1,69 @@
+/**
+ * shared/recent-events: a small bounded ring of the last operational events
+ * of one instance (code, time, text, a short detail), and the time each event
+ * name was last seen, so that ops can show the last transitions and tell
+ * whether a state that two events bracket (overload, fail-open) holds now.
+ * Filled by `logEvent` (shared/log) for the loggers it is attached to.
+ * May import: shared/events.
+ */
+import { EVENTS, type EventName } from './events.js';
+
+export interface RecentEvent {
+  code: string;
+  name: EventName;
+  /** Wall-clock time, ISO 8601. */
+  at: string;
+  text: string;
+  /** The event's fields as `key=value` words, shortened. */
+  detail: string;
+}
+
+const DETAIL_MAX = 160;
+
+function detailOf(fields: Record<string, unknown>): string {
+  const words: string[] = [];
+  for (const [k, v] of Object.entries(fields)) {
+    if (v === undefined) continue;
+    words.push(`${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  }
+  const s = words.join(' ');
+  return s.length > DETAIL_MAX ? s.slice(0, DETAIL_MAX - 1) + '…' : s;
+}
+
+export class RecentEvents {
+  private readonly ring: (RecentEvent | undefined)[];
+  private next = 0;
+  private readonly lastSeen = new Map<EventName, number>();
+  private seq = 0;
+
+  constructor(
+    readonly capacity = 20,
+    private readonly now: () => number = Date.now,
+  ) {
+    if (!(capacity > 0)) throw new RangeError(`RecentEvents: capacity must be positive, got ${capacity}`);
+    this.ring = new Array<RecentEvent | undefined>(capacity);
+  }
+
+  record(name: EventName, fields: Record<string, unknown>): void {
+    const e = EVENTS[name];
+    this.ring[this.next] = { code: e.code, name, at: new Date(this.now()).toISOString(), text: e.text, detail: detailOf(fields) };
+    this.next = (this.next + 1) % this.capacity;
+    // A sequence number, not the time: two events in the same millisecond keep their order.
+    this.lastSeen.set(name, ++this.seq);
+  }
+
+  /** The events held, newest first. */
+  list(): RecentEvent[] {
+    const out: RecentEvent[] = [];
+    for (let i = 1; i <= this.capacity; i++) {
+      const e = this.ring[(this.next - i + this.capacity) % this.capacity];
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  /** True when `on` was seen and `off` was not seen after it (e.g. SIP_OVERLOAD / SIP_OVERLOAD_END). */
+  holds(on: EventName, off: EventName): boolean {
+    return (this.lastSeen.get(on) ?? 0) > (this.lastSeen.get(off) ?? 0);
+  }
+}
