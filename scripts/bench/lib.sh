@@ -315,3 +315,14 @@ result() {
   [ -n "${BENCH_RESULTS:-}" ] && printf '%s=%s\n' "$1" "$2" >>"$BENCH_RESULTS"
   return 0
 }
+
+# json_num VALUE: VALUE when it is a number, else null (for step_record).
+json_num() { [[ "$1" =~ ^-?[0-9]+(\.[0-9]+)?$ ]] && echo "$1" || echo null; }
+
+# step_record JSON: one step's figures, one JSON object on one line, for the
+# charts that scripts/bench.sh draws (scripts/bench/charts.mjs reads them;
+# it names the fields), when it asked (BENCH_STEPS).
+step_record() {
+  [ -n "${BENCH_STEPS:-}" ] && printf '%s\n' "$1" >>"$BENCH_STEPS"
+  return 0
+}
