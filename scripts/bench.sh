@@ -100,7 +100,7 @@ ver() {
   echo "${v:-?}"
 }
 
-v_node=$(node --version)
+# `srvproxy 0.1.0 (node v20.x.y)`: the version and the Node it was measured on.
 v_srvproxy=$(node dist/src/cli/main.js --version 2>/dev/null | head -1)
 v_kamailio=$(ver kamailio kamailio -v)
 v_sipp=$(ver sip-tester sipp -v)
@@ -125,7 +125,7 @@ sw_row() { # RUN LABEL GOAL
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($cpu), $(uname -sr); load generators on the same cores."
   echo
-  echo "Versions: node $v_node, srvproxy ${v_srvproxy:-?}, Kamailio $v_kamailio, SIPp $v_sipp, gdnsd $v_gdnsd, dnsperf $v_dnsperf."
+  echo "Versions: ${v_srvproxy:-srvproxy ?}, Kamailio $v_kamailio, SIPp $v_sipp, gdnsd $v_gdnsd, dnsperf $v_dnsperf."
   echo
   echo "| figure | srvproxy | peer | ratio / goal |"
   echo "|---|---|---|---|"
