@@ -6,7 +6,9 @@
 #   - the proxy under test: srvproxy (`srvproxy run`) or Kamailio
 #     (kamailio.cfg.in: tm + rr + dispatcher algorithm 8),
 #   - a sipp UAC driving calls through the proxy,
-#   - CPU seconds and memory of a process tree from /proc.
+#   - CPU seconds and memory of a process tree from /proc,
+# and records figures for scripts/bench.sh: totals (result) and each step's
+# (step_record, drawn by scripts/bench/charts.mjs).
 # Every process started here is recorded and killed by the EXIT trap that
 # bench_init installs, whatever way the script ends.
 
