@@ -17,6 +17,7 @@
 #   BENCH_DNS_CLIENTS   dnsperf -c (default 4)
 #   BENCH_DNS_PORT      first of four loopback ports (default 15301)
 #   BENCH_DNS_PROFILE=1 run srvproxy with --cpu-prof; prints the top functions
+#   BENCH_STEPS         a file to append each round's q/s to (JSON lines; bench.sh charts them)
 #   SRVPROXY_DNS_CMD    how to start srvproxy's DNS (default: `srvproxy run` as proxy1;
 set -euo pipefail
 
@@ -29,6 +30,11 @@ PORT_GDNSD=$((PORT_SRV + 1))
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# step_record JSON: one round's figure for scripts/bench.sh's charts (as scripts/bench/lib.sh).
+step_record() {
+  [ -n "${BENCH_STEPS:-}" ] && printf '%s\n' "$1" >>"$BENCH_STEPS"
+  return 0
+}
 
 missing=()
 for tool in dnsperf gdnsd dig; do
@@ -157,7 +163,10 @@ srv_qps=()
 gd_qps=()
 for r in $(seq 1 "$ROUNDS"); do
   q=$(run_dnsperf "$PORT_SRV"); srv_qps+=("${q:-0}"); log "round $r srvproxy: ${q:-0} q/s"
+  step_record "{\"part\":\"dns\",\"series\":\"srvproxy\",\"round\":$r,\"qps\":${q:-0}}"
   q=$(run_dnsperf "$PORT_GDNSD"); gd_qps+=("${q:-0}"); log "round $r gdnsd:    ${q:-0} q/s"
+  step_record "{\"part\":\"dns\",\"series\":\"gdnsd\",\"round\":$r,\"qps\":${q:-0}}"
+  log "progress: dns round $r of $ROUNDS done; left: $((ROUNDS - r)) rounds, ~$(((ROUNDS - r) * 2 * SECONDS_PER_RUN)) s"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 SRV_MED=$(median "${srv_qps[@]}")

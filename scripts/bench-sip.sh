@@ -18,6 +18,9 @@
 # Also measured: CPU seconds of each proxy's processes during its own steps
 # (Kamailio: main process and workers) and their peak memory.
 #
+# After each step, a progress line says what is left at most (steps, seconds).
+# Each step's figures go to BENCH_STEPS when set (scripts/bench.sh charts them).
+#
 # Environment: SIP_PROXIES ("srvproxy kamailio"), SIP_START (500), SIP_STEP
 # (500), SIP_MAX (8000), SIP_STEP_SECONDS (6), BENCH_KEEP=1 keeps the logs.
 # Exit status: 0 when every proxy and sipp started and lasted; 1 otherwise.
@@ -37,7 +40,8 @@ bench_init bench-sip
 started_all=1
 
 declare -A BASE=([srvproxy]=14 [kamailio]=15)
-declare -A PID=() CLEAN=() BAD=() NEXT=() BISECTS=() DONE=() CPU=() CALLS=()
+declare -A PID=() CLEAN=() BAD=() NEXT=() BISECTS=() DONE=() CPU=() CALLS=() STEPS=()
+STEPS_DONE=0
 
 # up NAME: stand-ins and the proxy; writes the proxy's pid to $WORK/NAME.pid.
 up() {
@@ -70,6 +74,7 @@ step() {
   created=$(uac_stat created) failed=$(uac_stat failed) retrans=$(uac_stat retrans)
   setup_rate=$(uac_stat setup_rate) setup_p99_ms=$(uac_stat setup_p99_ms)
   CALLS[$name]=$((CALLS[$name] + created))
+  STEPS[$name]=$((STEPS[$name] + 1))
   STEP_CLEAN=0
   if [ "$created" -ge "$calls" ] && [ $((failed * 1000)) -lt "$created" ] &&
     awk -v a="$setup_rate" -v r="$rate" 'BEGIN { exit !(a >= 0.9 * r) }'; then
@@ -78,7 +83,35 @@ step() {
   printf '  %-9s %5s calls/s: %6s calls, %5s failed, %6s retransmissions, set up at %7s/s, p99 setup %s ms %s\n' \
     "$name" "$rate" "$created" "$failed" "$retrans" "$setup_rate" "$setup_p99_ms" \
     "$([ "$STEP_CLEAN" = 1 ] && echo clean || echo NOT-CLEAN)" >&2
+  step_record "$(printf '{"part":"sip","series":"%s","step":%s,"rate":%s,"calls":%s,"failed":%s,"setupRate":%s,"clean":%s}' \
+    "$name" "${STEPS[$name]}" "$rate" "$(json_num "$created")" "$(json_num "$failed")" "$(json_num "$setup_rate")" \
+    "$([ "$STEP_CLEAN" = 1 ] && echo true || echo false)")"
   sleep 1
+}
+
+# steps_left NAME: at most how many steps NAME's search still takes (after advance).
+steps_left() {
+  local name=$1
+  if [ "${DONE[$name]}" = 1 ]; then
+    echo 0
+  elif [ "${BAD[$name]}" -eq 0 ]; then
+    echo $(((MAX - NEXT[$name]) / STEP + 1 + 2))
+  else
+    echo $((1 + 2 - BISECTS[$name]))
+  fi
+}
+
+# progress NAME: one line after each step: what was done, what is left at most.
+progress() {
+  local n left=0 each parts=()
+  STEPS_DONE=$((STEPS_DONE + 1))
+  for n in $PROXIES; do
+    [ -n "${PID[$n]:-}" ] || continue
+    each=$(steps_left "$n")
+    left=$((left + each))
+    parts+=("$n $each")
+  done
+  log "progress: sip step $STEPS_DONE done ($1 at ${RATE_DONE}/s, $((SECONDS - T0)) s so far); left: at most $left steps (${parts[*]}), ~$((left * (STEP_SECONDS + 2))) s"
 }
 
 # advance NAME: the next rate of NAME's search after a step, or DONE.
@@ -111,7 +144,7 @@ for name in $PROXIES; do
   # A proxy that fails to start is reported; the other one is still measured.
   if (up "$name"); then
     PID[$name]=$(cat "$WORK/$name.pid")
-    CLEAN[$name]=0 BAD[$name]=0 NEXT[$name]=$START BISECTS[$name]=0 DONE[$name]=0 CPU[$name]=0 CALLS[$name]=0
+    CLEAN[$name]=0 BAD[$name]=0 NEXT[$name]=$START BISECTS[$name]=0 DONE[$name]=0 CPU[$name]=0 CALLS[$name]=0 STEPS[$name]=0
     start_pss_sampler "${PID[$name]}" "$WORK/$name.pss"
   else
     started_all=0
@@ -119,6 +152,7 @@ for name in $PROXIES; do
   fi
 done
 sleep 2 # the first OPTIONS rounds
+T0=$SECONDS
 
 searching=1
 while [ "$searching" = 1 ]; do
@@ -131,8 +165,10 @@ while [ "$searching" = 1 ]; do
       DONE[$name]=1 started_all=0 CLEAN[$name]=failed
       continue
     fi
+    RATE_DONE=${NEXT[$name]}
     step "$name" "${NEXT[$name]}"
     advance "$name"
+    progress "$name"
     searching=1
   done
 done

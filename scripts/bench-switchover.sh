@@ -101,6 +101,9 @@ one_run() {
 }
 
 base=14
+runs_total=$(($(wc -w <<<"$PROXIES") * $(wc -w <<<"$RUNS")))
+runs_done=0
+T0=$SECONDS
 for proxy in $PROXIES; do
   case "$proxy" in
     srvproxy) base=14 ;;
@@ -113,6 +116,8 @@ for proxy in $PROXIES; do
       log "$proxy/$run: FAILED (see the log lines above)"
       echo "$run failed - - -" >>"$WORK/$proxy.rows"
     fi
+    runs_done=$((runs_done + 1))
+    log "progress: switchover run $runs_done of $runs_total done ($proxy $run, $((SECONDS - T0)) s so far); left: $((runs_total - runs_done)) runs, ~$(((SECONDS - T0) * (runs_total - runs_done) / runs_done)) s"
     sleep 1
   done
 done

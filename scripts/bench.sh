@@ -5,7 +5,12 @@
 #   switchover  scripts/bench-switchover.sh  active member killed / frozen / held calls, vs Kamailio
 #   DNS         npm run bench:dns            queries/s vs gdnsd (when scripts/bench-dns.sh exists)
 #   withdrawal  scripts/bench-withdrawal.mjs seconds from an instance's SIGKILL to its absence from a peer's SRV answer
-# Writes a markdown table to bench/results.md (not committed) and stdout.
+# Writes a markdown table to bench/results.md (not committed) and stdout, and
+# SVG charts next to it (scripts/bench/charts.mjs, from the per-step figures
+# the parts record in bench/steps.jsonl): sip-calls.svg (calls/s set up and
+# failed calls per step, srvproxy and Kamailio) and dns-qps.svg (queries/s per
+# round, srvproxy and gdnsd). Each part prints a progress line per step with
+# what is left; this script one per part.
 #
 # Installs nothing: when sipp, dnsperf, kamailio or gdnsd is missing it says
 # so and exits 1 (install them with scripts/install-interop.sh).
@@ -30,6 +35,8 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/srvproxy-bench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 export BENCH_RESULTS="$WORK/results.env"
 : >"$BENCH_RESULTS"
+export BENCH_STEPS="$WORK/steps.jsonl"
+: >"$BENCH_STEPS"
 start=$SECONDS
 status=0
 
@@ -41,11 +48,22 @@ if [ ! -f dist/src/cli/main.js ]; then
   exit 1
 fi
 
-# part NAME SECONDS COMMAND...: runs one part with a time limit, keeps its output.
+PARTS=(sip switchover withdrawal)
+[ -f scripts/bench-dns.sh ] && PARTS=(sip switchover dns withdrawal)
+# The parts' time limits, in seconds: what is left at most.
+declare -A LIMIT=([sip]=330 [switchover]=200 [dns]=240 [withdrawal]=90)
+parts_done=0
+
+# part NAME COMMAND...: runs one part with its time limit, keeps its output.
 part() {
-  local name=$1 limit=$2 rc
-  shift 2
-  echo "bench: == $name ($*)" >&2
+  local name=$1 limit=${LIMIT[$1]} rc p left=() left_s=0
+  shift
+  for p in "${PARTS[@]:$((parts_done + 1))}"; do
+    left+=("$p")
+    left_s=$((left_s + LIMIT[$p]))
+  done
+  parts_done=$((parts_done + 1))
+  echo "bench: == [$parts_done/${#PARTS[@]}] $name ($*); $((SECONDS - start)) s so far; left after it: ${left[*]:-nothing} (at most $left_s s)" >&2
   timeout -k 10 "$limit" "$@" 2>&1 | tee "$WORK/$name.out" >&2
   rc=${PIPESTATUS[0]}
   echo "$rc" >"$WORK/$name.rc"
@@ -55,12 +73,21 @@ part() {
   fi
 }
 
-part sip 330 bash scripts/bench-sip.sh
-part switchover 200 bash scripts/bench-switchover.sh
+part sip bash scripts/bench-sip.sh
+part switchover bash scripts/bench-switchover.sh
 if [ -f scripts/bench-dns.sh ]; then
-  part dns 240 npm run --silent bench:dns
+  part dns npm run --silent bench:dns
 fi
-part withdrawal 90 node scripts/bench-withdrawal.mjs
+part withdrawal node scripts/bench-withdrawal.mjs
+
+# The charts, into bench/ beside results.md (stale ones of an earlier run removed first).
+mkdir -p bench
+rm -f bench/sip-calls.svg bench/dns-qps.svg
+cp "$BENCH_STEPS" bench/steps.jsonl
+if ! node scripts/bench/charts.mjs bench/steps.jsonl bench >"$WORK/charts.out" 2>&1; then
+  echo "bench: charts failed: $(cat "$WORK/charts.out")" >&2
+  status=1
+fi
 
 # r KEY: a recorded figure, or "-".
 r() { sed -n "s/^$1=//p" "$BENCH_RESULTS" | tail -1 | grep . || echo -; }
@@ -73,7 +100,7 @@ ver() {
   echo "${v:-?}"
 }
 
-v_node=$(node --version)
+# `srvproxy 0.1.0 (node v20.x.y)`: the version and the Node it was measured on.
 v_srvproxy=$(node dist/src/cli/main.js --version 2>/dev/null | head -1)
 v_kamailio=$(ver kamailio kamailio -v)
 v_sipp=$(ver sip-tester sipp -v)
@@ -98,7 +125,7 @@ sw_row() { # RUN LABEL GOAL
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($cpu), $(uname -sr); load generators on the same cores."
   echo
-  echo "Versions: node $v_node, srvproxy ${v_srvproxy:-?}, Kamailio $v_kamailio, SIPp $v_sipp, gdnsd $v_gdnsd, dnsperf $v_dnsperf."
+  echo "Versions: ${v_srvproxy:-srvproxy ?}, Kamailio $v_kamailio, SIPp $v_sipp, gdnsd $v_gdnsd, dnsperf $v_dnsperf."
   echo
   echo "| figure | srvproxy | peer | ratio / goal |"
   echo "|---|---|---|---|"
@@ -129,6 +156,11 @@ sw_row() { # RUN LABEL GOAL
   printf '| withdrawal: SIGKILL to absence from a peer SRV answer, s (defaults; median, max of 3) | %s, %s | gdnsd defaults ~90 s (not run) | goal <= 3 |\n' \
     "$(r withdrawal.srvproxy.s)" "$(r withdrawal.srvproxy.max_s)"
   echo
+  for c in sip-calls:'SIP calls/s and failed calls per step' dns-qps:'DNS queries/s per round'; do
+    [ -f "bench/${c%%:*}.svg" ] && printf '![%s](%s.svg)\n\n' "${c#*:}" "${c%%:*}"
+  done
+  echo "Per-step figures: bench/steps.jsonl. No overload chart: no part drives srvproxy past --overload-ctrl-dialog-rate."
+  echo
   echo "Suite time: $((SECONDS - start)) s. Parts that did not exit 0:" \
     "$(for p in sip switchover dns withdrawal; do [ -f "$WORK/$p.rc" ] && [ "$(cat "$WORK/$p.rc")" != 0 ] && printf '%s ' "$p"; done)"
   for p in sip switchover dns withdrawal; do
@@ -143,7 +175,6 @@ sw_row() { # RUN LABEL GOAL
   done
 } >"$WORK/results.md"
 
-mkdir -p bench
 cp "$WORK/results.md" bench/results.md
 cat bench/results.md
 echo >&2

@@ -6,7 +6,9 @@
 #   - the proxy under test: srvproxy (`srvproxy run`) or Kamailio
 #     (kamailio.cfg.in: tm + rr + dispatcher algorithm 8),
 #   - a sipp UAC driving calls through the proxy,
-#   - CPU seconds and memory of a process tree from /proc.
+#   - CPU seconds and memory of a process tree from /proc,
+# and records figures for scripts/bench.sh: totals (result) and each step's
+# (step_record, drawn by scripts/bench/charts.mjs).
 # Every process started here is recorded and killed by the EXIT trap that
 # bench_init installs, whatever way the script ends.
 
@@ -313,5 +315,16 @@ uac_stat() { echo "$UAC_STATS" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 # result KEY VALUE: records a figure for scripts/bench.sh (when it asked).
 result() {
   [ -n "${BENCH_RESULTS:-}" ] && printf '%s=%s\n' "$1" "$2" >>"$BENCH_RESULTS"
+  return 0
+}
+
+# json_num VALUE: VALUE when it is a number, else null (for step_record).
+json_num() { [[ "$1" =~ ^-?[0-9]+(\.[0-9]+)?$ ]] && echo "$1" || echo null; }
+
+# step_record JSON: one step's figures, one JSON object on one line, for the
+# charts that scripts/bench.sh draws (scripts/bench/charts.mjs reads them;
+# it names the fields), when it asked (BENCH_STEPS).
+step_record() {
+  [ -n "${BENCH_STEPS:-}" ] && printf '%s\n' "$1" >>"$BENCH_STEPS"
   return 0
 }

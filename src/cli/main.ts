@@ -11,7 +11,7 @@ import { ConfigError } from '../shared/errors.js';
 import { runCommand } from './run.js';
 import { checkZoneCommand } from './check-zone.js';
 import { controlCommand, statusCommand } from './control.js';
-import { VERSION } from '../shared/version.js';
+import { versionLine } from '../shared/version.js';
 
 const LIST_KINDS = new Set(['fqdn[]', 'string[]', 'address[]', 'upstream[]', 'cidr[]']);
 
@@ -39,7 +39,7 @@ const HTTP_OPT = { http: { type: 'string', describe: 'base URL of the instance (
 
 const cli = yargs(hideBin(process.argv))
   .scriptName('srvproxy')
-  .version(VERSION)
+  .version(versionLine())
   .strict()
   .parserConfiguration({ 'camel-case-expansion': false, 'parse-numbers': false, 'parse-positional-numbers': false, 'boolean-negation': false })
   .fail((msg, err) => {

@@ -10,12 +10,12 @@ const repoZones = path.resolve(path.dirname(new URL(import.meta.url).pathname), 
 describe('cli: srvproxy', function () {
   this.timeout(30_000);
 
-  it('--version prints the package version', async () => {
+  it('--version prints the package version and the runtime', async () => {
     const pkg = JSON.parse(fs.readFileSync(path.resolve(repoZones, '../package.json'), 'utf8')) as { version: string };
     expect(VERSION).to.equal(pkg.version);
     const r = await runCli(['--version']);
     expect(r.code).to.equal(0);
-    expect(r.stdout.trim()).to.equal(VERSION);
+    expect(r.stdout).to.equal(`srvproxy ${VERSION} (node ${process.version})\n`);
   });
 
   const bad: [string[], RegExp][] = [
