@@ -142,14 +142,14 @@ export class SimMember {
         resolve();
       });
     });
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       try {
         this.push(JSON.parse(line) as SimEvent);
       } catch {
         // not an event line
       }
     });
-    child.stdin!.on('error', () => {});
+    child.stdin.on('error', () => {});
     const since = this.events.length;
     await this.waitFor((e) => e.ev === 'ready' || e.ev === 'exit', timeoutMs, since);
     if (this.events.at(-1)?.ev === 'exit') throw new Error(`sim member ${this.address}:${this.port} exited at start (address in use?)`);

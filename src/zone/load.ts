@@ -34,7 +34,7 @@ export function expandZonePaths(paths: readonly string[]): { files: string[]; pr
   const files: string[] = [];
   const problems: ZoneProblem[] = [];
   for (const p of paths) {
-    let isDir = false;
+    let isDir: boolean;
     try {
       isDir = statSync(p).isDirectory();
     } catch {

@@ -188,7 +188,7 @@ function parseRecord(e: Entry, owner: string, toks: Token[], origin: string, fil
     sh.defaultTtl = ttl;
     sh.warnings.push({ file, line: e.line, message: 'no TTL specified; using SOA MINIMUM instead' });
   }
-  return { ...rd, name: owner, ttl, file, line: e.line } as RR;
+  return { ...rd, name: owner, ttl, file, line: e.line };
 }
 
 function include(e: Entry, args: Token[], file: string, origin: string | undefined, sh: Shared): void {

@@ -151,7 +151,7 @@ export function canonicalIPv6(addr: string): string {
   const [head, tail] = s.includes('::') ? s.split('::') : [s, undefined];
   const h = head ? head.split(':') : [];
   const t = tail === undefined ? [] : tail ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  const groups = tail === undefined ? h : [...h, ...new Array<string>(8 - h.length - t.length).fill('0'), ...t];
   const g = groups.map((x) => parseInt(x, 16));
   let best = -1, bestLen = 1;
   for (let i = 0; i < 8;) {

@@ -79,7 +79,7 @@ export function sleep(ms: number): Promise<void> {
 export async function eventually(fn: () => boolean | Promise<boolean>, ms: number, what: string, every = 50): Promise<number> {
   const start = Date.now();
   for (;;) {
-    let ok = false;
+    let ok: boolean;
     try {
       ok = await fn();
     } catch {

@@ -104,7 +104,7 @@ export class Sipp {
    * (index 1), received SIP/2.0 503 Service Unavailable", one kind a line.
    */
   errorSummary(): string {
-    let text = '';
+    let text: string;
     try {
       text = fs.readFileSync(path.join(this.dir, 'errors.log'), 'utf8').replace(/\r/g, '');
     } catch {
