@@ -112,7 +112,7 @@ export async function startInstance(settings: Settings, log: Logger): Promise<In
     pool: site.pool,
     local: site.local,
     health,
-    // Time-based serials: monotonic across restarts and instances (dns/serial.ts).
+    // Time-based serials: monotonic across restarts and instances (dns/authority/serial.ts).
     serials: new SerialCounter({ wallClock: Date.now }),
     log,
   });

@@ -14,7 +14,7 @@ import { DIST, sleep } from './processes.js';
 const run = promisify(execFile);
 
 /** scripts/bench/sipp/ of the repository (dist/ sits in the repository root). */
-export const SIPP_SCENARIOS = path.resolve(DIST, '..', 'scripts', 'bench', 'sipp');
+const SIPP_SCENARIOS = path.resolve(DIST, '..', 'scripts', 'bench', 'sipp');
 
 const live = new Set<Sipp>();
 const made: Sipp[] = [];
