@@ -7,9 +7,10 @@
 // awaits (no-floating-promises), an async callback handed to an event emitter
 // that ignores its promise (no-misused-promises), `await` on a non-promise
 // (await-thenable), and `any` leaking from untyped input such as JSON.parse
-// (no-unsafe-*). The whole set costs one TypeScript program for the repository
-// (the project service reads tsconfig.json), about the work of `tsc --noEmit`:
-// affordable.
+// (no-unsafe-*). The whole set costs one TypeScript program for the repository,
+// built from tsconfig.json (which includes every linted .ts file): about the
+// work of `tsc --noEmit`, affordable (some 50 s of CPU, 0.5 GB). `project`
+// rather than `projectService`: same findings, 0.5 GB instead of 0.9 GB.
 // One rule of the set is off: no-unnecessary-type-assertion. The byte and
 // token readers index arrays with `buf[i]!`, written for
 // `noUncheckedIndexedAccess`; with that flag off the rule wants every such `!`
@@ -28,7 +29,7 @@ export default defineConfig(
     files: ['src/**/*.ts', 'test/**/*.ts', 'types/**/*.d.ts'],
     extends: [js.configs.recommended, tseslint.configs.recommendedTypeChecked],
     languageOptions: {
-      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+      parserOptions: { project: './tsconfig.json', tsconfigRootDir: import.meta.dirname },
     },
     rules: {
       '@typescript-eslint/no-unused-vars': 'off',
