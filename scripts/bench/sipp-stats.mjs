@@ -57,7 +57,7 @@ const out = {
 };
 
 if (rttFile) {
-  let lines = [];
+  let lines;
   try {
     lines = fs.readFileSync(rttFile, 'utf8').split('\n').slice(1);
   } catch {

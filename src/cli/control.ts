@@ -39,7 +39,7 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }
 
-export function renderStatus(s: StatusDocument): string {
+function renderStatus(s: StatusDocument): string {
   const out: string[] = [];
   out.push(`instance ${s.self}${s.draining ? '  (DRAINING)' : ''}`);
   out.push('', `pool ${s.pool.name}`);

@@ -24,7 +24,7 @@ function usageError(message: string): never {
 function runFlags(argv: Record<string, unknown>): Partial<Record<RunOptionName, unknown>> {
   const out: Partial<Record<RunOptionName, unknown>> = {};
   for (const name of Object.keys(RUN_OPTIONS) as RunOptionName[]) {
-    let v = argv[name];
+    const v = argv[name];
     if (v === undefined) continue;
     if (!LIST_KINDS.has(RUN_OPTIONS[name].kind) && Array.isArray(v)) {
       usageError(`--${name}: given more than once`);
@@ -59,7 +59,7 @@ const cli = yargs(hideBin(process.argv))
       return y.option('config', { type: 'string', describe: 'JSON file with any of the options above as keys', requiresArg: true });
     },
     async (argv) => {
-      await runCommand(runFlags(argv as Record<string, unknown>), argv.config as string | undefined, usageError);
+      await runCommand(runFlags(argv), argv.config, usageError);
     },
   )
   .command(
@@ -67,7 +67,7 @@ const cli = yargs(hideBin(process.argv))
     'check zone files: exit 0 when valid, else FILE:LINE: message lines and exit 1',
     (y) => y.positional('files', { type: 'string', array: true, demandOption: true }),
     (argv) => {
-      process.exitCode = checkZoneCommand(argv.files as string[]);
+      process.exitCode = checkZoneCommand(argv.files);
     },
   )
   .command(

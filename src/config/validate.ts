@@ -1,7 +1,7 @@
 /**
  * config/validate: turns raw flag / config-file values into Settings. Every
  * rejection is a ConfigError whose message names the flag and the reason.
- * May import: shared, config/options.
+ * May import: shared, config/options, config/settings.
  */
 import net from 'node:net';
 import { ConfigError } from '../shared/errors.js';
@@ -35,7 +35,7 @@ function number(flag: string, v: unknown, min: number, max: number, integer: boo
   return n;
 }
 
-export function parseHostPort(flag: string, v: unknown): { host: string; port: number } {
+function parseHostPort(flag: string, v: unknown): { host: string; port: number } {
   if (typeof v !== 'string') fail(flag, 'expects HOST:PORT');
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(v) ?? /^([^:]+):(\d+)$/.exec(v);
   if (!m) fail(flag, `'${v}' is not HOST:PORT (IPv6: [ADDR]:PORT)`);

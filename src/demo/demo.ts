@@ -34,7 +34,7 @@ async function stopAll(code: number): Promise<never> {
     stopping = true;
     say('\nstopping the demo site…');
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-    await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null)));
+    await Promise.all(children.filter((c) => c.exitCode === null).map((c) => new Promise((r) => c.once('exit', r))));
     await pair?.stop();
   }
   process.exit(code);

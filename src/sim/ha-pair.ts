@@ -7,14 +7,13 @@
  * May import: sim, node.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import dgram from 'node:dgram';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Role } from './ha-member.js';
 import type { MemberState } from './sip-server.js';
 
-export interface SimMemberSpec {
+interface SimMemberSpec {
   address: string;
   port: number;
   /** TCP port of the sync link on `address`; default: a free port. */
@@ -36,7 +35,7 @@ export interface SimPairOptions {
   startTimeoutMs?: number;
 }
 
-export interface SimEvent {
+interface SimEvent {
   ev: 'ready' | 'state' | 'partner' | 'exit';
   state?: MemberState;
   cause?: string;
@@ -59,7 +58,7 @@ function installExitHook(): void {
 }
 
 /** A free TCP port on `address` (bound and released at once). */
-export function freePort(address: string): Promise<number> {
+function freePort(address: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);
@@ -70,19 +69,7 @@ export function freePort(address: string): Promise<number> {
   });
 }
 
-/** A free UDP port on `address` (bound and released at once). */
-export function freeUdpPort(address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket(address.includes(':') ? 'udp6' : 'udp4');
-    s.once('error', reject);
-    s.bind(0, address, () => {
-      const port = s.address().port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-export class SimMember {
+class SimMember {
   readonly role: Role;
   readonly address: string;
   readonly port: number;
@@ -142,14 +129,14 @@ export class SimMember {
         resolve();
       });
     });
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       try {
         this.push(JSON.parse(line) as SimEvent);
       } catch {
         // not an event line
       }
     });
-    child.stdin!.on('error', () => {});
+    child.stdin.on('error', () => {});
     const since = this.events.length;
     await this.waitFor((e) => e.ev === 'ready' || e.ev === 'exit', timeoutMs, since);
     if (this.events.at(-1)?.ev === 'exit') throw new Error(`sim member ${this.address}:${this.port} exited at start (address in use?)`);

@@ -15,8 +15,7 @@
  * May import: sim, node.
  */
 import { parseArgs } from 'node:util';
-import { HaMember, type Role } from './ha-member.js';
-import type { MemberState } from './sip-server.js';
+import { HaMember } from './ha-member.js';
 
 function fail(msg: string): never {
   process.stderr.write(`sim member: ${msg}\n`);
@@ -74,8 +73,8 @@ function emit(o: Record<string, unknown>): void {
 const member = new HaMember({
   address,
   port: int(values.port as string | undefined, 'port', 5060),
-  role: role as Role,
-  initial: initial as MemberState | undefined,
+  role,
+  initial,
   tcp: values.tcp === true,
   ringMs: int(values['ring-ms'] as string | undefined, 'ring-ms', 0),
   syncPort: values['sync-port'] === undefined ? fail('--sync-port is required') : int(values['sync-port'] as string, 'sync-port', 0),

@@ -56,9 +56,9 @@ export async function startInstance(settings: Settings, parentLog: Logger): Prom
   const listenAddresses = settings.listen ?? site.self.addresses;
   const sipPort = settings.sipPort ?? site.self.port;
   const probeStats = new ProbeStats();
-  // health and sip need each other: health probes through SIP, SIP reads health.
-  let sip: SipService | undefined;
-  const prober: Prober = probeStats.wrap({ probe: (target, ms) => sip!.prober.probe(target, ms) });
+  // health and sip need each other: health probes through SIP (`sip` is declared
+  // below; the prober runs only after start), SIP reads health.
+  const prober: Prober = probeStats.wrap({ probe: (target, ms) => sip.prober.probe(target, ms) });
   const health = new HealthMonitor({
     site,
     prober,
@@ -69,7 +69,7 @@ export async function startInstance(settings: Settings, parentLog: Logger): Prom
     peerUpAfter: settings.peerUpAfter,
     log,
   });
-  sip = new SipService({
+  const sip = new SipService({
     site: () => site,
     health,
     feedback: health,
@@ -117,7 +117,7 @@ export async function startInstance(settings: Settings, parentLog: Logger): Prom
     pool: site.pool,
     local: site.local,
     health,
-    // Time-based serials: monotonic across restarts and instances (dns/serial.ts).
+    // Time-based serials: monotonic across restarts and instances (dns/authority/serial.ts).
     serials: new SerialCounter({ wallClock: Date.now }),
     log,
   });
@@ -175,7 +175,7 @@ export async function startInstance(settings: Settings, parentLog: Logger): Prom
     await secondaries.start();
     opened.push({ close: () => secondaries.close() });
     await sip.start();
-    opened.push({ close: () => sip!.stop() });
+    opened.push({ close: () => sip.stop() });
     await http.listen(settings.http.host, settings.http.port);
   } catch (e) {
     logEvent(log, 'LISTEN_FAILED', { error: (e as Error).message });
@@ -198,14 +198,14 @@ export async function startInstance(settings: Settings, parentLog: Logger): Prom
     // Stop answering as healthy; give transactions in flight a bounded time to end.
     health.setDraining(true);
     const end = Date.now() + STOP_DRAIN_MS;
-    while (sip!.proxy.counters.transactionsPending > 0 && Date.now() < end) {
+    while (sip.proxy.counters.transactionsPending > 0 && Date.now() < end) {
       await new Promise((r) => setTimeout(r, 50));
     }
     health.stop();
     history.stop();
     feed.stop();
     await http.close();
-    await sip!.stop();
+    await sip.stop();
     await dns.close();
     await secondaries.close();
     logEvent(log, 'STOPPED', { reason });

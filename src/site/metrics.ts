@@ -1,7 +1,7 @@
 /**
  * site/metrics: the metric families of one instance, read from the planes'
  * plain counters at scrape time (names documented in README.md "Metrics").
- * May import: ops/metrics, shared, dns, sip, health (read-only).
+ * May import: ops/metrics, dns, sip, health (read-only), shared, zone (types).
  */
 import type { Secondaries } from '../dns/secondary/secondaries.js';
 import type { DnsServer } from '../dns/server/server.js';

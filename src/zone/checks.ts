@@ -17,7 +17,7 @@ const at = (rr: RR, message: string): ZoneProblem => ({ file: rr.file, line: rr.
 const HOSTNAME_LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 
 /** True when every label is letters/digits/hyphen (a leading `*` label allowed). */
-export function isHostname(name: string): boolean {
+function isHostname(name: string): boolean {
   const labels = name.split('.');
   return labels.every((l, i) => HOSTNAME_LABEL.test(l) || (i === 0 && l === '*'));
 }

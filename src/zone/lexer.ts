@@ -26,7 +26,7 @@ export interface Entry {
   broken?: boolean;
 }
 
-export interface LexProblem {
+interface LexProblem {
   line: number;
   message: string;
 }

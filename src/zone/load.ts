@@ -17,12 +17,6 @@ import { checkZone, normalizeRecords } from './checks.js';
 import { buildZone, buildZoneSet } from './zone.js';
 import { parseName, ValueError } from './values.js';
 
-export interface LoadReport {
-  zones: ZoneSet;
-  /** Things BIND would also only warn about (e.g. an SOA supplying the missing TTL). */
-  warnings: ZoneProblem[];
-}
-
 interface FileResult {
   zone?: Zone;
   problems: ZoneProblem[];
@@ -30,11 +24,11 @@ interface FileResult {
 }
 
 /** The zone files named by `paths`: files as given, folders expanded to their sorted `*.zone` files. */
-export function expandZonePaths(paths: readonly string[]): { files: string[]; problems: ZoneProblem[] } {
+function expandZonePaths(paths: readonly string[]): { files: string[]; problems: ZoneProblem[] } {
   const files: string[] = [];
   const problems: ZoneProblem[] = [];
   for (const p of paths) {
-    let isDir = false;
+    let isDir: boolean;
     try {
       isDir = statSync(p).isDirectory();
     } catch {
@@ -98,25 +92,19 @@ function loadAll(paths: readonly string[]): { zones: Zone[]; problems: ZoneProbl
   return { zones, problems, warnings };
 }
 
-/** Load every zone of `paths`, with the warnings found on the way. Throws ZoneError listing every problem. */
-export function loadZonesReport(paths: readonly string[]): LoadReport {
-  const { zones, problems, warnings } = loadAll(paths);
-  if (problems.length > 0) throw new ZoneError(problems);
-  return { zones: buildZoneSet(zones), warnings };
-}
-
 /** Load every zone of `paths`: a complete ZoneSet, or ZoneError listing every problem. */
 export function loadZones(paths: readonly string[]): ZoneSet {
-  return loadZonesReport(paths).zones;
+  const { zones, problems } = loadAll(paths);
+  if (problems.length > 0) throw new ZoneError(problems);
+  return buildZoneSet(zones);
 }
 
-/** `srvproxy check-zone FILE...`: every problem of the files (folders expanded), [] when valid. */
-export function checkZoneFiles(files: readonly string[]): ZoneProblem[] {
-  return loadAll(files).problems;
-}
-
-/** Like checkZoneFiles, with warnings too. */
-export function checkZoneFilesReport(files: readonly string[]): { problems: ZoneProblem[]; warnings: ZoneProblem[] } {
+/**
+ * `srvproxy check-zone FILE...`: every problem of the files (folders
+ * expanded), [] when valid, and the warnings (things BIND also only warns
+ * about, e.g. an SOA supplying the missing TTL), valid or not.
+ */
+export function checkZoneFiles(files: readonly string[]): { problems: ZoneProblem[]; warnings: ZoneProblem[] } {
   const { problems, warnings } = loadAll(files);
   return { problems, warnings };
 }

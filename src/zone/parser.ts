@@ -28,9 +28,9 @@ export interface ParsedFile {
 }
 
 /** Files larger than this are refused rather than read (memory stays bounded). */
-export const MAX_FILE_BYTES = 64 * 1024 * 1024;
+const MAX_FILE_BYTES = 64 * 1024 * 1024;
 /** All files of one zone together (includes may repeat a file): bounded too. */
-export const MAX_ZONE_BYTES = 256 * 1024 * 1024;
+const MAX_ZONE_BYTES = 256 * 1024 * 1024;
 const MAX_INCLUDE_DEPTH = 16;
 
 const KNOWN_CLASSES = new Set(['IN', 'CH', 'CS', 'HS', 'NONE', 'ANY']);
@@ -188,7 +188,7 @@ function parseRecord(e: Entry, owner: string, toks: Token[], origin: string, fil
     sh.defaultTtl = ttl;
     sh.warnings.push({ file, line: e.line, message: 'no TTL specified; using SOA MINIMUM instead' });
   }
-  return { ...rd, name: owner, ttl, file, line: e.line } as RR;
+  return { ...rd, name: owner, ttl, file, line: e.line };
 }
 
 function include(e: Entry, args: Token[], file: string, origin: string | undefined, sh: Shared): void {

@@ -8,12 +8,12 @@
 import type { RData, RR } from './types.js';
 
 /** An absolute name with its trailing dot; the root is ".". */
-export function fqdn(name: string): string {
+function fqdn(name: string): string {
   return name === '' ? '.' : name + '.';
 }
 
 /** A character-string as BIND prints it: quoted, printable ASCII kept, the rest as \DDD. */
-export function quoteBytes(b: Buffer): string {
+function quoteBytes(b: Buffer): string {
   let s = '"';
   for (const c of b) {
     if (c === 0x22 || c === 0x5c) s += '\\' + String.fromCharCode(c);

@@ -29,7 +29,7 @@ function srvAt(zones: ZoneSet, name: string): readonly RRsetOf<'SRV'>[] {
 }
 
 /** A then AAAA addresses of `name` in the served zones. */
-export function addressesOf(zones: ZoneSet, name: string): string[] {
+function addressesOf(zones: ZoneSet, name: string): string[] {
   const z = zones.findZone(name);
   if (!z) return [];
   return [...z.lookup(name, 'A'), ...z.lookup(name, 'AAAA')].map((r) => r.data.address);

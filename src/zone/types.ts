@@ -2,6 +2,7 @@
  * zone/types: the data a zone snapshot holds. Names are canonical (see
  * shared/names.ts): lower case, absolute, no trailing dot. Snapshots are
  * immutable: a reload builds a new one and swaps the reference.
+ * May import: nothing.
  */
 
 export type RRType = 'SOA' | 'NS' | 'A' | 'AAAA' | 'CNAME' | 'SRV' | 'NAPTR' | 'TXT' | 'PTR' | 'MX' | 'CAA';
@@ -10,11 +11,11 @@ export const RR_TYPE_CODES: Readonly<Record<RRType, number>> = {
   A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, NAPTR: 35, CAA: 257,
 };
 
-export interface SoaData { mname: string; rname: string; serial: number; refresh: number; retry: number; expire: number; minimum: number }
-export interface SrvData { priority: number; weight: number; port: number; target: string }
-export interface NaptrData { order: number; preference: number; flags: string; service: string; regexp: string; replacement: string }
-export interface MxData { preference: number; exchange: string }
-export interface CaaData { flags: number; tag: string; value: Buffer }
+interface SoaData { mname: string; rname: string; serial: number; refresh: number; retry: number; expire: number; minimum: number }
+interface SrvData { priority: number; weight: number; port: number; target: string }
+interface NaptrData { order: number; preference: number; flags: string; service: string; regexp: string; replacement: string }
+interface MxData { preference: number; exchange: string }
+interface CaaData { flags: number; tag: string; value: Buffer }
 
 /** Record data by type. Addresses are in canonical text form (net.isIP-valid; IPv6 compressed, lower case). */
 export type RData =
@@ -74,7 +75,7 @@ export interface PoolMember {
   addresses: string[];
 }
 
-export type PairRole = 'primary' | 'backup';
+type PairRole = 'primary' | 'backup';
 
 export interface PairMember {
   target: string;

@@ -101,7 +101,7 @@ export function parseName(raw: string, origin: string): string {
 }
 
 /** Octets of a canonical name in wire form (length bytes and the root included). */
-export function wireLength(name: string): number {
+function wireLength(name: string): number {
   return name === '' ? 1 : name.length + 2;
 }
 

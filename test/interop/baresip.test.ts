@@ -75,6 +75,7 @@ class Baresip {
   trace(): Traced[] {
     const out: Traced[] = [];
     const re = /^(?:UDP|TCP) (\S+) -> (\S+)\r?\n(.*)$/gm;
+    // eslint-disable-next-line no-control-regex -- strips the ANSI colour codes of baresip's trace
     for (const m of this.out.replace(/\x1b\[[0-9;]*m/g, '').matchAll(re)) out.push({ from: m[1]!, to: m[2]!, start: m[3]!.trim() });
     return out;
   }

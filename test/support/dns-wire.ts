@@ -7,12 +7,12 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 
-export const QTYPE: Record<string, number> = {
+const QTYPE: Record<string, number> = {
   A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, HINFO: 13, MX: 15, TXT: 16, AAAA: 28, SRV: 33, NAPTR: 35, OPT: 41,
   AXFR: 252, ANY: 255, CAA: 257,
 };
 const TYPE_NAME = new Map(Object.entries(QTYPE).map(([k, v]) => [v, k]));
-export const RCODE_NAME = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
+const RCODE_NAME = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
 
 export interface QueryOptions {
   id?: number;

@@ -173,7 +173,7 @@ export async function srvNames(address: string, port: number, name: string): Pro
 }
 
 /** The pool name's A records, sorted. */
-export async function poolAddresses(address: string, port: number): Promise<string[]> {
+async function poolAddresses(address: string, port: number): Promise<string[]> {
   return (await resolver(address, port).resolve4(POOL)).sort();
 }
 
@@ -183,7 +183,7 @@ export async function soaSerial(address: string, port: number): Promise<number> 
 }
 
 /** Addresses in the additional section of the answer to `name` SRV (raw query: the resolver API hides it). */
-export async function additionalAddresses(address: string, port: number, name: string): Promise<string[]> {
+async function additionalAddresses(address: string, port: number, name: string): Promise<string[]> {
   const buf = await udpExchange(port, buildQuery(name, 'SRV', { edns: 1232 }), 1000, address);
   if (!buf) throw new Error(`no answer from ${address}:${port} for ${name} SRV`);
   const d = decode(buf);

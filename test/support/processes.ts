@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** dist/ folder of the compiled project (this file is dist/test/support/processes.js). */
 export const DIST = path.resolve(here, '../..');
-export const CLI = path.join(DIST, 'src/cli/main.js');
+const CLI = path.join(DIST, 'src/cli/main.js');
 
 const live = new Set<Proc>();
 
@@ -79,7 +79,7 @@ export function sleep(ms: number): Promise<void> {
 export async function eventually(fn: () => boolean | Promise<boolean>, ms: number, what: string, every = 50): Promise<number> {
   const start = Date.now();
   for (;;) {
-    let ok = false;
+    let ok: boolean;
     try {
       ok = await fn();
     } catch {

@@ -46,7 +46,7 @@ function build(start: string, headers: string[], body = ''): string {
 }
 
 /** One valid message of each seed kind; `n` makes Call-ID and branch unique. */
-export function seeds(e: FuzzEnds, n: number): string[] {
+function seeds(e: FuzzEnds, n: number): string[] {
   const via = `Via: SIP/2.0/${e.protocol} ${host(e.local)}:${e.localPort};branch=z9hG4bK${n}x${(n * 7919) % 100000};rport`;
   const from = `From: "Fuzz" <sip:fuzz@${host(e.local)}>;tag=f${n}`;
   const cid = `Call-ID: fz${n}@${host(e.local)}`;
@@ -84,7 +84,7 @@ function lines(m: string): string[] {
 }
 
 /** One mutation of `m`. Sizes are capped at `maxBytes` (a UDP datagram's limit). */
-export function mutate(m: string, rng: Rng, maxBytes: number): string {
+function mutate(m: string, rng: Rng, maxBytes: number): string {
   switch (rng.int(16)) {
     case 0: // truncation
       return m.slice(0, rng.int(m.length));

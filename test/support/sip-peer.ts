@@ -141,7 +141,7 @@ export class SipPeer {
       return;
     }
     const via = to.msg.headers.via![0];
-    const address = (via.params.received as string | null) ?? to.address;
+    const address = via.params.received ?? to.address;
     const port = via.params.rport ? Number(via.params.rport) : via.port ?? 5060;
     this.sendUdp(res, address, port);
   }

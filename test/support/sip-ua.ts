@@ -9,7 +9,7 @@ import type { SipPeer } from './sip-peer.js';
 
 const rnd = () => randomBytes(6).toString('hex');
 
-export function newBranch(): string {
+function newBranch(): string {
   return 'z9hG4bK' + rnd();
 }
 

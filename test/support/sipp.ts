@@ -14,7 +14,7 @@ import { DIST, sleep } from './processes.js';
 const run = promisify(execFile);
 
 /** scripts/bench/sipp/ of the repository (dist/ sits in the repository root). */
-export const SIPP_SCENARIOS = path.resolve(DIST, '..', 'scripts', 'bench', 'sipp');
+const SIPP_SCENARIOS = path.resolve(DIST, '..', 'scripts', 'bench', 'sipp');
 
 const live = new Set<Sipp>();
 const made: Sipp[] = [];
@@ -104,7 +104,7 @@ export class Sipp {
    * (index 1), received SIP/2.0 503 Service Unavailable", one kind a line.
    */
   errorSummary(): string {
-    let text = '';
+    let text: string;
     try {
       text = fs.readFileSync(path.join(this.dir, 'errors.log'), 'utf8').replace(/\r/g, '');
     } catch {

@@ -61,4 +61,19 @@ describe('cli: srvproxy', function () {
     expect(r.code).to.equal(1);
     expect(r.stdout).to.match(new RegExp(`^${f.replace(/[.]/g, '\\.')}:5: `, 'm'));
   });
+
+  it('check-zone: warnings as FILE:LINE: warning: lines, exit status 0', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'srvproxy-cz-'));
+    const f = path.join(dir, 'example.com.zone');
+    fs.writeFileSync(f, '@ SOA ns1 hm 1 2 3 4 5\n@ NS ns1\nns1 A 127.0.0.1\nns1 10 A 127.0.0.2\n');
+    const r = await runCli(['check-zone', f]);
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(r.code, r.stdout + r.stderr).to.equal(0);
+    expect(r.stdout.split('\n')).to.deep.equal([
+      `${f}:1: warning: no TTL specified; using SOA MINIMUM instead`,
+      `${f}:4: warning: TTL set to prior TTL (5)`,
+      `${f}: OK`,
+      '',
+    ]);
+  });
 });

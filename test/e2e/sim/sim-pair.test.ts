@@ -7,7 +7,8 @@
 import { expect } from 'chai';
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { freeUdpPort, startSimPair, type SimPair } from '../../../src/sim/ha-pair.js';
+import { startSimPair, type SimPair } from '../../../src/sim/ha-pair.js';
+import { freePort } from '../../support/ports.js';
 import { UserAgent, runCalls, type UaDialog } from '../../../src/sim/ua.js';
 
 const PRIMARY = '127.0.0.21';
@@ -48,7 +49,7 @@ describe('e2e: simulated HA pair', function () {
   let port = 0;
 
   beforeEach(async () => {
-    port = await freeUdpPort(PRIMARY);
+    port = await freePort(PRIMARY);
     pair = await startSimPair({ primary: { address: PRIMARY, port }, backup: { address: BACKUP, port }, tcp: true });
     ua = await UserAgent.open({ proxy: { address: PRIMARY, port }, transactionTimeoutMs: 3000 });
   });

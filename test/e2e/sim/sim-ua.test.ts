@@ -6,7 +6,8 @@
  */
 import { expect } from 'chai';
 import dgram from 'node:dgram';
-import { freeUdpPort, startSimPair, type SimPair } from '../../../src/sim/ha-pair.js';
+import { startSimPair, type SimPair } from '../../../src/sim/ha-pair.js';
+import { freePort } from '../../support/ports.js';
 import { decodeMessage, encodeMessage, type SipMessage } from '../../../src/sim/sip-msg.js';
 import { UserAgent } from '../../../src/sim/ua.js';
 
@@ -86,7 +87,7 @@ describe('e2e: simulated user agent and server on the wire', function () {
   });
 
   async function setup(ringMs = 0, resolveNames = false): Promise<void> {
-    port = await freeUdpPort(PRIMARY);
+    port = await freePort(PRIMARY);
     pair = await startSimPair({ primary: { address: PRIMARY, port }, backup: { address: BACKUP, port }, ringMs });
     relay = new Relay({ address: PRIMARY, port });
     await relay.start();

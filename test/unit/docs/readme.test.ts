@@ -40,4 +40,13 @@ describe('README stays true', () => {
     expect(named).to.include('test:interop');
     for (const n of named) expect(pkg.scripts, n).to.have.property(n);
   });
+
+  it('documents every npm script (prepare runs inside npm ci)', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    for (const n of Object.keys(pkg.scripts)) {
+      if (n === 'prepare') continue;
+      const as = n === 'start' || n === 'test' ? [`npm ${n}`, `npm run ${n}`] : [`npm run ${n}`];
+      expect(as.some((a) => new RegExp(a.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + '(?![a-z:-])').test(readme)), n).to.equal(true);
+    }
+  });
 });

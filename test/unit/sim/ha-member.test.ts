@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import { HaMember } from '../../../src/sim/ha-member.js';
-import { freePort, freeUdpPort } from '../../../src/sim/ha-pair.js';
+import { freePort } from '../../support/ports.js';
 import type { MemberState } from '../../../src/sim/sip-server.js';
 
 const PRIMARY = '127.0.0.21';
@@ -21,7 +21,7 @@ describe('sim/ha-member', function () {
   });
 
   it('both standby left the pair without an active member: the primary takes over after takeover-ms, the backup stays standby', async () => {
-    const port = await freeUdpPort(PRIMARY);
+    const port = await freePort(PRIMARY);
     const [ps, bs] = [await freePort(PRIMARY), await freePort(BACKUP)];
     const changes: { who: string; state: MemberState; cause: string; at: number }[] = [];
     const t0 = performance.now();

@@ -63,7 +63,7 @@ describe('zone parser: errors with file:line', () => {
     it(c.name, () => {
       const sub = dir.sub().slice(dir.root.length + 1);
       const file = dir.write(`${sub}/example.com.zone`, HEAD + c.body);
-      const problems = checkZoneFiles([file]);
+      const problems = checkZoneFiles([file]).problems;
       expect(problems, JSON.stringify(problems)).to.have.length(1);
       expect(problems[0].file).to.equal(file);
       expect(problems[0].line).to.equal(c.bodyLine + HEAD_LINES);
@@ -74,7 +74,7 @@ describe('zone parser: errors with file:line', () => {
 
   it('collects every error of a file, not just the first', () => {
     const file = dir.write('many/example.com.zone', HEAD + 'a A 127.0.0\nb AAAA ::g\nc BLAH x\nd SRV 1 2 3\ne CH A 127.0.0.2\nok A 127.0.0.9\n');
-    const problems = checkZoneFiles([file]);
+    const problems = checkZoneFiles([file]).problems;
     expect(problems.map((p) => p.line)).to.deep.equal([5, 6, 7, 8, 9]);
   });
 
@@ -83,7 +83,7 @@ describe('zone parser: errors with file:line', () => {
     dir.write(`${sub}/a.inc`, 'a A 127.0.0.2\n$INCLUDE b.inc\n');
     dir.write(`${sub}/b.inc`, 'b A 127.0.0.3\n$INCLUDE a.inc\n');
     const file = dir.write(`${sub}/example.com.zone`, HEAD + '$INCLUDE a.inc\n');
-    const problems = checkZoneFiles([file]);
+    const problems = checkZoneFiles([file]).problems;
     expect(problems).to.have.length(1);
     expect(problems[0].file).to.match(/b\.inc$/);
     expect(problems[0].line).to.equal(2);
@@ -94,27 +94,27 @@ describe('zone parser: errors with file:line', () => {
     const sub = dir.sub().slice(dir.root.length + 1);
     dir.write(`${sub}/hosts.inc`, 'ok A 127.0.0.2\n\nbad A 127.0.0.300\n');
     const file = dir.write(`${sub}/example.com.zone`, HEAD + '$INCLUDE hosts.inc\n');
-    const problems = checkZoneFiles([file]);
+    const problems = checkZoneFiles([file]).problems;
     expect(problems.map((p) => [p.file.slice(-9), p.line])).to.deep.equal([['hosts.inc', 3]]);
   });
 
   it('a record with no TTL anywhere (no $TTL, no SOA before it) is an error, as in named-checkzone', () => {
     const file = dir.write('nottl/example.com.zone', '@ NS ns1\n@ SOA ns1 host 1 2 3 4 5\nns1 A 127.0.0.1\n');
-    const problems = checkZoneFiles([file]);
+    const problems = checkZoneFiles([file]).problems;
     expect(problems.map((p) => [p.line, p.message])).to.deep.equal([[1, 'no TTL specified: add $TTL at the top of the file or a TTL to this record']]);
   });
 
   it('a missing zone file is one problem naming it; nothing loads', () => {
     const good = dir.write('half/example.com.zone', HEAD);
     const missing = dir.root + '/half/nothere.zone';
-    const problems = checkZoneFiles([good, missing]);
+    const problems = checkZoneFiles([good, missing]).problems;
     expect(problems).to.deep.equal([{ file: missing, line: 0, message: 'no such file or directory' }]);
     expect(() => loadZones([good, missing])).to.throw(ZoneError, /nothere\.zone/);
   });
 
   it('binary garbage is reported, never a crash', () => {
     const file = dir.write('garbage/example.com.zone', HEAD + '\u0000\u0001\u00ff\uffff ( ) ) " \\\n');
-    const problems = checkZoneFiles([file]);
+    const problems = checkZoneFiles([file]).problems;
     expect(problems.length).to.be.greaterThan(0);
     for (const p of problems) expect(p.line).to.be.a('number');
   });

@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { ZoneError } from '../../../src/shared/errors.js';
 import { canonicalName } from '../../../src/shared/names.js';
-import { loadZones, loadZonesReport, originFromFileName } from '../../../src/zone/load.js';
+import { checkZoneFiles, loadZones, originFromFileName } from '../../../src/zone/load.js';
 import { fileURLToPath } from 'node:url';
 import { HEAD, ZoneDir } from '../../support/zone-dir.js';
 
@@ -105,12 +105,14 @@ describe('zone loading and the snapshot', () => {
     expect(() => loadZones([dir.sub()])).to.throw(ZoneError, /no \*\.zone files/);
   });
 
-  it('reports warnings next to a loaded set', () => {
+  it('a file without TTL loads with the SOA MINIMUM, and check-zone warns about it', () => {
     const f = dir.write('w/example.com.zone', '@ SOA ns1 hostmaster 1 2 3 4 5\n@ NS ns1\nns1 A 127.0.0.1\n');
-    const r = loadZonesReport([f]);
-    expect(r.zones.zones).to.have.length(1);
-    expect(r.warnings).to.have.length(1);
-    expect(r.zones.zones[0].soa.ttl).to.equal(5);
+    const set = loadZones([f]);
+    expect(set.zones).to.have.length(1);
+    expect(set.zones[0].soa.ttl).to.equal(5);
+    const r = checkZoneFiles([f]);
+    expect(r.problems).to.deep.equal([]);
+    expect(r.warnings.map((w) => [w.file, w.line, w.message])).to.deep.equal([[f, 1, 'no TTL specified; using SOA MINIMUM instead']]);
   });
 
   it('loads the shipped example zone', () => {
