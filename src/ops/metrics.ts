@@ -54,6 +54,6 @@ export class MetricsRegistry {
 
 /** Entries of a `Record<string, number>` as [labels, value] with one label. */
 export function* byLabel(label: string, values: Readonly<Record<string, number>> | ReadonlyMap<string, number>): Iterable<readonly [Labels, number]> {
-  const entries = values instanceof Map ? values.entries() : Object.entries(values);
+  const entries: Iterable<[string, number]> = values instanceof Map ? values.entries() : Object.entries(values);
   for (const [k, v] of entries) yield [{ [label]: k }, v] as const;
 }

@@ -81,7 +81,6 @@ function readV6(s: string, end: number, out: Uint8Array): boolean {
     if (i < end && s.charCodeAt(i) === 0x2e) {
       if (group > 6 || !readV4(s, start, end, out, group * 2)) return false;
       group += 2;
-      i = end;
       break;
     }
     if (n === 0 || n > 4) return false;

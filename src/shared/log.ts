@@ -22,7 +22,7 @@ export function createLogger(level: LogLevel = 'info', format: LogFormat = 'text
             const fields = Object.entries(rest)
               .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
               .join(' ');
-            return `${timestamp} ${lv} ${message}${fields ? ' ' + fields : ''}`;
+            return `${String(timestamp)} ${lv} ${String(message)}${fields ? ' ' + fields : ''}`;
           }),
         );
   return winston.createLogger({

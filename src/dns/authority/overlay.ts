@@ -34,9 +34,10 @@ export class OverlayZone implements Zone {
 
   /** A copy of this overlay with `rrs` as the RRset (name, type). */
   with(name: string, type: RRType, rrs: readonly RR[]): OverlayZone {
-    const next: Overrides = new Map([...this.overrides].map(([n, m]) => [n, new Map(m)]));
+    const next: Overrides = new Map();
+    for (const [n, m] of this.overrides) next.set(n, new Map<RRType, readonly RR[]>(m));
     let byType = next.get(name);
-    if (!byType) next.set(name, (byType = new Map()));
+    if (!byType) next.set(name, (byType = new Map<RRType, readonly RR[]>()));
     byType.set(type, rrs);
     return new OverlayZone(this.base, next);
   }

@@ -196,7 +196,7 @@ function addHeader(h: RawSipHeaders, name: string, value: string): string | unde
       const prev = h[name];
       if (prev === undefined) h[name] = value;
       else if (NOT_COMBINABLE.has(name)) h[name] = Array.isArray(prev) ? [...(prev as string[]), value] : [prev as string, value];
-      else h[name] = prev + ',' + value;
+      else h[name] = (prev as string) + ',' + value; // a combinable extension header: always text
       return undefined;
     }
   }

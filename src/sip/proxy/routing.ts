@@ -148,6 +148,6 @@ export function loopKey(req: SipRequest): string {
   const r = h.route && h.route.length ? h.route[0].uri.host + ':' + (h.route[0].uri.port ?? '') : '';
   return (
     req.uri + '|' + r + '|' + h['call-id'] + '|' + (h.from.params.tag ?? '') + '|' + (h.to.params.tag ?? '') + '|' +
-    h.cseq.seq + '|' + String(h['proxy-require'] ?? '')
+    h.cseq.seq + '|' + (typeof h['proxy-require'] === 'string' ? h['proxy-require'] : '')
   );
 }

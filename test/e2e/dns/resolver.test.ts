@@ -95,12 +95,13 @@ describe('e2e dns: Node resolver against a real DnsServer', function () {
     const got = await new Promise<Buffer[]>((resolve) => {
       const out: Buffer[] = [];
       let acc = Buffer.alloc(0);
-      const s = net.connect(server.port, '127.0.0.1', async () => {
+      const writeByByte = async () => {
         for (const b of framed) {
           s.write(Buffer.from([b]));
           await new Promise((r) => setImmediate(r));
         }
-      });
+      };
+      const s = net.connect(server.port, '127.0.0.1', () => void writeByByte());
       const t = setTimeout(() => s.destroy(), 3000);
       s.on('data', (c) => {
         acc = Buffer.concat([acc, c]);

@@ -129,7 +129,7 @@ describe('e2e dns: fuzz over UDP and TCP', function () {
         s.on('error', () => {});
         s.on('close', () => resolve());
         s.on('data', () => {});
-        s.on('connect', async () => {
+        const sendMutants = async () => {
           for (let i = 0; i < TCP / 40; i++) {
             const m = mutant(rand);
             const len = rand() < 0.05 ? Math.floor(rand() * 65536) : m.length;
@@ -139,7 +139,8 @@ describe('e2e dns: fuzz over UDP and TCP', function () {
           }
           if (c % 2) s.end();
           else s.destroy();
-        });
+        };
+        s.on('connect', () => void sendMutants());
       }),
     );
     await Promise.all(conns);

@@ -85,7 +85,7 @@ function ackFor(res: string, e: FuzzEnds): Buffer | undefined {
 /** For a stream: a mutated message re-framed with a correct Content-Length (so the stream stays in step). */
 function reframe(b: Buffer): Buffer {
   const s = b.toString('latin1');
-  let end = s.indexOf('\r\n\r\n');
+  const end = s.indexOf('\r\n\r\n');
   const head0 = end < 0 ? s : s.slice(0, end);
   const body = end < 0 ? '' : s.slice(end + 4);
   const head = head0

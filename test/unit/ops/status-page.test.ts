@@ -103,6 +103,7 @@ describe('ops/status-page', () => {
     const end = script.indexOf('(function () {');
     expect(start).to.be.greaterThan(-1);
     // Only the function's own text, in a scope with nothing from this module.
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval, @typescript-eslint/no-unsafe-call -- evaluates the page's own inline renderer, the point of the test
     const fn = new Function(`"use strict"; ${script.slice(start, end)}; return render;`)() as typeof renderStatusBody;
     const d = doc();
     d.pool.members[1]!.target = EVIL;

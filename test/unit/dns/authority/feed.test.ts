@@ -41,7 +41,7 @@ function capture(): { log: winston.Logger; events: string[] } {
   const events: string[] = [];
   const stream = new Writable({
     write(chunk, _enc, cb) {
-      events.push(JSON.parse(String(chunk)).event);
+      events.push((JSON.parse(String(chunk)) as { event: string }).event);
       cb();
     },
   });
