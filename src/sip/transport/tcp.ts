@@ -16,7 +16,7 @@ import { answerableHead, decode, encode, MAX_MESSAGE_BYTES } from '../codec/code
 import { makeResponse } from '../codec/messages.js';
 import { TcpFramer, type FrameError } from './tcp-framer.js';
 import { connectTls, createTlsServer, type TlsConfig } from './tls.js';
-import type { ListenAddress, Remote, TransportCounters, TransportSink } from './types.js';
+import { countedSend, type ListenAddress, type Remote, type TransportCounters, type TransportSink } from './types.js';
 
 export interface TcpOptions {
   /** A connection with no traffic for this long is closed. */
@@ -157,18 +157,7 @@ export class TcpTransport {
       }
     }
     const conn = c;
-    try {
-      conn.socket.write(data, (err) => {
-        if (err) {
-          this.counters.sendErrors++;
-          onError?.(err);
-        }
-      });
-      this.counters.sent++;
-    } catch (err) {
-      this.counters.sendErrors++;
-      onError?.(err as Error);
-    }
+    countedSend(this.counters, (done) => conn.socket.write(data, done), onError);
   }
 
   private connect(dest: Remote): Conn | undefined {

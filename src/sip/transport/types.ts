@@ -55,3 +55,23 @@ export function newTransportCounters(): TransportCounters {
     tcpFramingErrors: 0, tcpConnectionsOpen: 0, tcpConnectionsRefused: 0, tcpRefusedPerSource: 0, tcpIdleClosed: 0, tlsHandshakeFailures: 0,
   };
 }
+
+/**
+ * One send on a socket, counted: `write` starts it and calls back with the
+ * socket's error, if any. A send error (thrown at once or reported later)
+ * counts as sendErrors and goes to onError; every started send counts as sent.
+ */
+export function countedSend(counters: TransportCounters, write: (done: (err?: Error | null) => void) => void, onError?: (err: Error) => void): void {
+  try {
+    write((err) => {
+      if (err) {
+        counters.sendErrors++;
+        onError?.(err);
+      }
+    });
+    counters.sent++;
+  } catch (err) {
+    counters.sendErrors++;
+    onError?.(err as Error);
+  }
+}

@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import { SrvError } from '../../shared/errors.js';
 import { logEvent, type Logger } from '../../shared/log.js';
 import { decode, MAX_MESSAGE_BYTES } from '../codec/codec.js';
-import type { ListenAddress, Remote, TransportCounters, TransportSink } from './types.js';
+import { countedSend, type ListenAddress, type Remote, type TransportCounters, type TransportSink } from './types.js';
 
 /** Bytes of UDP receive buffer asked for per socket. */
 const UDP_RECV_BUFFER = 4 * 1024 * 1024;
@@ -73,18 +73,7 @@ export class UdpListener {
       onError?.(new Error(s ? 'bad destination port' : 'transport stopped'));
       return;
     }
-    try {
-      s.send(data, dest.port, dest.address, (err) => {
-        if (err) {
-          this.counters.sendErrors++;
-          onError?.(err);
-        }
-      });
-      this.counters.sent++;
-    } catch (err) {
-      this.counters.sendErrors++;
-      onError?.(err as Error);
-    }
+    countedSend(this.counters, (done) => s.send(data, dest.port, dest.address, done), onError);
   }
 
   private onDatagram(buf: Buffer, rinfo: dgram.RemoteInfo): void {

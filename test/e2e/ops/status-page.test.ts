@@ -65,7 +65,11 @@ describe('e2e: the status page (GET /), server-rendered', function () {
       startSrvproxy(['--self', 'proxy1.example.com', '--zones', (zoneDirA = writeSiteZone(spec)), ...common], hA, 'proxy1'),
       startSrvproxy(['--self', 'proxy2.example.com', '--zones', writeSiteZone(spec), ...common], hB, 'proxy2'),
     ]);
-    await eventually(async () => (await page(httpA)).match(/data-state="up"/g)?.length === 2, 5000, 'both members up on the page');
+    // both members up, and the peer's first probe answered (its RTT shown)
+    await eventually(async () => {
+      const html = await page(httpA);
+      return html.match(/data-state="up"/g)?.length === 2 && /<td>127\.0\.0\.66:\d+<\/td><td class="state">UP<\/td><td>[\d.]+ ms<\/td>/.test(html);
+    }, 5000, 'both members up on the page, the peer probed');
   });
 
   after(async () => {
