@@ -1,8 +1,8 @@
 /**
- * dns/tsig: TSIG (RFC 8945) with HMAC-SHA256 — the key file, and signing and
- * verifying messages: a request, the first response to it, and each later
- * message of a multi-message zone transfer (signed over the prior MAC and
- * the timers only, §5.3.1).
+ * dns/secondary/tsig: TSIG (RFC 8945) with HMAC-SHA256 — the key file, and
+ * signing and verifying messages: a request, the first response to it, and
+ * each later message of a multi-message zone transfer (signed over the prior
+ * MAC and the timers only, §5.3.1).
  *
  * The key file is BIND's syntax, as `tsig-keygen` writes it:
  *   key "name" { algorithm hmac-sha256; secret "base64"; };
@@ -11,7 +11,7 @@
  * few fields (node:crypto does the cryptography). MACs are compared in
  * constant time.
  *
- * May import: shared.
+ * May import: shared, dns/wire.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';

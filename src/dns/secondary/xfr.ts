@@ -1,9 +1,10 @@
 /**
- * dns/xfr: zone transfer to secondaries over TCP — AXFR (RFC 5936), and IXFR
- * answered with the whole zone in AXFR form (RFC 1995 §4: a server without
- * the history answers in full), or with the one SOA when the secondary is
- * already current (§2). What is sent is the zone as served at that moment:
- * health-filtered, with the served SOA serial (the AnswerTable's zones).
+ * dns/secondary/xfr: zone transfer to secondaries over TCP — AXFR (RFC 5936),
+ * and IXFR answered with the whole zone in AXFR form (RFC 1995 §4: a server
+ * without the history answers in full), or with the one SOA when the
+ * secondary is already current (§2). What is sent is the zone as served at
+ * that moment: health-filtered, with the served SOA serial (the AnswerTable's
+ * zones).
  *
  * Access: only sources inside `allow` (CIDR prefixes; empty: nobody, every
  * transfer REFUSED). With a TSIG key (tsig.ts) a request must also be signed
@@ -21,7 +22,8 @@
  * carries the question and stays under `maxMessage` octets. Error replies
  * carry an OPT when the request had one (RFC 6891 §7).
  *
- * May import: dns/wire, dns/authority, dns/counters, zone/types, shared.
+ * May import: shared, zone/types, dns/wire, dns/counters, dns/authority,
+ * dns/secondary.
  */
 import { AllowList, plainAddress } from '../../shared/ip.js';
 import { logEvent, silentLogger, type Logger } from '../../shared/log.js';

@@ -1,5 +1,5 @@
 /**
- * dns/wire-response: the one writer of a DNS response, for the authoritative
+ * dns/wire/response: the one writer of a DNS response, for the authoritative
  * path (authority/respond.ts) and the forwarding path (forward/message.ts):
  * header, the question as asked, answer/authority/additional sections fitted
  * to the client's size, and OPT.

@@ -1,11 +1,11 @@
 /**
- * sip/codec: one SIP message from bytes and back, behind guards: size,
+ * sip/codec/codec: one SIP message from bytes and back, behind guards: size,
  * header-count and line-length limits, a framing check before the parser
  * sees the text, validation of the headers the stack relies on (what makes
  * a parsed message a validated SipRequest or SipResponse of
  * sip/codec/message). The parser and serializer are hand-written
  * (sip/codec/parser, sip/codec/serializer). Nothing here throws on input.
- * May import: sip/codec/message, sip/codec/parser, sip/codec/serializer.
+ * May import: sip/codec.
  */
 import type { SipHeaders, RawSipMessage, SipMessage, SipRequest } from './message.js';
 import { parseHead } from './parser.js';

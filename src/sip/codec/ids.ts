@@ -1,8 +1,8 @@
 /**
- * sip/ids: branch parameters, tags and Call-IDs from crypto.randomBytes
+ * sip/codec/ids: branch parameters, tags and Call-IDs from crypto.randomBytes
  * (never Math.random: collisions there mean crossed transactions). Random
  * bytes are drawn in blocks so one id costs a slice, not a syscall.
- * May import: node:crypto.
+ * May import: nothing (node:crypto only).
  */
 import { randomBytes } from 'node:crypto';
 

@@ -2,7 +2,7 @@
  * sip/codec/messages: building the messages the stack originates (responses
  * it generates itself, hop-by-hop ACK and CANCEL) and reading the header
  * values the stack decides on; the one place a Via of ours is built.
- * May import: sip/codec/message, sip/codec/ids, sip/codec/uri.
+ * May import: sip/codec.
  */
 import type { SipHeaders, SipMessage, SipRequest, SipResponse, SipVia, Transport } from './message.js';
 import { MAGIC_COOKIE, newTag } from './ids.js';

@@ -20,7 +20,7 @@
  * when repeated); a malformed Via, CSeq, From, To or Route makes the whole
  * message unparseable (`sip` silently dropped the header). Nothing here
  * throws on input.
- * May import: sip/codec/message, sip/codec/uri.
+ * May import: sip/codec.
  */
 import type { RawSipHeaders, RawSipMessage, SipAor, SipParams, SipRouteEntry, SipVia } from './message.js';
 import { paramName, parseUriText } from './uri.js';

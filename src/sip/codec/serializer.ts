@@ -8,7 +8,7 @@
  * load (a regex replace per header name, for..in over every parameter
  * object): this one looks header names up in a table and concatenates. It
  * sets headers['content-length'] from the body.
- * May import: sip/codec/message.
+ * May import: sip/codec.
  */
 import type { SipAor, SipCSeq, SipMessage, SipParams, SipRouteEntry, SipUri, SipVia } from './message.js';
 

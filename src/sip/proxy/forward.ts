@@ -64,7 +64,8 @@
  *   pair has switched away from is re-sent to the new active member at once
  *   (an INVITE is CANCELled on the old one): the old member will not answer
  *   it, and its per-hop timer need not be waited for.
- * May import: shared, zone/types, sip/codec, sip/transaction, sip/transport.
+ * May import: shared, zone/types, sip/codec, sip/transport, sip/transaction,
+ * sip/proxy.
  */
 import type { Clock, TimerHandle } from '../../shared/clock.js';
 import type { HealthView, PairFeedback, PairState } from '../../shared/health.js';

@@ -1,10 +1,9 @@
 /**
- * sip/transaction-layer: matches incoming messages to transactions (RFC 3261
+ * sip/transaction/layer: matches incoming messages to transactions (RFC 3261
  * §17.1.3, §17.2.3), keeps the two tables bounded, adds received/rport to the
  * top Via of every incoming request (§18.2.1, RFC 3581), and hands new
  * requests, stray ACKs and stray responses to its user (the proxy core).
- * May import: shared, sip/codec, sip/messages, sip/transaction-*,
- * sip/transport-types, sip/uri.
+ * May import: shared, sip/codec, sip/transport, sip/transaction.
  */
 import { isIP } from 'node:net';
 import { systemClock, type Clock } from '../../shared/clock.js';

@@ -1,9 +1,9 @@
 /**
- * sip/transport: the SIP transport of one instance: a UDP socket and a TCP
- * listener on each listen address (IPv4 or IPv6), one send() for both.
- * `start()` rejects with SRV_ERR_LISTEN when an address cannot be bound
- * (EADDRINUSE and the like), after closing what it had opened.
- * May import: shared, sip/codec, sip/transport-*.
+ * sip/transport/transport: the SIP transport of one instance: a UDP socket
+ * and a TCP listener on each listen address (IPv4 or IPv6), one send() for
+ * both. `start()` rejects with SRV_ERR_LISTEN when an address cannot be bound
+ * (EADDRINUSE and the like), after closing what it had opened. May import:
+ * shared, sip/codec, sip/transport.
  */
 import { isIP } from 'node:net';
 import type { Logger } from '../../shared/log.js';
