@@ -25,7 +25,7 @@ import type { PoolMember } from '../zone/types.js';
 import { describeResult, isAnswer } from './answers.js';
 
 /** Probe timeout as a share of the interval. */
-export const PROBE_TIMEOUT_SHARE = 0.5;
+const PROBE_TIMEOUT_SHARE = 0.5;
 
 export interface PeerMonitorOptions {
   prober: Prober;

@@ -44,7 +44,7 @@ export interface FilterOutcome {
   failOpenNames: string[];
 }
 
-export const POOL_SRV_PREFIXES = ['_sip._udp.', '_sip._tcp.', '_sips._tcp.'] as const;
+const POOL_SRV_PREFIXES = ['_sip._udp.', '_sip._tcp.', '_sips._tcp.'] as const;
 
 export function applyPoolFilter(base: ZoneSet, filter?: PoolFilter): FilterOutcome {
   const overlays = new Map(base.zones.map((z) => [z, new OverlayZone(z)]));

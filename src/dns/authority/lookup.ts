@@ -16,7 +16,7 @@ import type { RR, RRType, Zone, ZoneSet } from '../../zone/types.js';
 import { RR_TYPE_CODES } from '../../zone/types.js';
 import { RCODE, TYPE } from '../wire/wire.js';
 
-export type ResultKind = 'Success' | 'NameError' | 'NoData' | 'Delegation' | 'Refused';
+type ResultKind = 'Success' | 'NameError' | 'NoData' | 'Delegation' | 'Refused';
 
 export interface LookupResult {
   kind: ResultKind;

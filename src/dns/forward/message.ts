@@ -78,7 +78,7 @@ export function cacheKey(cq: ClientQuery, folded: Buffer): string {
 }
 
 /** Our payload size advertised upstream, and the buffer we read UDP answers into. */
-export const UPSTREAM_UDP_PAYLOAD = 1232;
+const UPSTREAM_UDP_PAYLOAD = 1232;
 
 /** The query sent upstream: a new random ID, RD set, CD copied, the name in lower case, EDNS0 with DO copied. */
 export function upstreamQuery(id: number, cq: ClientQuery, folded: Buffer): Buffer {

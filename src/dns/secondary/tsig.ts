@@ -18,11 +18,11 @@ import fs from 'node:fs';
 import { ConfigError } from '../../shared/errors.js';
 import { canonicalWire, readMessage, readName } from '../wire/message.js';
 
-export const TYPE_TSIG = 250;
-export const CLASS_ANY = 255;
-export const ALGORITHM = 'hmac-sha256';
+const TYPE_TSIG = 250;
+const CLASS_ANY = 255;
+const ALGORITHM = 'hmac-sha256';
 /** Seconds of clock difference accepted (RFC 8945 §10 recommends 300). */
-export const DEFAULT_FUDGE = 300;
+const DEFAULT_FUDGE = 300;
 
 /** TSIG error codes (RFC 8945 §3); 0 is no error. */
 export const TSIG_ERROR = { NONE: 0, BADSIG: 16, BADKEY: 17, BADTIME: 18, BADTRUNC: 22 } as const;

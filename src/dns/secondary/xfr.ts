@@ -38,7 +38,7 @@ import { findTsig, sign, TSIG_ERROR, unsignedError, verify, type TsigKey } from 
 import { CLASS_IN, FLAG, MAX_UDP_PAYLOAD, RCODE, TYPE, nameToWire, newQuery, readOpt } from '../wire/wire.js';
 import { NO_SECTIONS, writeResponse } from '../wire/response.js';
 
-export const RCODE_NOTAUTH = 9;
+const RCODE_NOTAUTH = 9;
 
 export interface TransferOptions {
   /** Sources allowed to transfer: CIDR prefixes or plain addresses. Empty: nobody. */
@@ -121,7 +121,7 @@ export function transferStream(zone: Zone, maxMessage = 16384): Buffer[] {
 }
 
 /** One message of a transfer: ID 0, QR and AA, question `origin AXFR IN`, `records` as the answer. */
-export function transferMessage(origin: string, records: readonly RR[]): Buffer {
+function transferMessage(origin: string, records: readonly RR[]): Buffer {
   const body = encodeBody(origin, { answer: records, authority: [], additional: [] }, 0, true);
   const head = Buffer.alloc(HEADER);
   head.writeUInt16BE(FLAG.QR | FLAG.AA, 2);

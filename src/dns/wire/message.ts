@@ -54,7 +54,7 @@ export function readName(buf: Uint8Array, pos: number, len: number = buf.length)
 }
 
 /** One record's place in a message. */
-export interface RecordAt {
+interface RecordAt {
   /** Offset of the owner name. */
   start: number;
   name: string;

@@ -32,7 +32,7 @@ export interface EdnsOfQuery {
 }
 
 /** The largest response this client takes (see above). */
-export function responseLimit(q: EdnsOfQuery, tcp: boolean, maxUdp: number): number {
+function responseLimit(q: EdnsOfQuery, tcp: boolean, maxUdp: number): number {
   if (tcp) return 65535;
   if (!q.edns) return CLASSIC_UDP_PAYLOAD;
   return q.udpSize < CLASSIC_UDP_PAYLOAD ? CLASSIC_UDP_PAYLOAD : q.udpSize > maxUdp ? maxUdp : q.udpSize;

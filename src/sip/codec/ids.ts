@@ -14,7 +14,7 @@ let pool = randomBytes(BLOCK);
 let offset = 0;
 
 /** `n` random bytes encoded base64url (n*4/3 characters). */
-export function randomToken(n = 12): string {
+function randomToken(n = 12): string {
   if (offset + n > BLOCK) {
     pool = randomBytes(BLOCK);
     offset = 0;

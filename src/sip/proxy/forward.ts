@@ -221,7 +221,7 @@ export type ForwardEffect =
   | { readonly do: 'heard'; readonly member: PairMember };
 
 /** What transition() reads besides the state and the event. */
-export interface ForwardInputs {
+interface ForwardInputs {
   readonly target: ForwardTarget;
   readonly settings: ForwardSettings;
   /** Clock time the upstream client gives up (its timer F / B): no wait outlasts it. */
@@ -231,13 +231,13 @@ export interface ForwardInputs {
   heardWithin(member: PairMember, ms: number): boolean;
 }
 
-export interface Step {
+interface Step {
   readonly next: ForwardState;
   readonly effects: readonly ForwardEffect[];
 }
 
 /** A per-hop timer firing this much after it fell due was held up by this process, not by the member. */
-export const HOP_LATE_MS = 20;
+const HOP_LATE_MS = 20;
 
 const IDLE: ForwardState = { kind: 'idle' };
 const NONE: readonly ForwardEffect[] = [];
@@ -324,7 +324,7 @@ function failover(inp: ForwardInputs, s: { member: PairMember; ct: ClientTransac
 }
 
 /** The one decision: the next state and the effects for `ev` in state `s`. */
-export function transition(s: ForwardState, ev: ForwardEvent, inp: ForwardInputs): Step {
+function transition(s: ForwardState, ev: ForwardEvent, inp: ForwardInputs): Step {
   switch (ev.kind) {
     case 'start':
       return s.kind === 'idle' ? onStart(ev.pair, inp) : stay(s);

@@ -37,7 +37,7 @@ export interface SipResolverOptions {
   now?: () => number;
 }
 
-export interface ResolvedTarget {
+interface ResolvedTarget {
   protocol: Protocol;
   address: string;
   port: number;

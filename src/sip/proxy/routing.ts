@@ -42,7 +42,7 @@ export function classifyUri(u: SipUri, ix: SiteIndex): HostKind {
 }
 
 /** True when a Route or Request-URI names this instance (or its pool, or carries our `pair` parameter). */
-export function isOwnUri(u: SipUri, ix: SiteIndex): boolean {
+function isOwnUri(u: SipUri, ix: SiteIndex): boolean {
   if (u.params && typeof u.params.pair === 'string') return true;
   return classifyUri(u, ix).kind === 'self';
 }

@@ -19,7 +19,7 @@ import {
 } from './types.js';
 import { UdpListener } from './udp.js';
 
-export type { ListenAddress, Remote, Protocol, TransportSink, TransportCounters } from './types.js';
+export type { ListenAddress, Remote, TransportSink, TransportCounters } from './types.js';
 
 /** What a composition root may tune on the transport (input limits, TCP limits). */
 export interface TransportTuning {
@@ -35,7 +35,7 @@ export interface TransportOptions extends TransportTuning {
   log: Logger;
 }
 
-export const DEFAULT_TCP_OPTIONS: TcpOptions = {
+const DEFAULT_TCP_OPTIONS: TcpOptions = {
   idleTimeoutMs: 120_000,
   maxConnections: 4096,
   maxConnectionsPerSource: 64,
