@@ -4,10 +4,10 @@
  * May import: nothing.
  */
 
-export const QTYPE_LABELS = ['A', 'NS', 'CNAME', 'SOA', 'PTR', 'MX', 'TXT', 'AAAA', 'SRV', 'NAPTR', 'CAA', 'ANY', 'OTHER'] as const;
+const QTYPE_LABELS = ['A', 'NS', 'CNAME', 'SOA', 'PTR', 'MX', 'TXT', 'AAAA', 'SRV', 'NAPTR', 'CAA', 'ANY', 'OTHER'] as const;
 export type QtypeLabel = (typeof QTYPE_LABELS)[number];
 
-export const RCODE_LABELS = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'BADVERS'] as const;
+const RCODE_LABELS = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'BADVERS'] as const;
 export type RcodeLabel = (typeof RCODE_LABELS)[number];
 
 export interface DnsCounters {

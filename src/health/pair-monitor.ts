@@ -1,7 +1,7 @@
 /**
  * health/pair-monitor: the state machine that decides which member of one HA
  * pair is active, with the reference product's oos-check / oos-force
- * semantics (DESIGN.md §4). May import: shared, zone/types.
+ * semantics (DESIGN.md §4). May import: shared, zone/types, health.
  *
  * States (mode, active):
  *

@@ -2,7 +2,7 @@
  * health/peer-monitor: the health of the other instances of the pool
  * (DESIGN.md §5). Every `peer-interval` each peer gets one OPTIONS on its SIP
  * address, with a timeout of half the interval so that a probe always ends
- * before the next one starts. May import: shared, zone/types.
+ * before the next one starts. May import: shared, zone/types, health.
  *
  * Per peer, gdnsd-style separate thresholds and counters:
  *   healthy   → withdrawn after `downAfter` consecutive failures
@@ -25,7 +25,7 @@ import type { PoolMember } from '../zone/types.js';
 import { describeResult, isAnswer } from './answers.js';
 
 /** Probe timeout as a share of the interval. */
-export const PROBE_TIMEOUT_SHARE = 0.5;
+const PROBE_TIMEOUT_SHARE = 0.5;
 
 export interface PeerMonitorOptions {
   prober: Prober;

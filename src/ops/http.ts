@@ -1,7 +1,7 @@
 /**
  * ops/http: the operator's HTTP plane: GET / (the status page), /status,
  * /metrics, /healthz and POST /drain, /undrain, /reload. Listens on loopback
- * unless told otherwise. May import: shared, ops.
+ * unless told otherwise. May import: ops.
  */
 import http from 'node:http';
 import { renderStatusPage } from './status-page.js';

@@ -2,7 +2,7 @@
  * ops/metrics: GET /metrics in Prometheus text, by prom-client. The planes
  * keep plain-number counters on their hot paths (no metrics library there);
  * this module reads them at scrape time through `MetricFamily.read`.
- * May import: shared.
+ * May import: prom-client.
  */
 import client from 'prom-client';
 

@@ -6,7 +6,7 @@
  * second with the same function (`renderStatusBody` is sent to the browser
  * as its own source text, so it must use nothing outside its body).
  * Drain and undrain are plain POST forms (a confirm() when JavaScript is on).
- * Every value is HTML-escaped. May import: ops (types).
+ * Every value is HTML-escaped. May import: ops.
  */
 import type { StatusDocument } from './status.js';
 

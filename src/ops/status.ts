@@ -5,7 +5,7 @@
  * monitoring: each member's last probe RTT and since when it is in its
  * state, each pair's state since and last switchover, overload and
  * fail-open state, and the last events.
- * May import: shared, zone (types), ops.
+ * May import: shared, zone/types, ops.
  */
 import type { HealthView, PairMode } from '../shared/health.js';
 import type { RecentEvent, RecentEvents } from '../shared/recent-events.js';

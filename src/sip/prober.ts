@@ -2,8 +2,8 @@
  * sip/prober: the Prober of shared/health.ts: one OPTIONS with a fresh
  * branch, tag and Call-ID, through the instance's own transport and
  * transaction layer, reporting the final status and the round trip, or null
- * on timeout or transport error. May import: shared, sip/codec (codec, ids,
- * messages, uri), sip/transaction-*, sip/transport-types.
+ * on timeout or transport error. May import: shared, sip/codec, sip/transport,
+ * sip/transaction.
  */
 import type { Clock } from '../shared/clock.js';
 import type { ProbeResult, ProbeTarget, Prober } from '../shared/health.js';

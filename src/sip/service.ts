@@ -1,7 +1,8 @@
 /**
  * sip/service: the SIP plane of one instance, as the composition root sees
  * it: transport + transaction layer + proxy core + prober, started and
- * stopped together. May import: shared, zone/types, sip/*.
+ * stopped together. May import: shared, zone/types, sip/transport,
+ * sip/transaction, sip/proxy, sip/prober.
  */
 import { systemClock, type Clock } from '../shared/clock.js';
 import type { HealthView, PairFeedback, Prober } from '../shared/health.js';

@@ -1,5 +1,5 @@
 /**
- * dns/answers: the answer table — every response srvproxy can give,
+ * dns/authority/answers: the answer table — every response srvproxy can give,
  * precomputed when the zones or the health view change, never per query.
  *
  * For each owner name: one encoded Body per type it answers (types present at
@@ -14,7 +14,7 @@
  * lookup() per (name, type) → encodeBody. The table is immutable; the server
  * swaps whole tables.
  *
- * May import: zone/types, shared.
+ * May import: zone/types, dns/wire, dns/authority.
  */
 import type { RR, Zone, ZoneSet } from '../../zone/types.js';
 import { RR_TYPE_CODES } from '../../zone/types.js';

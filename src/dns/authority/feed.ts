@@ -1,12 +1,12 @@
 /**
- * dns/feed: keeps a DnsServer's answer table in step with the zones and the
- * health view. Rebuilds the whole table (once per change, never per query)
- * when a peer is withdrawn or restored, on drain/undrain, and on a zone
- * reload; moves the SOA serial forward through one SerialCounter; logs
+ * dns/authority/feed: keeps a DnsServer's answer table in step with the zones
+ * and the health view. Rebuilds the whole table (once per change, never per
+ * query) when a peer is withdrawn or restored, on drain/undrain, and on a
+ * zone reload; moves the SOA serial forward through one SerialCounter; logs
  * POOL_FAIL_OPEN / POOL_FAIL_OPEN_END on the transition and
  * DNS_ANSWERS_REBUILT (debug) on each rebuild.
  *
- * May import: zone/types, shared.
+ * May import: shared, zone/types, dns/authority.
  */
 import type { HealthView } from '../../shared/health.js';
 import { logEvent, silentLogger, type Logger } from '../../shared/log.js';

@@ -1,7 +1,7 @@
 /**
- * dns/filter: the health view applied to the pool's records (DESIGN.md §5),
- * as an overlay on the zone snapshots. Run on every zone or health change,
- * never per query.
+ * dns/authority/filter: the health view applied to the pool's records
+ * (DESIGN.md §5), as an overlay on the zone snapshots. Run on every zone or
+ * health change, never per query.
  *
  * Filtered names: the pool's SRV RRsets (_sip._udp, _sip._tcp, _sips._tcp),
  * the SRV RRsets the pool's NAPTR records point at, and the pool name's own
@@ -17,7 +17,7 @@
  * local members keep the priority the zone gives them. Local records and
  * addresses are also listed first.
  *
- * May import: zone/types, shared.
+ * May import: zone/types, dns/authority.
  */
 import type { PoolMember, RR, RRType, ZoneSet } from '../../zone/types.js';
 import { OverlayZone, OverlayZoneSet } from './overlay.js';
@@ -44,7 +44,7 @@ export interface FilterOutcome {
   failOpenNames: string[];
 }
 
-export const POOL_SRV_PREFIXES = ['_sip._udp.', '_sip._tcp.', '_sips._tcp.'] as const;
+const POOL_SRV_PREFIXES = ['_sip._udp.', '_sip._tcp.', '_sips._tcp.'] as const;
 
 export function applyPoolFilter(base: ZoneSet, filter?: PoolFilter): FilterOutcome {
   const overlays = new Map(base.zones.map((z) => [z, new OverlayZone(z)]));

@@ -1,7 +1,7 @@
 /**
- * dns/lookup: what the served zones say about one (name, type), as a result
- * kind plus sections — no wire bytes here (encode.ts builds those). Called
- * when answers are precomputed (answers.ts), never per query.
+ * dns/authority/lookup: what the served zones say about one (name, type), as
+ * a result kind plus sections — no wire bytes here (encode.ts builds those).
+ * Called when answers are precomputed (answers.ts), never per query.
  *
  * Authoritative only: names outside every served zone are Refused. Rules:
  * RFC 1034 §4.3.2 (CNAME chased inside the same zone, at most 8 links),
@@ -10,13 +10,13 @@
  * data), delegation (NS below the apex) answered as a referral with glue.
  * Minimal responses: positive answers carry no NS in authority.
  *
- * May import: zone/types, shared.
+ * May import: zone/types, dns/wire.
  */
 import type { RR, RRType, Zone, ZoneSet } from '../../zone/types.js';
 import { RR_TYPE_CODES } from '../../zone/types.js';
 import { RCODE, TYPE } from '../wire/wire.js';
 
-export type ResultKind = 'Success' | 'NameError' | 'NoData' | 'Delegation' | 'Refused';
+type ResultKind = 'Success' | 'NameError' | 'NoData' | 'Delegation' | 'Refused';
 
 export interface LookupResult {
   kind: ResultKind;

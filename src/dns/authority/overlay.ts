@@ -1,9 +1,10 @@
 /**
- * dns/overlay: a zone snapshot with some RRsets replaced, without touching
- * the snapshot itself (snapshots are immutable). The health filter and the
- * served SOA serial are overlays; lookup() reads an overlay like any zone.
+ * dns/authority/overlay: a zone snapshot with some RRsets replaced, without
+ * touching the snapshot itself (snapshots are immutable). The health filter
+ * and the served SOA serial are overlays; lookup() reads an overlay like any
+ * zone.
  *
- * May import: zone/types, shared.
+ * May import: zone/types.
  */
 import { createHash } from 'node:crypto';
 import type { RR, RRType, RRsetOf, Zone, ZoneSet } from '../../zone/types.js';

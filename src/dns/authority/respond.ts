@@ -1,5 +1,5 @@
 /**
- * dns/respond: one query in, one response out — the whole query path.
+ * dns/authority/respond: one query in, one response out — the whole query path.
  * Parses the header, question and OPT (wire.ts), picks the precomputed Body
  * (answers.ts), and has the one response writer (wire/response.ts) write
  * header + the question as asked (so its case is echoed, and every
@@ -13,7 +13,7 @@
  * one too when the query had a well-formed OPT (RFC 6891 §7).
  *
  * Synchronous and allocation-light: one scratch Query reused, one Buffer per
- * response. May import: dns/wire, dns/counters, zone/types, shared.
+ * response. May import: dns/wire, dns/counters, dns/authority.
  */
 import { REFUSED_BODY, type AnswerTable } from './answers.js';
 import { emptyBody, type Body } from '../wire/encode.js';

@@ -1,8 +1,9 @@
 /**
- * dns/serial: the SOA serial srvproxy serves. It moves forward whenever the
- * served content of a zone changes (health withdrawal, restore, reload):
- * max(zone file serial, previous + 1), in RFC 1982 serial arithmetic, so a
- * secondary or a cache that compares serials sees every change.
+ * dns/authority/serial: the SOA serial srvproxy serves. It moves forward
+ * whenever the served content of a zone changes (health withdrawal, restore,
+ * reload): max(zone file serial, previous + 1), in RFC 1982 serial
+ * arithmetic, so a secondary or a cache that compares serials sees every
+ * change.
  *
  * Time-based (the `wallClock` option, what an instance uses): a change is
  * served as zone file serial + seconds since SERIAL_EPOCH (2026-01-01 UTC),

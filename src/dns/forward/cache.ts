@@ -1,7 +1,7 @@
 /**
- * dns/cache: the forwarder's answer cache — upstream answers by (name, type,
- * class, CD/DO) for as long as their TTL allows, in the one bounded LRU
- * (shared/lru.ts), bounded in entries and in bytes.
+ * dns/forward/cache: the forwarder's answer cache — upstream answers by
+ * (name, type, class, CD/DO) for as long as their TTL allows, in the one
+ * bounded LRU (shared/lru.ts), bounded in entries and in bytes.
  *
  * An entry lives for the answer's cacheTtl (the smallest TTL of its records
  * for a positive answer; min(SOA TTL, SOA MINIMUM) for NXDOMAIN/NODATA, RFC
@@ -9,7 +9,7 @@
  * the entry has aged so the relayed TTLs can be lowered by that much. This
  * file only sizes an answer and turns its TTL into the entry's lifetime.
  *
- * May import: shared.
+ * May import: shared, dns/forward.
  */
 import { LruCache } from '../../shared/lru.js';
 import type { UpstreamAnswer } from './message.js';

@@ -1,8 +1,8 @@
 /**
- * dns/forward: Forwarder — answers names outside the served zones for the
- * clients in --forward-allow by asking the --forward upstream resolvers, so
- * that user agents can use srvproxy as their only DNS server without it ever
- * becoming an open resolver.
+ * dns/forward/forwarder: Forwarder — answers names outside the served zones
+ * for the clients in --forward-allow by asking the --forward upstream
+ * resolvers, so that user agents can use srvproxy as their only DNS server
+ * without it ever becoming an open resolver.
  *
  * Reached only from the point where the authoritative path would answer
  * REFUSED (respond.ts returns FORWARD): own-zone queries never get here and
@@ -24,7 +24,7 @@
  * (maxInflight): beyond them queries are dropped and counted, as resolvers do
  * under overload. Counters are plain numbers for the ops plane.
  *
- * May import: shared.
+ * May import: shared, dns/wire, dns/counters, dns/forward.
  */
 import { randomInt } from 'node:crypto';
 import net from 'node:net';

@@ -1,5 +1,5 @@
 /**
- * dns/forward-message: the wire side of forwarding — the client's query as
+ * dns/forward/message: the wire side of forwarding — the client's query as
  * kept while it waits, the query sent upstream, the checks an upstream
  * answer must pass, and the answers written back to clients (relayed,
  * REFUSED, SERVFAIL).
@@ -19,7 +19,7 @@
  * is not the authority), AD kept only when the client asked for DNSSEC data
  * (DO or AD, RFC 6840 §5.8), the upstream's RCODE.
  *
- * May import: dns/wire, shared.
+ * May import: dns/wire.
  */
 import { FLAG, OPT_RR_LEN, Parse, RCODE, TYPE, newQuery, parseQuery, skipName } from '../wire/wire.js';
 import { NO_SECTIONS, placed, writeResponse } from '../wire/response.js';
@@ -78,7 +78,7 @@ export function cacheKey(cq: ClientQuery, folded: Buffer): string {
 }
 
 /** Our payload size advertised upstream, and the buffer we read UDP answers into. */
-export const UPSTREAM_UDP_PAYLOAD = 1232;
+const UPSTREAM_UDP_PAYLOAD = 1232;
 
 /** The query sent upstream: a new random ID, RD set, CD copied, the name in lower case, EDNS0 with DO copied. */
 export function upstreamQuery(id: number, cq: ClientQuery, folded: Buffer): Buffer {

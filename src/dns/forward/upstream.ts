@@ -1,18 +1,18 @@
 /**
- * dns/forward-upstream: one query to one upstream resolver, over UDP or TCP,
+ * dns/forward/upstream: one query to one upstream resolver, over UDP or TCP,
  * with a deadline. Each exchange has its own socket, so each has its own
  * source port (bound to port 0: the kernel picks a random ephemeral port)
  * and its own random ID (chosen by the caller), the two things an off-path
  * spoofer must guess. A UDP socket is connected to the upstream, so the
  * kernel delivers only datagrams from that address and port; the source is
  * checked again here, and an answer must match the ID and the question
- * (forward-message.ts) or it is dropped and the exchange keeps waiting.
+ * (message.ts) or it is dropped and the exchange keeps waiting.
  *
  * The only destinations ever used are the ones passed in, which come from
  * --forward: nothing in an answer (NS, glue, CNAME) makes srvproxy contact
  * another address.
  *
- * May import: shared.
+ * May import: dns/forward.
  */
 import dgram from 'node:dgram';
 import net from 'node:net';

@@ -1,6 +1,7 @@
 /**
- * dns/notify: NOTIFY (RFC 1996) to secondaries when a zone's served SOA
- * serial moves, so they transfer at once instead of at their next refresh.
+ * dns/secondary/notify: NOTIFY (RFC 1996) to secondaries when a zone's served
+ * SOA serial moves, so they transfer at once instead of at their next
+ * refresh.
  *
  * One job per (zone, secondary): the NOTIFY is sent, and sent again every
  * `intervalMs` until a response with its ID comes back from that address,
@@ -12,7 +13,7 @@
  * first of each family given), because a secondary accepts NOTIFY only from
  * an address it lists as its primary. With a TSIG key they are signed.
  *
- * May import: zone/types, shared.
+ * May import: shared, zone/types, dns/wire, dns/secondary.
  */
 import crypto from 'node:crypto';
 import dgram from 'node:dgram';

@@ -1,8 +1,8 @@
 /**
- * dns/secondaries: feeding standard DNS secondaries (BIND, Knot, NSD) the
- * health-filtered zones — the zone transfer handler for the TCP listener
- * (xfr.ts) and the NOTIFYs sent whenever an answer table with a new SOA
- * serial is swapped in (notify.ts).
+ * dns/secondary/secondaries: feeding standard DNS secondaries (BIND, Knot,
+ * NSD) the health-filtered zones — the zone transfer handler for the TCP
+ * listener (xfr.ts) and the NOTIFYs sent whenever an answer table with a new
+ * SOA serial is swapped in (notify.ts).
  *
  * Who is notified, per zone: every `--notify` address; and, when transfers
  * are allowed at all (`--allow-transfer`), the addresses of the zone's NS
@@ -11,7 +11,7 @@
  * hosts without an address in the served zones are skipped (no resolver on
  * this path).
  *
- * May import: zone/types, shared.
+ * May import: shared, zone/types, dns/authority, dns/secondary.
  */
 import type { Clock } from '../../shared/clock.js';
 import { silentLogger, type Logger } from '../../shared/log.js';

@@ -1,8 +1,8 @@
 /**
- * dns/tsig: TSIG (RFC 8945) with HMAC-SHA256 — the key file, and signing and
- * verifying messages: a request, the first response to it, and each later
- * message of a multi-message zone transfer (signed over the prior MAC and
- * the timers only, §5.3.1).
+ * dns/secondary/tsig: TSIG (RFC 8945) with HMAC-SHA256 — the key file, and
+ * signing and verifying messages: a request, the first response to it, and
+ * each later message of a multi-message zone transfer (signed over the prior
+ * MAC and the timers only, §5.3.1).
  *
  * The key file is BIND's syntax, as `tsig-keygen` writes it:
  *   key "name" { algorithm hmac-sha256; secret "base64"; };
@@ -11,18 +11,18 @@
  * few fields (node:crypto does the cryptography). MACs are compared in
  * constant time.
  *
- * May import: shared.
+ * May import: shared, dns/wire.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { ConfigError } from '../../shared/errors.js';
 import { canonicalWire, readMessage, readName } from '../wire/message.js';
 
-export const TYPE_TSIG = 250;
-export const CLASS_ANY = 255;
-export const ALGORITHM = 'hmac-sha256';
+const TYPE_TSIG = 250;
+const CLASS_ANY = 255;
+const ALGORITHM = 'hmac-sha256';
 /** Seconds of clock difference accepted (RFC 8945 §10 recommends 300). */
-export const DEFAULT_FUDGE = 300;
+const DEFAULT_FUDGE = 300;
 
 /** TSIG error codes (RFC 8945 §3); 0 is no error. */
 export const TSIG_ERROR = { NONE: 0, BADSIG: 16, BADKEY: 17, BADTIME: 18, BADTRUNC: 22 } as const;

@@ -1,9 +1,10 @@
 /**
- * dns/xfr: zone transfer to secondaries over TCP — AXFR (RFC 5936), and IXFR
- * answered with the whole zone in AXFR form (RFC 1995 §4: a server without
- * the history answers in full), or with the one SOA when the secondary is
- * already current (§2). What is sent is the zone as served at that moment:
- * health-filtered, with the served SOA serial (the AnswerTable's zones).
+ * dns/secondary/xfr: zone transfer to secondaries over TCP — AXFR (RFC 5936),
+ * and IXFR answered with the whole zone in AXFR form (RFC 1995 §4: a server
+ * without the history answers in full), or with the one SOA when the
+ * secondary is already current (§2). What is sent is the zone as served at
+ * that moment: health-filtered, with the served SOA serial (the AnswerTable's
+ * zones).
  *
  * Access: only sources inside `allow` (CIDR prefixes; empty: nobody, every
  * transfer REFUSED). With a TSIG key (tsig.ts) a request must also be signed
@@ -21,7 +22,8 @@
  * carries the question and stays under `maxMessage` octets. Error replies
  * carry an OPT when the request had one (RFC 6891 §7).
  *
- * May import: dns/wire, dns/authority, dns/counters, zone/types, shared.
+ * May import: shared, zone/types, dns/wire, dns/counters, dns/authority,
+ * dns/secondary.
  */
 import { AllowList, plainAddress } from '../../shared/ip.js';
 import { logEvent, silentLogger, type Logger } from '../../shared/log.js';
@@ -36,7 +38,7 @@ import { findTsig, sign, TSIG_ERROR, unsignedError, verify, type TsigKey } from 
 import { CLASS_IN, FLAG, MAX_UDP_PAYLOAD, RCODE, TYPE, nameToWire, newQuery, readOpt } from '../wire/wire.js';
 import { NO_SECTIONS, writeResponse } from '../wire/response.js';
 
-export const RCODE_NOTAUTH = 9;
+const RCODE_NOTAUTH = 9;
 
 export interface TransferOptions {
   /** Sources allowed to transfer: CIDR prefixes or plain addresses. Empty: nobody. */
@@ -119,7 +121,7 @@ export function transferStream(zone: Zone, maxMessage = 16384): Buffer[] {
 }
 
 /** One message of a transfer: ID 0, QR and AA, question `origin AXFR IN`, `records` as the answer. */
-export function transferMessage(origin: string, records: readonly RR[]): Buffer {
+function transferMessage(origin: string, records: readonly RR[]): Buffer {
   const body = encodeBody(origin, { answer: records, authority: [], additional: [] }, 0, true);
   const head = Buffer.alloc(HEADER);
   head.writeUInt16BE(FLAG.QR | FLAG.AA, 2);

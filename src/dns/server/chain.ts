@@ -1,6 +1,6 @@
 /**
- * dns/chain: the one handler chain every DNS message goes through, whichever
- * transport it came on. In order:
+ * dns/server/chain: the one handler chain every DNS message goes through,
+ * whichever transport it came on. In order:
  *
  *   1. a zone transfer request (AXFR/IXFR): the transfer part (xfr.ts) — over
  *      TCP only; over UDP it falls through and is REFUSED like any transfer;
@@ -18,7 +18,8 @@
  * Synchronous up to the forwarder; nothing is allocated per message beyond
  * the answer (a closure only for a forwarded query, as it waits).
  *
- * May import: dns/authority, dns/forward, dns/secondary, dns/server/rrl, shared.
+ * May import: dns/counters, dns/authority, dns/secondary, dns/forward,
+ * dns/server.
  */
 import { emptyAnswerTable, type AnswerTable } from '../authority/answers.js';
 import { FORWARD, respond } from '../authority/respond.js';

@@ -1,12 +1,12 @@
 /**
- * dns/rrl: response rate limiting for UDP answers, per client prefix (/24
- * for IPv4, /56 for IPv6), against reflection and amplification through the
- * authority. Each prefix has a token bucket of `rate` responses a second
+ * dns/server/rrl: response rate limiting for UDP answers, per client prefix
+ * (/24 for IPv4, /56 for IPv6), against reflection and amplification through
+ * the authority. Each prefix has a token bucket of `rate` responses a second
  * (burst: one second's worth). Over it, responses are dropped, except every
  * `slip`-th one, which is sent truncated (TC set, no records) so that a real
  * client behind the prefix retries over TCP — TCP answers are never limited,
- * and a spoofed source cannot complete a TCP handshake. `slip` 0 drops all,
- * 1 truncates all. Off (`rate` 0) by default, as in BIND: see options.ts.
+ * and a spoofed source cannot complete a TCP handshake. `slip` 0 drops all, 1
+ * truncates all. Off (`rate` 0) by default, as in BIND: see options.ts.
  *
  * The prefix table is bounded (`maxPrefixes`): when full, the oldest entries
  * are evicted (a Map keeps insertion order), so a spoofed-source storm costs

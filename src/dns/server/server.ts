@@ -1,5 +1,5 @@
 /**
- * dns/server: DnsServer — UDP and TCP listeners on a list of addresses
+ * dns/server/server: DnsServer — UDP and TCP listeners on a list of addresses
  * (IPv4 and IPv6) and one port, answering from the current AnswerTable.
  *
  * Every message goes through the one handler chain (chain.ts: transfer,
@@ -10,8 +10,8 @@
  * node:net directly (not dns2's server: see wire.ts for why). Nothing thrown
  * on the query path escapes a socket handler: it is counted and logged.
  *
- * May import: dns/authority, dns/forward, dns/secondary, dns/server, dns/wire,
- * zone/types, shared.
+ * May import: shared, dns/wire, dns/counters, dns/authority, dns/secondary,
+ * dns/forward, dns/server.
  */
 import dgram from 'node:dgram';
 import net from 'node:net';

@@ -1,11 +1,11 @@
 /**
- * dns/tcp: DNS over TCP connections (RFC 7766): 2-byte length framing, many
- * queries per connection answered in order, an idle timeout, a limit on
+ * dns/server/tcp: DNS over TCP connections (RFC 7766): 2-byte length framing,
+ * many queries per connection answered in order, an idle timeout, a limit on
  * connections in total and per source address, and bounded buffers (one
  * message of at most 65535 octets being reassembled; a client that does not
  * read its answers is disconnected).
  *
- * May import: shared.
+ * May import: dns/counters.
  */
 import type { Socket } from 'node:net';
 import type { DnsCounters } from '../counters.js';

@@ -1,8 +1,8 @@
 /**
- * dns/encode: the only place that turns records into wire bytes. It encodes
- * the answer, authority and additional sections of one response into a Body
- * that the query path copies behind the question; the header and question are
- * written per query by respond.ts from the same Body.
+ * dns/wire/encode: the only place that turns records into wire bytes. It
+ * encodes the answer, authority and additional sections of one response into
+ * a Body that the query path copies behind the question; the header and
+ * question are written per query by respond.ts from the same Body.
  *
  * Compression: the Body is encoded as if a "base" name stood in the question
  * at offset 12. For an exact match the base is the question name itself, so
@@ -13,7 +13,7 @@
  *
  * Not compressed, per their RFCs: SRV target (2782), NAPTR replacement (3403).
  *
- * May import: zone/types, shared.
+ * May import: shared, zone/types, dns/wire.
  */
 import { parseIp } from '../../shared/ip.js';
 import type { RR } from '../../zone/types.js';

@@ -1,5 +1,5 @@
 /**
- * dns/message: reading whole DNS messages off the query path — names with
+ * dns/wire/message: reading whole DNS messages off the query path — names with
  * compression pointers, and the offsets of every record — for the zone
  * transfer, TSIG and NOTIFY code, which must see the authority and
  * additional sections that the fast query parser (wire.ts) skips.
@@ -7,7 +7,7 @@
  * Every reader is bounded (pointer loops, truncation) and returns null on a
  * malformed message instead of throwing.
  *
- * May import: shared.
+ * May import: nothing.
  */
 
 /** A name read from a message: canonical text (lower case, no trailing dot) and the offset after it. */
@@ -54,7 +54,7 @@ export function readName(buf: Uint8Array, pos: number, len: number = buf.length)
 }
 
 /** One record's place in a message. */
-export interface RecordAt {
+interface RecordAt {
   /** Offset of the owner name. */
   start: number;
   name: string;

@@ -1,5 +1,5 @@
 /**
- * dns/wire-response: the one writer of a DNS response, for the authoritative
+ * dns/wire/response: the one writer of a DNS response, for the authoritative
  * path (authority/respond.ts) and the forwarding path (forward/message.ts):
  * header, the question as asked, answer/authority/additional sections fitted
  * to the client's size, and OPT.
@@ -32,7 +32,7 @@ export interface EdnsOfQuery {
 }
 
 /** The largest response this client takes (see above). */
-export function responseLimit(q: EdnsOfQuery, tcp: boolean, maxUdp: number): number {
+function responseLimit(q: EdnsOfQuery, tcp: boolean, maxUdp: number): number {
   if (tcp) return 65535;
   if (!q.edns) return CLASSIC_UDP_PAYLOAD;
   return q.udpSize < CLASSIC_UDP_PAYLOAD ? CLASSIC_UDP_PAYLOAD : q.udpSize > maxUdp ? maxUdp : q.udpSize;

@@ -1,5 +1,5 @@
 /**
- * dns/wire: the DNS wire format on the query path — constants, the query
+ * dns/wire/wire: the DNS wire format on the query path — constants, the query
  * parser (header, question, OPT; nothing else) and name helpers.
  *
  * Hand-written rather than dns2 (3.1.1), because dns2 on this path measured
@@ -10,7 +10,7 @@
  * the process. This parser reads only the header, the question and the OPT
  * record into one reused scratch record: no allocation per query.
  *
- * May import: shared.
+ * May import: nothing.
  */
 
 export const TYPE = {

@@ -1,17 +1,17 @@
 /**
- * sip/codec: one SIP message from bytes and back, behind guards: size,
+ * sip/codec/codec: one SIP message from bytes and back, behind guards: size,
  * header-count and line-length limits, a framing check before the parser
  * sees the text, validation of the headers the stack relies on (what makes
  * a parsed message a validated SipRequest or SipResponse of
  * sip/codec/message). The parser and serializer are hand-written
  * (sip/codec/parser, sip/codec/serializer). Nothing here throws on input.
- * May import: sip/codec/message, sip/codec/parser, sip/codec/serializer.
+ * May import: sip/codec.
  */
 import type { SipHeaders, RawSipMessage, SipMessage, SipRequest } from './message.js';
 import { parseHead } from './parser.js';
 import { stringify } from './serializer.js';
 
-export type { SipMessage, SipRequest, SipResponse, SipHeaders, SipVia, SipAor, SipRouteEntry, SipUri } from './message.js';
+export type { SipMessage, SipRequest, SipResponse, SipHeaders, SipVia, SipUri } from './message.js';
 
 /** Largest message accepted on any transport (bytes). */
 export const MAX_MESSAGE_BYTES = 65535;
@@ -101,7 +101,7 @@ export function answerableHead(head: string): SipRequest | undefined {
 }
 
 /** True when this is a request for which a 400 can be built and routed (its Via, Call-ID, CSeq, From and To are there). */
-export function answerable(msg: RawSipMessage): msg is SipRequest<SipHeaders> {
+function answerable(msg: RawSipMessage): msg is SipRequest<SipHeaders> {
   const h = msg.headers;
   return (
     msg.kind === 'request' &&
@@ -111,7 +111,7 @@ export function answerable(msg: RawSipMessage): msg is SipRequest<SipHeaders> {
 }
 
 /** The first thing wrong with a parsed message that the stack relies on; undefined when fine. */
-export function validate(msg: RawSipMessage): string | undefined {
+function validate(msg: RawSipMessage): string | undefined {
   const h = msg.headers;
   if (msg.kind === 'response') {
     if (!(msg.status >= 100 && msg.status <= 699)) return 'bad status code';

@@ -1,8 +1,8 @@
 /**
- * sip/ids: branch parameters, tags and Call-IDs from crypto.randomBytes
+ * sip/codec/ids: branch parameters, tags and Call-IDs from crypto.randomBytes
  * (never Math.random: collisions there mean crossed transactions). Random
  * bytes are drawn in blocks so one id costs a slice, not a syscall.
- * May import: node:crypto.
+ * May import: nothing (node:crypto only).
  */
 import { randomBytes } from 'node:crypto';
 
@@ -14,7 +14,7 @@ let pool = randomBytes(BLOCK);
 let offset = 0;
 
 /** `n` random bytes encoded base64url (n*4/3 characters). */
-export function randomToken(n = 12): string {
+function randomToken(n = 12): string {
   if (offset + n > BLOCK) {
     pool = randomBytes(BLOCK);
     offset = 0;

@@ -62,7 +62,7 @@ export interface SipCSeq {
 }
 
 /** Any value a header may hold. */
-export type HeaderValue = string | number | string[] | SipVia[] | SipAor | SipAor[] | SipRouteEntry[] | SipCSeq;
+type HeaderValue = string | number | string[] | SipVia[] | SipAor | SipAor[] | SipRouteEntry[] | SipCSeq;
 
 /** Headers as parsed: any may be missing. */
 export interface RawSipHeaders {

@@ -2,7 +2,7 @@
  * sip/codec/messages: building the messages the stack originates (responses
  * it generates itself, hop-by-hop ACK and CANCEL) and reading the header
  * values the stack decides on; the one place a Via of ours is built.
- * May import: sip/codec/message, sip/codec/ids, sip/codec/uri.
+ * May import: sip/codec.
  */
 import type { SipHeaders, SipMessage, SipRequest, SipResponse, SipVia, Transport } from './message.js';
 import { MAGIC_COOKIE, newTag } from './ids.js';
@@ -15,7 +15,7 @@ const REASONS: Record<number, string> = {
   503: 'Service Unavailable', 513: 'Message Too Large',
 };
 
-export function reasonPhrase(status: number): string {
+function reasonPhrase(status: number): string {
   return REASONS[status] ?? '';
 }
 
@@ -56,12 +56,6 @@ export function ownVia(transport: Transport, address: string, port: number, bran
     port,
     params: rport ? { branch, rport: null } : { branch },
   };
-}
-
-/** The top Via (a validated message has one; a response forwarded upstream may be left without). */
-export function topVia(msg: SipMessage): SipVia | undefined {
-  const v = msg.headers.via;
-  return v.length ? v[0] : undefined;
 }
 
 export function branchOf(via: SipVia | undefined): string | undefined {

@@ -20,7 +20,7 @@
  * when repeated); a malformed Via, CSeq, From, To or Route makes the whole
  * message unparseable (`sip` silently dropped the header). Nothing here
  * throws on input.
- * May import: sip/codec/message, sip/codec/uri.
+ * May import: sip/codec.
  */
 import type { RawSipHeaders, RawSipMessage, SipAor, SipParams, SipRouteEntry, SipVia } from './message.js';
 import { paramName, parseUriText } from './uri.js';
@@ -203,7 +203,7 @@ function addHeader(h: RawSipHeaders, name: string, value: string): string | unde
 }
 
 /** Splits a header value at commas outside <...> and quoted strings. */
-export function splitList(v: string): string[] {
+function splitList(v: string): string[] {
   if (v.indexOf(',') < 0) return v.length ? [v] : [];
   const out: string[] = [];
   let depth = 0;
@@ -229,7 +229,7 @@ export function splitList(v: string): string[] {
 }
 
 /** `;name[=value]...` (names lower-cased, values as written; quoted values keep their quotes). */
-export function parseParams(s: string, from: number, into: SipParams): boolean {
+function parseParams(s: string, from: number, into: SipParams): boolean {
   let i = from;
   const n = s.length;
   while (i < n) {

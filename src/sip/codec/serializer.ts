@@ -8,7 +8,7 @@
  * load (a regex replace per header name, for..in over every parameter
  * object): this one looks header names up in a table and concatenates. It
  * sets headers['content-length'] from the body.
- * May import: sip/codec/message.
+ * May import: sip/codec.
  */
 import type { SipAor, SipCSeq, SipMessage, SipParams, SipRouteEntry, SipUri, SipVia } from './message.js';
 
@@ -28,7 +28,7 @@ const prettyCache = new Map<string, string>();
 const PRETTY_CACHE_MAX = 512;
 
 /** A header name as written on the wire (each word capitalised for names not in the table). */
-export function headerName(n: string): string {
+function headerName(n: string): string {
   const c = CANONICAL[n];
   if (c !== undefined) return c;
   let p = prettyCache.get(n);
@@ -39,7 +39,7 @@ export function headerName(n: string): string {
   return p;
 }
 
-export function stringifyParams(params: SipParams | undefined): string {
+function stringifyParams(params: SipParams | undefined): string {
   let s = '';
   if (!params) return s;
   for (const n in params) {
@@ -49,7 +49,7 @@ export function stringifyParams(params: SipParams | undefined): string {
   return s;
 }
 
-export function stringifyUri(uri: SipUri | string): string {
+function stringifyUri(uri: SipUri | string): string {
   if (typeof uri === 'string') return uri;
   let s = (uri.schema || 'sip') + ':';
   if (uri.user) s += uri.password ? uri.user + ':' + uri.password + '@' : uri.user + '@';

@@ -2,7 +2,7 @@
  * sip/codec/uri: SIP URI parsing for routing decisions (RFC 3261 §19.1.1, IPv6
  * references per RFC 5118), hand-written: see parseUriText; and the one
  * place that says which transport and default port a URI means.
- * May import: sip/codec/message.
+ * May import: sip/codec.
  */
 import type { SipUri, Transport } from './message.js';
 import { isIP } from 'node:net';

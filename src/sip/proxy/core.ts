@@ -1,5 +1,5 @@
 /**
- * sip/proxy: the transaction-stateful proxy core (RFC 3261 §16) of
+ * sip/proxy/core: the transaction-stateful proxy core (RFC 3261 §16) of
  * DESIGN.md §7: validates a request (Max-Forwards 483, loops 482), answers
  * OPTIONS addressed to this instance (200, 503 while draining), sheds new
  * INVITEs above overload-ctrl-dialog-rate, strips our Route, adds
@@ -10,8 +10,8 @@
  * health, settings, counters and the requests pending at each member, which
  * move when their pair switches away from it. ACK for 2xx and stray
  * responses are forwarded statelessly. Counters are plain numbers for ops to
- * export. May import: shared, zone/types, sip/codec, sip/transaction,
- * sip/transport, sip/proxy.
+ * export. May import: shared, zone/types, sip/codec, sip/transport,
+ * sip/transaction, sip/proxy.
  */
 import type { Clock } from '../../shared/clock.js';
 import type { HealthView, PairFeedback } from '../../shared/health.js';

@@ -64,7 +64,8 @@
  *   pair has switched away from is re-sent to the new active member at once
  *   (an INVITE is CANCELled on the old one): the old member will not answer
  *   it, and its per-hop timer need not be waited for.
- * May import: shared, zone/types, sip/codec, sip/transaction, sip/transport.
+ * May import: shared, zone/types, sip/codec, sip/transport, sip/transaction,
+ * sip/proxy.
  */
 import type { Clock, TimerHandle } from '../../shared/clock.js';
 import type { HealthView, PairFeedback, PairState } from '../../shared/health.js';
@@ -220,7 +221,7 @@ export type ForwardEffect =
   | { readonly do: 'heard'; readonly member: PairMember };
 
 /** What transition() reads besides the state and the event. */
-export interface ForwardInputs {
+interface ForwardInputs {
   readonly target: ForwardTarget;
   readonly settings: ForwardSettings;
   /** Clock time the upstream client gives up (its timer F / B): no wait outlasts it. */
@@ -230,13 +231,13 @@ export interface ForwardInputs {
   heardWithin(member: PairMember, ms: number): boolean;
 }
 
-export interface Step {
+interface Step {
   readonly next: ForwardState;
   readonly effects: readonly ForwardEffect[];
 }
 
 /** A per-hop timer firing this much after it fell due was held up by this process, not by the member. */
-export const HOP_LATE_MS = 20;
+const HOP_LATE_MS = 20;
 
 const IDLE: ForwardState = { kind: 'idle' };
 const NONE: readonly ForwardEffect[] = [];
@@ -323,7 +324,7 @@ function failover(inp: ForwardInputs, s: { member: PairMember; ct: ClientTransac
 }
 
 /** The one decision: the next state and the effects for `ev` in state `s`. */
-export function transition(s: ForwardState, ev: ForwardEvent, inp: ForwardInputs): Step {
+function transition(s: ForwardState, ev: ForwardEvent, inp: ForwardInputs): Step {
   switch (ev.kind) {
     case 'start':
       return s.kind === 'idle' ? onStart(ev.pair, inp) : stay(s);

@@ -1,5 +1,5 @@
 /**
- * sip/proxy-overload: the reference option overload-ctrl-dialog-rate: new
+ * sip/proxy/overload: the reference option overload-ctrl-dialog-rate: new
  * INVITEs per second above the limit are refused (503 + Retry-After). A
  * sliding one-second window from two fixed buckets; the transition into and
  * out of overload is logged once each. May import: shared.

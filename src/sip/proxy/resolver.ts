@@ -1,15 +1,15 @@
 /**
- * sip/resolver: RFC 3263 server location for outbound requests whose Route
- * or Request-URI host is a name outside the site's own data (DESIGN.md §7):
- * transport from the URI (transport parameter, sips → TLS), else NAPTR →
- * SRV (_sip._udp, _sip._tcp, _sips._tcp) → A/AAAA; a URI with a port goes
- * to A/AAAA only (§4.2). DESIGN.md §2 keeps resolver I/O off the hot path:
+ * sip/proxy/resolver: RFC 3263 server location for outbound requests whose
+ * Route or Request-URI host is a name outside the site's own data (DESIGN.md
+ * §7): transport from the URI (transport parameter, sips → TLS), else NAPTR →
+ * SRV (_sip._udp, _sip._tcp, _sips._tcp) → A/AAAA; a URI with a port goes to
+ * A/AAAA only (§4.2). DESIGN.md §2 keeps resolver I/O off the hot path:
  * answers are cached (records for their TTL, clamped; negative answers and
  * failures briefly), a cache hit is answered synchronously, a miss starts one
- * lookup per record (concurrent lookups coalesced) through node:dns's
- * c-ares Resolver, bounded in time. Both caches are the one bounded LRU
+ * lookup per record (concurrent lookups coalesced) through node:dns's c-ares
+ * Resolver, bounded in time. Both caches are the one bounded LRU
  * (shared/lru.ts): bounded in entries, the least recently used entry goes
- * first. May import: shared, sip/codec/uri, sip/transport/types.
+ * first. May import: shared, sip/codec, sip/transport.
  */
 import dns from 'node:dns';
 import { isIP } from 'node:net';
@@ -37,7 +37,7 @@ export interface SipResolverOptions {
   now?: () => number;
 }
 
-export interface ResolvedTarget {
+interface ResolvedTarget {
   protocol: Protocol;
   address: string;
   port: number;

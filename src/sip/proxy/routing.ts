@@ -1,9 +1,8 @@
 /**
- * sip/proxy-routing: the routing decisions of the proxy core, as pure
+ * sip/proxy/routing: the routing decisions of the proxy core, as pure
  * functions of a request and the site index (DESIGN.md §7): own Route
  * stripping, what a URI host names, and where a request goes. No I/O here.
- * May import: shared, zone/types, sip/codec, sip/proxy-site, sip/resolver (types),
- * sip/transport-types, sip/uri.
+ * May import: zone/types, sip/codec, sip/transport, sip/proxy.
  */
 import { isIP } from 'node:net';
 import type { HaPair, PoolMember } from '../../zone/types.js';
@@ -43,7 +42,7 @@ export function classifyUri(u: SipUri, ix: SiteIndex): HostKind {
 }
 
 /** True when a Route or Request-URI names this instance (or its pool, or carries our `pair` parameter). */
-export function isOwnUri(u: SipUri, ix: SiteIndex): boolean {
+function isOwnUri(u: SipUri, ix: SiteIndex): boolean {
   if (u.params && typeof u.params.pair === 'string') return true;
   return classifyUri(u, ix).kind === 'self';
 }

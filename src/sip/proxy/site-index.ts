@@ -1,9 +1,9 @@
 /**
- * sip/proxy-site: the lookup tables the proxy core routes with, built once
- * per site model (a zone reload swaps the model; the index is rebuilt on the
- * first message that sees the new one): pair members by address and by
+ * sip/proxy/site-index: the lookup tables the proxy core routes with, built
+ * once per site model (a zone reload swaps the model; the index is rebuilt on
+ * the first message that sees the new one): pair members by address and by
  * name, pairs by name, peers, and the names and addresses that mean "this
- * instance". May import: shared, zone/types, sip/transport-types.
+ * instance". May import: shared, zone/types, sip/transport.
  */
 import { canonicalName } from '../../shared/names.js';
 import type { HaPair, PairMember, PoolMember, SiteModel } from '../../zone/types.js';

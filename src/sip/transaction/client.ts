@@ -1,11 +1,10 @@
 /**
- * sip/transaction-client: RFC 3261 §17.1 client transactions. INVITE:
+ * sip/transaction/client: RFC 3261 §17.1 client transactions. INVITE:
  * calling (timers A, B), proceeding (proxy timer C, so it cannot live
  * forever), completed (ACK for non-2xx generated here, timer D), accepted
  * (RFC 6026, timer M). Non-INVITE: trying/proceeding (timer E capped at T2,
  * timer F), completed (timer K). Retransmissions over UDP only.
- * May import: shared, sip/codec, sip/messages, sip/transaction-timers,
- * sip/transport-types.
+ * May import: shared, sip/codec, sip/transport, sip/transaction.
  */
 import type { TimerHandle } from '../../shared/clock.js';
 import { encode, type SipHeaders, type SipRequest, type SipResponse, type SipVia } from '../codec/codec.js';

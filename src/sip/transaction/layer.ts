@@ -1,10 +1,9 @@
 /**
- * sip/transaction-layer: matches incoming messages to transactions (RFC 3261
+ * sip/transaction/layer: matches incoming messages to transactions (RFC 3261
  * §17.1.3, §17.2.3), keeps the two tables bounded, adds received/rport to the
  * top Via of every incoming request (§18.2.1, RFC 3581), and hands new
  * requests, stray ACKs and stray responses to its user (the proxy core).
- * May import: shared, sip/codec, sip/messages, sip/transaction-*,
- * sip/transport-types, sip/uri.
+ * May import: shared, sip/codec, sip/transport, sip/transaction.
  */
 import { isIP } from 'node:net';
 import { systemClock, type Clock } from '../../shared/clock.js';
@@ -51,7 +50,7 @@ function stripBrackets(h: string): string {
 }
 
 /** RFC 3261 §18.2.1 + RFC 3581: record where a request really came from. */
-export function stampReceived(via: SipVia, remote: Remote): void {
+function stampReceived(via: SipVia, remote: Remote): void {
   if (stripBrackets(via.host).toLowerCase() !== remote.address) via.params.received = remote.address;
   if ('rport' in via.params) via.params.rport = String(remote.port);
 }
@@ -79,7 +78,7 @@ function sentBy(via: SipVia): string {
 }
 
 /** Server transaction key (§17.2.3); ACK and CANCEL are looked up under INVITE with `methodOverride`. */
-export function serverKey(req: SipRequest, methodOverride?: string): string {
+function serverKey(req: SipRequest, methodOverride?: string): string {
   const via = req.headers.via[0];
   const method = methodOverride ?? (req.method === 'ACK' ? 'INVITE' : req.method);
   const b = branchOf(via);

@@ -1,5 +1,5 @@
 /**
- * sip/transaction-retired: what is left of a transaction once it only
+ * sip/transaction/retired: what is left of a transaction once it only
  * absorbs retransmissions, and the one timer that ends all of them.
  *
  * A transaction that has sent (or received) its final response still has to
@@ -17,7 +17,7 @@
  * made, so the records sit on timer lanes (shared/timer-lanes.ts: one FIFO
  * per lifetime, one clock timer armed for the earliest head) instead of a
  * timer per transaction; expiry is exact.
- * May import: shared, sip/transport-types.
+ * May import: shared, sip/transport.
  */
 import type { Clock } from '../../shared/clock.js';
 import { TimerLanes } from '../../shared/timer-lanes.js';

@@ -1,10 +1,10 @@
 /**
- * sip/transaction-server: RFC 3261 §17.2 server transactions, INVITE (with
+ * sip/transaction/server: RFC 3261 §17.2 server transactions, INVITE (with
  * the RFC 6026 Accepted state) and non-INVITE. Every state has a timer that
  * ends it, so a transaction the user never answers cannot leak. Responses go
  * where the top Via says (§18.2.2, RFC 3581 rport), or back on the TCP
  * connection the request came on. May import: shared, sip/codec,
- * sip/transaction-timers, sip/transport-types, sip/via.
+ * sip/transport, sip/transaction.
  */
 import type { TimerHandle } from '../../shared/clock.js';
 import { encode, type SipRequest, type SipResponse } from '../codec/codec.js';

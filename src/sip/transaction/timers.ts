@@ -1,7 +1,7 @@
 /**
- * sip/transaction-timers: RFC 3261 §17 timer values and the small
+ * sip/transaction/timers: RFC 3261 §17 timer values and the small
  * interfaces transactions need from below (a sender and a clock).
- * May import: shared, sip/transport-types.
+ * May import: shared, sip/transport.
  */
 import type { Clock } from '../../shared/clock.js';
 import type { Remote } from '../transport/types.js';

@@ -1,9 +1,10 @@
 /**
- * sip/tcp-framer: RFC 3261 §18.3 framing of a SIP byte stream: headers up to
- * the empty line, then exactly Content-Length bytes of body. Content-Length is
- * required on streams; a missing or malformed one, or a message above the
- * size limit, is a framing error after which the stream cannot be trusted.
- * Buffering is bounded by `maxBytes`. May import: sip/codec.
+ * sip/transport/tcp-framer: RFC 3261 §18.3 framing of a SIP byte stream:
+ * headers up to the empty line, then exactly Content-Length bytes of body.
+ * Content-Length is required on streams; a missing or malformed one, or a
+ * message above the size limit, is a framing error after which the stream
+ * cannot be trusted. Buffering is bounded by `maxBytes`. May import:
+ * sip/codec.
  */
 import { skipLeadingWhitespace } from '../codec/codec.js';
 

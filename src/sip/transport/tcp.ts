@@ -1,12 +1,12 @@
 /**
- * sip/transport-tcp: TCP listeners and the connection table. Accepted and
- * outgoing connections are framed per RFC 3261 §18.3 (sip/tcp-framer); a
- * framing error is answered with 400 (or 513) when the head can be read, then
- * the connection is closed. Connections close after an idle timeout; the
- * total is capped. Sending to a remote reuses an open connection to it, else
- * connects from the listen address of the same family. No exception leaves
- * a socket handler. May import: shared, sip/codec (codec, messages),
- * sip/transport (tcp-framer, tls, types).
+ * sip/transport/tcp: TCP listeners and the connection table. Accepted and
+ * outgoing connections are framed per RFC 3261 §18.3
+ * (sip/transport/tcp-framer); a framing error is answered with 400 (or 513)
+ * when the head can be read, then the connection is closed. Connections close
+ * after an idle timeout; the total is capped. Sending to a remote reuses an
+ * open connection to it, else connects from the listen address of the same
+ * family. No exception leaves a socket handler. May import: shared,
+ * sip/codec, sip/transport.
  */
 import net from 'node:net';
 import type tls from 'node:tls';

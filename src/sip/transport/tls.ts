@@ -1,13 +1,13 @@
 /**
- * sip/transport-tls: SIP over TLS (RFC 3261 §26.2, the `_sips._tcp` SRV of
+ * sip/transport/tls: SIP over TLS (RFC 3261 §26.2, the `_sips._tcp` SRV of
  * the pool) with node:tls. TLS connections live in the TCP connection table
- * (sip/transport-tcp) beside plain ones: same framing, limits and idle
+ * (sip/transport/tcp) beside plain ones: same framing, limits and idle
  * timeout; this file only makes the sockets. The server presents
  * --tls-cert/--tls-key; connections to pair members verify the member's
  * certificate chain against --tls-ca (default: Node's CA store) and refuse
  * it otherwise. The member is addressed by IP address (the zone's A/AAAA),
  * so the chain is what is verified, not a host name. Files are read once at
- * start. May import: shared, zone/types, sip/transport-types.
+ * start. May import: shared, zone/types.
  */
 import fs from 'node:fs';
 import net from 'node:net';

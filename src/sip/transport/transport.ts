@@ -1,9 +1,9 @@
 /**
- * sip/transport: the SIP transport of one instance: a UDP socket and a TCP
- * listener on each listen address (IPv4 or IPv6), one send() for both.
- * `start()` rejects with SRV_ERR_LISTEN when an address cannot be bound
- * (EADDRINUSE and the like), after closing what it had opened.
- * May import: shared, sip/codec, sip/transport-*.
+ * sip/transport/transport: the SIP transport of one instance: a UDP socket
+ * and a TCP listener on each listen address (IPv4 or IPv6), one send() for
+ * both. `start()` rejects with SRV_ERR_LISTEN when an address cannot be bound
+ * (EADDRINUSE and the like), after closing what it had opened. May import:
+ * shared, sip/codec, sip/transport.
  */
 import { isIP } from 'node:net';
 import type { Logger } from '../../shared/log.js';
@@ -19,7 +19,7 @@ import {
 } from './types.js';
 import { UdpListener } from './udp.js';
 
-export type { ListenAddress, Remote, Protocol, TransportSink, TransportCounters } from './types.js';
+export type { ListenAddress, Remote, TransportSink, TransportCounters } from './types.js';
 
 /** What a composition root may tune on the transport (input limits, TCP limits). */
 export interface TransportTuning {
@@ -35,7 +35,7 @@ export interface TransportOptions extends TransportTuning {
   log: Logger;
 }
 
-export const DEFAULT_TCP_OPTIONS: TcpOptions = {
+const DEFAULT_TCP_OPTIONS: TcpOptions = {
   idleTimeoutMs: 120_000,
   maxConnections: 4096,
   maxConnectionsPerSource: 64,

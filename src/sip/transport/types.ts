@@ -1,5 +1,5 @@
 /**
- * sip/transport-types: what the transports hand upwards and take downwards.
+ * sip/transport/types: what the transports hand upwards and take downwards.
  * May import: sip/codec.
  */
 import type { SipMessage, SipRequest } from '../codec/codec.js';

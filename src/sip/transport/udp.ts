@@ -1,7 +1,7 @@
 /**
- * sip/transport-udp: one UDP socket per listen address. Drops datagrams from
+ * sip/transport/udp: one UDP socket per listen address. Drops datagrams from
  * source port 0 and above the size limit; never lets an exception out of a
- * socket handler. May import: shared, sip/codec, sip/limits, sip/transport-types.
+ * socket handler. May import: shared, sip/codec, sip/transport.
  */
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
