@@ -1,5 +1,5 @@
 /**
- * Answered transactions held as compact records (sip/transaction-retired),
+ * Answered transactions held as compact records (sip/transaction/retired),
  * end to end on loopback with real UDP sockets: a real SipService between a
  * scripted user agent (127.0.0.50) and a scripted SIP Server (127.0.0.21),
  * retransmissions sent by hand after the transaction was answered:

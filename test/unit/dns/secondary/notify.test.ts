@@ -70,7 +70,7 @@ const soa = (serial: number): RRsetOf<'SOA'> => {
   return { ...s, data: { ...s.data, serial } };
 };
 
-describe('dns/notify', () => {
+describe('dns/secondary/notify', () => {
   const open: { close(): unknown }[] = [];
   afterEach(async () => {
     for (const o of open.splice(0)) await o.close();
@@ -211,7 +211,7 @@ describe('dns/notify', () => {
   });
 });
 
-describe('dns/serial: time-based', () => {
+describe('dns/authority/serial: time-based', () => {
   it('zone serial + seconds since 2026-01-01 at the change, at least previous + 1, unchanged while nothing changes', () => {
     let now = (SERIAL_EPOCH + 1000) * 1000;
     const c = new SerialCounter({ wallClock: () => now });

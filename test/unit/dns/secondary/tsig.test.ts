@@ -35,7 +35,7 @@ function configError(fn: () => unknown): string {
   throw new Error('expected a ConfigError');
 }
 
-describe('dns/tsig', () => {
+describe('dns/secondary/tsig', () => {
   const key: TsigKey = parseKeyFile(KEY_FILE, 'xfr.key');
 
   it('reads the key file tsig-keygen writes (and comments, unquoted names, trailing dots)', () => {

@@ -49,7 +49,7 @@ function bigZone(n: number): string {
   return lines.join('\n') + '\n';
 }
 
-describe('dns/xfr: zone transfer', () => {
+describe('dns/secondary/xfr: zone transfer', () => {
   const zones = zonesFromText({ 'example.com.zone': DNS_TEST_ZONE });
   const table = buildAnswerTable(zones).table;
   const zone = table.zones.find((z) => z.origin === 'example.com')!;

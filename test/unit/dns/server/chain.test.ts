@@ -29,7 +29,7 @@ function fake(tcp: boolean, rrl: ResponseRateLimiter | null = null): Transport<s
   };
 }
 
-describe('dns/chain: one handler chain for UDP and TCP', () => {
+describe('dns/server/chain: one handler chain for UDP and TCP', () => {
   const table = buildAnswerTable(zonesFromText({ 'example.com.zone': DNS_TEST_ZONE })).table;
   const chain = (transfer?: ZoneTransfer): QueryChain => {
     const c = new QueryChain({ counters: newCounters(), maxUdp: 1232, forwarder: null, transfer, onError: (e) => { throw e; } });

@@ -35,7 +35,7 @@ function lcg(seed: number): () => number {
   };
 }
 
-describe('sip/codec', () => {
+describe('sip/codec/codec', () => {
   it('decodes a request and re-encodes it with the body intact', () => {
     const r = decode(Buffer.from(INVITE, 'latin1'));
     expect(r.ok).to.equal(true);

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { newBranch, newCallId, newTag, fnv1a } from '../../../../src/sip/codec/ids.js';
 
-describe('sip/ids', () => {
+describe('sip/codec/ids', () => {
   it('100k branches are unique, carry the magic cookie and 96 random bits', () => {
     const seen = new Set<string>();
     for (let i = 0; i < 100_000; i++) seen.add(newBranch());

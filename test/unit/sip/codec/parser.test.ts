@@ -37,7 +37,7 @@ function essentials(m: SipMessage) {
   };
 }
 
-describe('sip/parser and sip/serializer (hand-written; package sip as the reference reader)', () => {
+describe('sip/codec/parser and serializer (hand-written; package sip as the reference reader)', () => {
   it('reads the same essentials as package sip on a corpus (compact forms, lists, quoted names, folding)', () => {
     for (const text of CORPUS) {
       const r = decode(Buffer.from(text, 'latin1'));

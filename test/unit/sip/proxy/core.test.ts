@@ -43,7 +43,7 @@ function req(method: string, extra = '', ruri = 'sip:bob@tserver.example.com'): 
   return requestFrom(text);
 }
 
-describe('sip/proxy core (fake clock, in-memory network)', () => {
+describe('sip/proxy/core (fake clock, in-memory network)', () => {
   it('forwards with Max-Forwards decremented (70 when absent), its own Via, received/rport, Record-Route on initial INVITE only', () => {
     const { layer, to, sent } = setup();
     layer.onMessage(req('INVITE', 'Max-Forwards: 10\r\n'), UA);

@@ -134,7 +134,7 @@ function req(method: string, extra = '', ruri = 'sip:bob@tserver.example.com'): 
 const branch = (m: SipMessage) => m.headers.via![0].params.branch;
 const flush = () => new Promise((r) => setImmediate(r));
 
-describe('sip/proxy switchover (fake clock)', () => {
+describe('sip/proxy/forward: switchover (fake clock)', () => {
   it('switchover answered 503 at once: a request arriving while the pair switches over waits and reaches the new active member', async () => {
     const { layer, health, to, up } = setup();
     health.switching();

@@ -65,7 +65,7 @@ const cases: Case[] = [
   ['outbound default port', 'sip:alice@127.0.0.50', [], 'outbound', { kind: 'direct', address: '127.0.0.50', port: 5060, transport: 'udp' }],
 ];
 
-describe('sip/proxy-routing', () => {
+describe('sip/proxy/routing', () => {
   for (const [name, ruri, routes, dir, want] of cases) {
     it(`${dir}: ${name}`, () => {
       const m = msg(ruri, routes);

@@ -12,7 +12,7 @@ function run(chunks: string[], max = 65535): { messages: string[]; errors: Frame
   return { messages, errors };
 }
 
-describe('sip/tcp-framer (RFC 3261 §18.3)', () => {
+describe('sip/transport/tcp-framer (RFC 3261 §18.3)', () => {
   it('frames messages split anywhere and several per chunk, skipping keep-alive CRLFs', () => {
     const whole = '\r\n\r\n' + msg('hello') + msg() + '\r\n' + msg('x');
     for (let cut = 1; cut < whole.length; cut += 7) {
