@@ -71,7 +71,9 @@ export interface StatusSources {
   /** Last answered probe's RTT (ms) of a pair member or peer, by FQDN. */
   rttMs(target: string): number | null;
   switchovers(pair: string): number;
-  overload: { dialogRate: number; rejections(): number };
+  /** Every pool member withdrawn: DNS answers the whole configured set (the answer feed's state). */
+  failOpen(): boolean;
+  overload: { dialogRate: number; active(): boolean; rejections(): number };
   now?: () => number;
 }
 
@@ -93,7 +95,7 @@ export function buildStatus(site: SiteModel, health: HealthView, src: StatusSour
     pool: {
       name: site.pool.name,
       members,
-      failOpen: src.events.holds('POOL_FAIL_OPEN', 'POOL_FAIL_OPEN_END'),
+      failOpen: src.failOpen(),
     },
     pairs: site.pairs.map((p) => {
       const st = health.pairState(p.name);
@@ -111,7 +113,7 @@ export function buildStatus(site: SiteModel, health: HealthView, src: StatusSour
     }),
     overload: {
       dialogRate: src.overload.dialogRate,
-      active: src.events.holds('SIP_OVERLOAD', 'SIP_OVERLOAD_END'),
+      active: src.overload.active(),
       rejections: src.overload.rejections(),
     },
     time: iso((src.now ?? Date.now)()),

@@ -1,8 +1,8 @@
 /**
  * shared/recent-events: a small bounded ring of the last operational events
- * of one instance (code, time, text, a short detail), and the time each event
- * name was last seen, so that ops can show the last transitions and tell
- * whether a state that two events bracket (overload, fail-open) holds now.
+ * of one instance (code, time, text, a short detail), so that ops can show
+ * the last transitions. (State such as overload or fail-open is read from the
+ * part that owns it, never reconstructed from the log.)
  * Filled by `logEvent` (shared/log) for the loggers it is attached to.
  * May import: shared/events.
  */
@@ -33,8 +33,6 @@ function detailOf(fields: Record<string, unknown>): string {
 export class RecentEvents {
   private readonly ring: (RecentEvent | undefined)[];
   private next = 0;
-  private readonly lastSeen = new Map<EventName, number>();
-  private seq = 0;
 
   constructor(
     readonly capacity = 20,
@@ -48,8 +46,6 @@ export class RecentEvents {
     const e = EVENTS[name];
     this.ring[this.next] = { code: e.code, name, at: new Date(this.now()).toISOString(), text: e.text, detail: detailOf(fields) };
     this.next = (this.next + 1) % this.capacity;
-    // A sequence number, not the time: two events in the same millisecond keep their order.
-    this.lastSeen.set(name, ++this.seq);
   }
 
   /** The events held, newest first. */
@@ -60,10 +56,5 @@ export class RecentEvents {
       if (e) out.push(e);
     }
     return out;
-  }
-
-  /** True when `on` was seen and `off` was not seen after it (e.g. SIP_OVERLOAD / SIP_OVERLOAD_END). */
-  holds(on: EventName, off: EventName): boolean {
-    return (this.lastSeen.get(on) ?? 0) > (this.lastSeen.get(off) ?? 0);
   }
 }

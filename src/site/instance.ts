@@ -144,7 +144,9 @@ export async function startInstance(settings: Settings, parentLog: Logger): Prom
     }
   };
 
-  const metrics = new MetricsRegistry(instanceMetrics({ dns, sip, health, probeStats, peerWithdrawals, secondaries, events, site: () => site }));
+  const failOpen = (): boolean => feed.last?.failOpen ?? false;
+  const metrics = new MetricsRegistry(instanceMetrics({ dns, sip, health, probeStats, peerWithdrawals, secondaries, site: () => site,
+    failOpen, overloadActive: () => sip.proxy.overloadActive }));
   const switchovers = (pair: string): number => health.pairDetails().find((d) => d.name === pair)?.switchovers ?? 0;
   const history = new StatusHistory({
     view: health,
@@ -158,7 +160,12 @@ export async function startInstance(settings: Settings, parentLog: Logger): Prom
     events,
     rttMs: (target: string) => probeStats.rttMs(target),
     switchovers,
-    overload: { dialogRate: settings.overloadCtrlDialogRate, rejections: () => sip!.proxy.counters.overloadRejections },
+    failOpen,
+    overload: {
+      dialogRate: settings.overloadCtrlDialogRate,
+      active: () => sip.proxy.overloadActive,
+      rejections: () => sip.proxy.counters.overloadRejections,
+    },
   };
   const http = new HttpPlane({
     status: () => buildStatus(site, health, statusSources),

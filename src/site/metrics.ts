@@ -10,7 +10,6 @@ import type { HealthMonitor } from '../health/health-monitor.js';
 import { byLabel, type Labels, type MetricFamily } from '../ops/metrics.js';
 import type { ProbeResult, Prober } from '../shared/health.js';
 import type { SipService } from '../sip/service.js';
-import type { RecentEvents } from '../shared/recent-events.js';
 import type { SiteModel } from '../zone/types.js';
 
 /**
@@ -67,7 +66,9 @@ interface Sources {
   peerWithdrawals: ReadonlyMap<string, number>;
   site: () => SiteModel;
   secondaries: Secondaries;
-  events: RecentEvents;
+  /** The answer feed's fail-open state, and overload control's. */
+  failOpen: () => boolean;
+  overloadActive: () => boolean;
 }
 
 const counter = (name: string, help: string, labelNames: string[], read: MetricFamily['read']): MetricFamily => ({ name, help, type: 'counter', labelNames, read });
@@ -161,8 +162,8 @@ export function instanceMetrics(s: Sources): MetricFamily[] {
     counter('srvproxy_peer_withdrawals_total', 'times a peer was withdrawn from the answers', ['member'], () => byLabel('member', s.peerWithdrawals)),
     gauge('srvproxy_draining', '1 while this instance drains', [], () => one(s.health.draining ? 1 : 0)),
     gauge('srvproxy_pool_fail_open', '1 while every pool member is withdrawn and DNS answers the whole configured set', [], () =>
-      one(s.events.holds('POOL_FAIL_OPEN', 'POOL_FAIL_OPEN_END') ? 1 : 0),
+      one(s.failOpen() ? 1 : 0),
     ),
-    gauge('srvproxy_sip_overload_active', '1 while overload control answers new INVITEs 503', [], () => one(s.events.holds('SIP_OVERLOAD', 'SIP_OVERLOAD_END') ? 1 : 0)),
+    gauge('srvproxy_sip_overload_active', '1 while overload control answers new INVITEs 503', [], () => one(s.overloadActive() ? 1 : 0)),
   ];
 }

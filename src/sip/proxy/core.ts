@@ -149,6 +149,11 @@ export class ProxyCore implements TransactionUser {
     });
   }
 
+  /** True while overload-ctrl-dialog-rate refuses new INVITEs. */
+  get overloadActive(): boolean {
+    return this.limiter.active;
+  }
+
   /** Stop listening to health changes (the transaction layer is cleared by its owner). */
   close(): void {
     this.unsubscribe();

@@ -20,6 +20,11 @@ export class DialogRateLimiter {
     private readonly log: Logger,
   ) {}
 
+  /** True while new INVITEs are refused (between SIP_OVERLOAD and SIP_OVERLOAD_END). */
+  get active(): boolean {
+    return this.overloaded;
+  }
+
   /** Counts one new INVITE; false when it must be refused. */
   admit(): boolean {
     if (this.rate <= 0) return true;

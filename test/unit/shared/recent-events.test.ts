@@ -36,18 +36,6 @@ describe('shared/recent-events', () => {
     expect(r.list()[0]!.detail).to.have.length(160);
   });
 
-  it('holds(on, off): on after the last off', () => {
-    const r = new RecentEvents(1);
-    expect(r.holds('SIP_OVERLOAD', 'SIP_OVERLOAD_END')).to.equal(false);
-    r.record('SIP_OVERLOAD', {});
-    expect(r.holds('SIP_OVERLOAD', 'SIP_OVERLOAD_END')).to.equal(true);
-    // pushed out of the ring, still known
-    r.record('STARTED', {});
-    expect(r.holds('SIP_OVERLOAD', 'SIP_OVERLOAD_END')).to.equal(true);
-    r.record('SIP_OVERLOAD_END', {});
-    expect(r.holds('SIP_OVERLOAD', 'SIP_OVERLOAD_END')).to.equal(false);
-  });
-
   it('logEvent fills the ring of a logger made by withRecentEvents only, debug events excepted', () => {
     const a = new RecentEvents();
     const b = new RecentEvents();
