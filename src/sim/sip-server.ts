@@ -290,11 +290,13 @@ export class SimSipServer {
       const extra: Record<string, unknown> = { contact: this.contact };
       const rr = rq.headers['record-route'];
       if (Array.isArray(rr) && rr.length > 0) extra['record-route'] = rr;
-      const out = respond(200, 'OK', toTag, extra);
-      this.counters.answered++;
+      // Replicate first, then answer: a member killed between the two must not
+      // leave the caller a dialog its partner never learnt (its BYE would draw 481).
       const d: Dialog = { callId: String(rq.headers['call-id']), localTag: toTag, remoteTag: tagOf(rq.headers.from) ?? '' };
       this.addDialog(d);
       this.onDialog({ t: 'add', d });
+      const out = respond(200, 'OK', toTag, extra);
+      this.counters.answered++;
       if (udp) this.retransmit2xx(rq, out, reply);
     };
     const ringMs = this.opts.ringMs;
