@@ -105,7 +105,9 @@ async function metrics(site: HardenedSite): Promise<{ heap: number; txns: number
 }
 
 describe('e2e: SIP fuzz (UDP and TCP) against a real instance', function () {
-  this.timeout(60_000);
+  // The bounds are for a loaded 2-core machine (CI runs two Node suites and other work beside it);
+  // 100k messages take about 22 s on a quiet one. Throughput is measured by the bench, not here.
+  this.timeout(180_000);
   let site: HardenedSite;
   let rss0 = 0;
 
@@ -145,7 +147,7 @@ describe('e2e: SIP fuzz (UDP and TCP) against a real instance', function () {
   }
 
   it(`UDP: ${MESSAGES} mutated messages; the instance still routes a call and answers DNS`, async function () {
-    this.timeout(40_000);
+    this.timeout(150_000);
     const sock = dgram.createSocket('udp4');
     await new Promise<void>((r) => sock.bind(0, '127.0.0.51', () => r()));
     const e: FuzzEnds = { local: '127.0.0.51', localPort: sock.address().port, proxy: site.address, proxyPort: site.sipPort, protocol: 'UDP' };
@@ -181,7 +183,7 @@ describe('e2e: SIP fuzz (UDP and TCP) against a real instance', function () {
   });
 
   it(`TCP: ${MESSAGES} mutated messages over reconnecting streams; the instance still routes a call and answers DNS`, async function () {
-    this.timeout(40_000);
+    this.timeout(150_000);
     const rng = new Rng(0x5eed02);
     let n = 0;
     let connections = 0;
