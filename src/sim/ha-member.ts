@@ -176,7 +176,7 @@ export class HaMember {
         this.server.addDialog(m.d);
         return;
       case 'del':
-        this.server.removeDialog(m.callId);
+        this.server.removeDialog(m.callId, m.localTag);
         return;
       case 'snap':
         for (const d of m.dialogs) this.server.addDialog(d);

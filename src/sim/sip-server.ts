@@ -23,6 +23,10 @@ export interface Dialog {
   remoteTag: string;
 }
 
+function dialogKey(callId: string, localTag: string): string {
+  return callId + '|' + localTag;
+}
+
 export interface SimServerOptions {
   address: string;
   port: number;
@@ -69,7 +73,7 @@ export class SimSipServer {
   state: MemberState;
   readonly dialogs = new Map<string, Dialog>();
   /** Called when a dialog is created or ended here (not when replicated in). */
-  onDialog: (ev: { t: 'add'; d: Dialog } | { t: 'del'; callId: string }) => void = () => {};
+  onDialog: (ev: { t: 'add'; d: Dialog } | { t: 'del'; callId: string; localTag: string }) => void = () => {};
   /** Called before each request is handled (the HA logic checks for its own freeze here). */
   beforeRequest: () => void = () => {};
   readonly counters = { requests: 0, invites: 0, answered: 0, byes: 0, rejected503: 0 };
@@ -136,15 +140,20 @@ export class SimSipServer {
     this.tcp = undefined;
   }
 
-  /** Dialogs learnt from the partner. */
+  /**
+   * A dialog is its Call-ID and tags (RFC 3261 §12), not its Call-ID alone: an INVITE answered
+   * by both members around a switchover (the partner's 200 replicated, then the same INVITE
+   * sent here) leaves two dialogs of one Call-ID, and the caller may keep either.
+   */
   addDialog(d: Dialog): void {
-    this.dialogs.delete(d.callId);
-    this.dialogs.set(d.callId, d);
+    const key = dialogKey(d.callId, d.localTag);
+    this.dialogs.delete(key);
+    this.dialogs.set(key, d);
     if (this.dialogs.size > this.opts.maxDialogs) this.dialogs.delete(this.dialogs.keys().next().value as string);
   }
 
-  removeDialog(callId: string): void {
-    this.dialogs.delete(callId);
+  removeDialog(callId: string, localTag: string): void {
+    this.dialogs.delete(dialogKey(callId, localTag));
   }
 
   private onConnection(sock: net.Socket): void {
@@ -242,8 +251,8 @@ export class SimSipServer {
           respond(481, 'Call/Transaction Does Not Exist');
           return;
         }
-        this.dialogs.delete(d.callId);
-        this.onDialog({ t: 'del', callId: d.callId });
+        this.removeDialog(d.callId, d.localTag);
+        this.onDialog({ t: 'del', callId: d.callId, localTag: d.localTag });
         respond(200, 'OK');
         return;
       }
@@ -341,11 +350,10 @@ export class SimSipServer {
   }
 
   private findDialog(rq: SipMessage): Dialog | undefined {
-    const d = this.dialogs.get(String(rq.headers['call-id']));
-    if (!d) return undefined;
+    const callId = String(rq.headers['call-id']);
     const to = tagOf(rq.headers.to);
     const from = tagOf(rq.headers.from);
-    return d.localTag === to || d.localTag === from ? d : undefined;
+    return (to ? this.dialogs.get(dialogKey(callId, to)) : undefined) ?? (from ? this.dialogs.get(dialogKey(callId, from)) : undefined);
   }
 
   private expire(): void {

@@ -13,7 +13,7 @@ import type { Dialog, MemberState } from './sip-server.js';
 export type SyncMessage =
   | { t: 'hb'; state: MemberState; epoch: number }
   | { t: 'add'; d: Dialog }
-  | { t: 'del'; callId: string }
+  | { t: 'del'; callId: string; localTag: string }
   | { t: 'snap'; dialogs: Dialog[] }
   /** The sender demoted itself on command: the receiver takes over. */
   | { t: 'takeover' }
