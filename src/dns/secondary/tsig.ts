@@ -35,6 +35,11 @@ const MAC_LEN = 32;
 /** TSIG error codes (RFC 8945 §3); 0 is no error. */
 export const TSIG_ERROR = { NONE: 0, BADSIG: 16, BADKEY: 17, BADTIME: 18, BADTRUNC: 22 } as const;
 
+/** The name of a TSIG error, for logs. */
+export function tsigErrorName(error: number): string {
+  return error === 16 ? 'BADSIG' : error === 17 ? 'BADKEY' : error === 18 ? 'BADTIME' : error === 22 ? 'BADTRUNC' : String(error);
+}
+
 export interface TsigKey {
   /** Canonical key name (lower case, no trailing dot). */
   name: string;

@@ -37,7 +37,7 @@ import { encodeBody } from '../wire/encode.js';
 import { readMessage, readName } from '../wire/message.js';
 import { respond, SIGNED } from '../authority/respond.js';
 import { serialGreater } from '../authority/serial.js';
-import { findTsig, sign, tsigLength, TSIG_ERROR, unsignedError, verify, type TsigKey, type TsigRecord, type Verified } from './tsig.js';
+import { findTsig, sign, tsigErrorName, tsigLength, TSIG_ERROR, unsignedError, verify, type TsigKey, type TsigRecord, type Verified } from './tsig.js';
 import { CLASS_IN, FLAG, MAX_UDP_PAYLOAD, RCODE, TYPE, nameToWire, newQuery, readOpt } from '../wire/wire.js';
 import { NO_SECTIONS, writeResponse } from '../wire/response.js';
 
@@ -194,7 +194,7 @@ export class ZoneTransfer {
           v.error === TSIG_ERROR.BADTIME && this.options.key
             ? sign(reply, this.options.key, { timeSigned: rec.timeSigned, fudge: rec.fudge, error: v.error, otherData: time48(this.nowSec()) }, { requestMac: v.mac }).message
             : unsignedError(reply, rec, v.error);
-        return this.refuse(source, q.name, `TSIG ${TSIG_NAMES[v.error] ?? v.error}`, frame([out]));
+        return this.refuse(source, q.name, `TSIG ${tsigErrorName(v.error)}`, frame([out]));
       }
       requestMac = v.mac;
     }
@@ -287,7 +287,7 @@ export class ZoneTransfer {
         const reply = this.bare(msg, question, RCODE_NOTAUTH, maxUdp);
         out = this.signedRefusal(
           source,
-          `TSIG ${TSIG_NAMES[v.error] ?? v.error}${v.replay ? ' (Time Signed older than the last accepted)' : ''} (key ${rec.keyName})`,
+          `TSIG ${tsigErrorName(v.error)}${v.replay ? ' (Time Signed older than the last accepted)' : ''} (key ${rec.keyName})`,
           v.error === TSIG_ERROR.BADTIME && this.options.key
             ? sign(reply, this.options.key, { timeSigned: rec.timeSigned, fudge: rec.fudge, error: v.error, otherData: time48(this.nowSec()) }, { requestMac: v.mac }).message
             : unsignedError(reply, rec, v.error),
@@ -346,8 +346,6 @@ export class ZoneTransfer {
     return reply;
   }
 }
-
-const TSIG_NAMES: Record<number, string> = { 16: 'BADSIG', 17: 'BADKEY', 18: 'BADTIME', 22: 'BADTRUNC' };
 
 function time48(sec: number): Buffer {
   const b = Buffer.alloc(6);
