@@ -13,7 +13,7 @@
  * first of each family given), because a secondary accepts NOTIFY only from
  * an address it lists as its primary. With a TSIG key they are signed, and a
  * response counts only when it is signed over the MAC of one of the job's
- * NOTIFYs and in time (RFC 8945 §5.3, §5.4): an unsigned or badly signed one
+ * NOTIFYs and in time (RFC 8945 §5.4): an unsigned or badly signed one
  * (anyone can send a datagram with a guessed ID) is counted as unverified,
  * logged once per job (NOTIFY_UNVERIFIED) and the NOTIFY goes on retrying.
  *
