@@ -53,12 +53,11 @@ export interface ChainParts {
   onError: (err: unknown) => void;
 }
 
-/** Answers signed queries when no transfer part is configured: every key is unknown (BADKEY). */
-let unkeyed: ZoneTransfer | undefined;
-
 export class QueryChain {
   /** The table queries are answered from; swapped by one assignment. */
   table: AnswerTable = emptyAnswerTable();
+  /** Answers signed queries when no transfer part is configured (every key unknown: BADKEY); made at the first. */
+  private unkeyed: ZoneTransfer | undefined;
 
   constructor(private readonly parts: ChainParts) {}
 
@@ -70,7 +69,7 @@ export class QueryChain {
     if (xfr !== undefined && t.tcp && isTransferQuery(msg)) out = xfr.answer(this.table, msg, source, p.maxUdp);
     else {
       out = respond(this.table, msg, msg.length, t.tcp, p.counters, p.maxUdp, p.forwarder !== null);
-      if (out === SIGNED) out = (xfr ?? (unkeyed ??= new ZoneTransfer({ allow: [] }))).answerSigned(this.table, msg, t.tcp, p.counters, p.maxUdp, source);
+      if (out === SIGNED) out = (xfr ?? (this.unkeyed ??= new ZoneTransfer({ allow: [] }))).answerSigned(this.table, msg, t.tcp, p.counters, p.maxUdp, source);
       else if (out === FORWARD) {
         p.forwarder!.query(msg, msg.length, source, t.tcp, (answer) => {
           try {
