@@ -22,6 +22,8 @@ export const EVENTS = {
   ZONE_TRANSFER: { code: 'SRV-20020', text: 'zone transferred to a secondary' },
   ZONE_TRANSFER_REFUSED: { code: 'SRV-20021', text: 'zone transfer refused' },
   NOTIFY_FAILED: { code: 'SRV-20022', text: 'a secondary did not take NOTIFY' },
+  TSIG_REFUSED: { code: 'SRV-20023', text: 'a signed query refused (malformed TSIG, BADKEY, BADSIG, BADTIME)' },
+  NOTIFY_UNVERIFIED: { code: 'SRV-20024', text: 'a reply to a signed NOTIFY was unsigned or did not verify; not taken as acknowledgement' },
   DNS_UPSTREAM_DOWN: { code: 'SRV-20050', text: 'forwarding: an upstream resolver failed; tried after the others for a while' },
   DNS_UPSTREAM_UP: { code: 'SRV-20051', text: 'forwarding: the upstream resolver answers again' },
 

@@ -51,6 +51,8 @@ const LEVEL_OF: Partial<Record<EventName, LogLevel>> = {
   DNS_ANSWERS_REBUILT: 'debug',
   ZONE_TRANSFER_REFUSED: 'warn',
   NOTIFY_FAILED: 'warn',
+  TSIG_REFUSED: 'warn',
+  NOTIFY_UNVERIFIED: 'warn',
 };
 
 const recent = new WeakMap<Logger, RecentEvents>();

@@ -97,11 +97,12 @@ export function instanceMetrics(s: Sources): MetricFamily[] {
       yield [{ outcome: 'up_to_date' }, t.upToDate] as const;
       yield [{ outcome: 'refused' }, t.refused] as const;
     }),
-    counter('srvproxy_dns_notify_total', 'NOTIFY messages to secondaries by outcome (sent, answered, failed: given up after the retries)', ['outcome'], function* () {
+    counter('srvproxy_dns_notify_total', 'NOTIFY messages to secondaries by outcome (sent, answered, failed: given up after the retries, unverified: a reply to a signed NOTIFY that was unsigned or did not verify)', ['outcome'], function* () {
       const n = s.secondaries.counters.notify;
       yield [{ outcome: 'sent' }, n.sent] as const;
       yield [{ outcome: 'answered' }, n.answered] as const;
       yield [{ outcome: 'failed' }, n.failed] as const;
+      yield [{ outcome: 'unverified' }, n.unverified] as const;
     }),
     counter('srvproxy_sip_forwarded_total', 'requests forwarded to each pair member', ['member'], () => byLabel('member', p.forwardedByMember)),
     counter('srvproxy_sip_failovers_total', 'requests retried on another member after no answer', [], () => one(p.failovers)),

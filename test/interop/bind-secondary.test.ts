@@ -240,6 +240,11 @@ describe('interop: a BIND 9 secondary transfers the health-filtered zone', funct
     // A withdrawal reaches named over the signed path too.
     await p2.kill();
     await eventually(async () => JSON.stringify(await secondaryTargets(named)) === '["proxy1.example.com."]', 10_000, `named drops proxy2 (TSIG)\n${named.output.slice(-3000)}`, 50);
+    // named answers the signed NOTIFYs signed: every reply verifies (RFC 8945 §5.4), none is taken unverified.
+    const metrics = await (await fetch(`http://127.0.0.1:${site.http[0]}/metrics`)).text();
+    const notify = (outcome: string) => Number(new RegExp(`^srvproxy_dns_notify_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+    expect(notify('answered'), metrics).to.be.greaterThan(0);
+    expect(notify('unverified'), metrics).to.equal(0);
     await p1.kill();
     await named.stop();
   });

@@ -27,6 +27,13 @@ import { NO_SECTIONS, placed, writeResponse } from '../wire/response.js';
  */
 export const FORWARD: Buffer = Buffer.alloc(0);
 
+/**
+ * Returned for a query that carries a TSIG record: the TSIG part
+ * (secondary/xfr.ts answerSigned) checks it, whether or not a key is
+ * configured, and calls respond() again with the record taken off.
+ */
+export const SIGNED: Buffer = Buffer.alloc(0);
+
 const q = newQuery();
 const where = { delta: 0 };
 const BADVERS_BODY = emptyBody(RCODE.BADVERS, false);
@@ -45,8 +52,9 @@ function headerOnly(msg: Uint8Array, len: number, rcode: number, tcp: boolean, c
 }
 
 /**
- * The response to the message `msg[0..len)`, or null to drop it. Over TCP the
- * result carries its 2-byte length prefix. `maxUdp` caps UDP answers.
+ * The response to the message `msg[0..len)`, or null to drop it, or FORWARD,
+ * or SIGNED. Over TCP the result carries its 2-byte length prefix. `maxUdp`
+ * caps UDP answers; `reserve` octets are kept free for a TSIG the caller adds.
  */
 export function respond(
   table: AnswerTable,
@@ -56,6 +64,7 @@ export function respond(
   c: DnsCounters,
   maxUdp: number = MAX_UDP_PAYLOAD,
   forward = false,
+  reserve = 0,
 ): Buffer | null {
   const st = parseQuery(msg, len, q);
   if (st === Parse.Drop) {
@@ -67,6 +76,7 @@ export function respond(
     return headerOnly(msg, len, RCODE.FORMERR, tcp, c, maxUdp);
   }
   if (st === Parse.NotImp) return headerOnly(msg, len, RCODE.NOTIMP, tcp, c, maxUdp);
+  if (q.tsig) return SIGNED;
   c.queries[qtypeLabel(q.qtype)]++;
 
   let body: Body;
@@ -85,7 +95,7 @@ export function respond(
 
   const rcode = body.rcode;
   const flags = FLAG.QR | (body.aa ? FLAG.AA : 0) | (q.flags & (FLAG.RD | FLAG.CD));
-  const out = writeResponse(msg, 12 + q.qnameLen + 4, q, flags, rcode, body.bytes, body.an, body.ns, body.ar, body.additionalStart, tcp, maxUdp);
+  const out = writeResponse(msg, 12 + q.qnameLen + 4, q, flags, rcode, body.bytes, body.an, body.ns, body.ar, body.additionalStart, tcp, maxUdp, reserve);
   if (placed.truncated) c.truncated++;
   const delta = where.delta;
   const cut = placed.cut;

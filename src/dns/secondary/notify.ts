@@ -11,7 +11,11 @@
  *
  * NOTIFYs leave from a UDP socket bound to this instance's own address (the
  * first of each family given), because a secondary accepts NOTIFY only from
- * an address it lists as its primary. With a TSIG key they are signed.
+ * an address it lists as its primary. With a TSIG key they are signed, and a
+ * response counts only when it is signed over the MAC of one of the job's
+ * NOTIFYs and in time (RFC 8945 §5.4): an unsigned or badly signed one
+ * (anyone can send a datagram with a guessed ID) is counted as unverified,
+ * logged once per job (NOTIFY_UNVERIFIED) and the NOTIFY goes on retrying.
  *
  * May import: shared, zone/types, dns/wire, dns/secondary.
  */
@@ -22,7 +26,7 @@ import { systemClock, type Clock, type TimerHandle } from '../../shared/clock.js
 import { logEvent, silentLogger, type Logger } from '../../shared/log.js';
 import type { RRsetOf } from '../../zone/types.js';
 import { encodeBody } from '../wire/encode.js';
-import { sign, type TsigKey } from './tsig.js';
+import { findTsig, inTime, sign, tsigErrorName, verifyResponse, type TsigKey } from './tsig.js';
 import { CLASS_IN, FLAG, TYPE, nameToWire } from '../wire/wire.js';
 
 export const OPCODE_NOTIFY = 4;
@@ -51,6 +55,8 @@ export interface NotifyCounters {
   sent: number;
   answered: number;
   failed: number;
+  /** Responses to a signed NOTIFY that were unsigned or did not verify. */
+  unverified: number;
 }
 
 interface Job {
@@ -62,6 +68,10 @@ interface Job {
   message: Buffer;
   sends: number;
   timer: TimerHandle | undefined;
+  /** The MACs of the signed NOTIFYs sent (one a send): a response must be signed over one of them. */
+  macs: Buffer[];
+  /** NOTIFY_UNVERIFIED logged for this job. */
+  unverified: boolean;
 }
 
 /** The NOTIFY message for `soa`'s zone (ID 0, unsigned): question `zone SOA IN`, the SOA as the answer. */
@@ -80,7 +90,7 @@ export function notifyMessage(soa: RRsetOf<'SOA'>): Buffer {
 const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET', 'NOTAUTH', 'NOTZONE'];
 
 export class Notifier {
-  readonly counters: NotifyCounters = { sent: 0, answered: 0, failed: 0 };
+  readonly counters: NotifyCounters = { sent: 0, answered: 0, failed: 0, unverified: 0 };
   private readonly sockets = new Map<4 | 6, dgram.Socket>();
   private readonly jobs = new Map<string, Job>();
   private readonly byId = new Map<number, Job>();
@@ -135,7 +145,7 @@ export class Notifier {
       const key = `${soa.name}|${target.address}|${target.port}`;
       const old = this.jobs.get(key);
       if (old) this.end(old);
-      const job: Job = { key, zone: soa.name, serial: soa.data.serial, target, id: this.newId(), message: base, sends: 0, timer: undefined };
+      const job: Job = { key, zone: soa.name, serial: soa.data.serial, target, id: this.newId(), message: base, sends: 0, timer: undefined, macs: [], unverified: false };
       this.jobs.set(key, job);
       this.byId.set(job.id, job);
       this.send(job);
@@ -154,7 +164,11 @@ export class Notifier {
     let msg: Buffer = Buffer.from(job.message);
     msg.writeUInt16BE(job.id, 0);
     const key = this.options.key;
-    if (key) msg = sign(msg, key, { timeSigned: Math.floor((this.options.wallClock ?? Date.now)() / 1000) }).message;
+    if (key) {
+      const signed = sign(msg, key, { timeSigned: this.nowSec() });
+      msg = signed.message;
+      job.macs.push(signed.mac);
+    }
     const sock = this.sockets.get(net.isIP(job.target.address) as 4 | 6)!;
     this.counters.sent++;
     sock.send(msg, job.target.port, job.target.address);
@@ -163,7 +177,8 @@ export class Notifier {
       if (job.sends < this.tries) this.send(job);
       else {
         this.counters.failed++;
-        logEvent(this.log, 'NOTIFY_FAILED', { zone: job.zone, serial: job.serial, secondary: where(job.target), reason: `no answer after ${job.sends} tries` });
+        const reason = job.unverified ? `no verified answer after ${job.sends} tries` : `no answer after ${job.sends} tries`;
+        logEvent(this.log, 'NOTIFY_FAILED', { zone: job.zone, serial: job.serial, secondary: where(job.target), reason });
         this.end(job);
       }
     }, this.intervalMs);
@@ -173,6 +188,15 @@ export class Notifier {
     if (msg.length < 12 || (msg[2]! & 0x80) === 0 || ((msg[2]! >> 3) & 0xf) !== OPCODE_NOTIFY) return;
     const job = this.byId.get(msg.readUInt16BE(0));
     if (!job || job.target.address !== rinfo.address || job.target.port !== rinfo.port) return;
+    const unverified = this.options.key ? this.unverified(msg, job, this.options.key) : undefined;
+    if (unverified !== undefined) {
+      this.counters.unverified++;
+      if (!job.unverified) {
+        job.unverified = true;
+        logEvent(this.log, 'NOTIFY_UNVERIFIED', { zone: job.zone, serial: job.serial, secondary: where(job.target), reason: unverified });
+      }
+      return;
+    }
     this.counters.answered++;
     const rcode = msg[3]! & 0xf;
     if (rcode !== 0) {
@@ -181,6 +205,21 @@ export class Notifier {
       this.log.debug('NOTIFY answered', { zone: job.zone, serial: job.serial, secondary: where(job.target), tries: job.sends });
     }
     this.end(job);
+  }
+
+  /** Why the response `msg` to the signed NOTIFYs of `job` does not verify; undefined when it does. */
+  private unverified(msg: Buffer, job: Job, key: TsigKey): string | undefined {
+    const rec = findTsig(msg);
+    if (rec === null) return 'unsigned';
+    if (rec === 'malformed') return 'malformed TSIG';
+    if (rec.error !== 0) return `TSIG error ${tsigErrorName(rec.error)}`;
+    if (!job.macs.some((requestMac) => verifyResponse(msg, key, { requestMac }) !== null)) return 'TSIG does not verify';
+    if (!inTime(rec.timeSigned, rec.fudge, this.nowSec())) return 'TSIG time outside the fudge';
+    return undefined;
+  }
+
+  private nowSec(): number {
+    return Math.floor((this.options.wallClock ?? Date.now)() / 1000);
   }
 
   private end(job: Job): void {

@@ -17,15 +17,28 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { ConfigError } from '../../shared/errors.js';
 import { canonicalWire, readMessage, readName } from '../wire/message.js';
+import { wireLength } from '../wire/wire.js';
 
 const TYPE_TSIG = 250;
 const CLASS_ANY = 255;
 const ALGORITHM = 'hmac-sha256';
 /** Seconds of clock difference accepted (RFC 8945 §10 recommends 300). */
 const DEFAULT_FUDGE = 300;
+/**
+ * The largest fudge honoured: a message's Fudge above it counts as this
+ * (BIND does the same), so a peer cannot widen the time window at will.
+ */
+export const MAX_FUDGE = 300;
+/** Octets of an HMAC-SHA256 MAC. */
+const MAC_LEN = 32;
 
 /** TSIG error codes (RFC 8945 §3); 0 is no error. */
 export const TSIG_ERROR = { NONE: 0, BADSIG: 16, BADKEY: 17, BADTIME: 18, BADTRUNC: 22 } as const;
+
+/** The name of a TSIG error, for logs. */
+export function tsigErrorName(error: number): string {
+  return error === 16 ? 'BADSIG' : error === 17 ? 'BADKEY' : error === 18 ? 'BADTIME' : error === 22 ? 'BADTRUNC' : String(error);
+}
 
 export interface TsigKey {
   /** Canonical key name (lower case, no trailing dot). */
@@ -295,6 +308,20 @@ export function sign(msg: Buffer, key: TsigKey, f: SignFields, chain: { requestM
 }
 
 /**
+ * Octets of the TSIG record sign() appends with `key` (no other data): what
+ * a signed answer must leave free under the client's size limit.
+ */
+export function tsigLength(key: TsigKey): number {
+  // owner, type, class, TTL, RDLENGTH; algorithm, time, fudge, MAC size, MAC, original ID, error, other len.
+  return wireLength(key.name) + 10 + wireLength(key.algorithm) + 6 + 2 + 2 + MAC_LEN + 2 + 2 + 2;
+}
+
+/** Is `timeSigned` within `fudge` (at most MAX_FUDGE) of `nowSec`? */
+export function inTime(timeSigned: number, fudge: number, nowSec: number): boolean {
+  return Math.abs(nowSec - timeSigned) <= Math.min(fudge, MAX_FUDGE);
+}
+
+/**
  * An error response's TSIG (BADKEY, BADSIG: RFC 8945 §5.3.2): the record
  * with an empty MAC, unsigned.
  */
@@ -311,15 +338,16 @@ export interface Verified {
 
 /**
  * Check the TSIG `rec` of request `msg` against `key` at `nowSec` (seconds
- * since the epoch). BADKEY for another key or algorithm, BADSIG for a wrong
- * or truncated MAC, BADTIME outside the fudge window.
+ * since the epoch). BADKEY for no key, another key or another algorithm
+ * (§5.2.1), BADSIG for a wrong or truncated MAC (§5.2.2), BADTIME outside
+ * the fudge window, the fudge capped at MAX_FUDGE (§5.2.3).
  */
 export function verify(msg: Uint8Array, rec: TsigRecord, key: TsigKey | undefined, nowSec: number): Verified {
   if (!key || rec.keyName !== key.name || rec.algorithm !== key.algorithm) return { error: TSIG_ERROR.BADKEY };
   const expected = hmac(key, [unsignedPart(msg, rec), variables(key, { timeSigned: rec.timeSigned, fudge: rec.fudge, error: rec.error, otherData: rec.otherData })]);
   // Truncated MACs (RFC 8945 §5.2.2.1) are not accepted: srvproxy's peers send full ones.
   if (rec.mac.length !== expected.length || !crypto.timingSafeEqual(rec.mac, expected)) return { error: TSIG_ERROR.BADSIG };
-  if (Math.abs(nowSec - rec.timeSigned) > rec.fudge) return { error: TSIG_ERROR.BADTIME, mac: rec.mac };
+  if (!inTime(rec.timeSigned, rec.fudge, nowSec)) return { error: TSIG_ERROR.BADTIME, mac: rec.mac };
   return { error: TSIG_ERROR.NONE, mac: rec.mac };
 }
 

@@ -14,7 +14,10 @@
  * key is set, REFUSED; a name that is not a served zone's apex NOTAUTH.
  *
  * Signed ordinary queries (a secondary with the key signs its SOA queries):
- * answerSigned() checks the TSIG, answers through respond() and signs.
+ * answerSigned() checks the TSIG, answers through respond() and signs; it
+ * also answers signed queries when no key is configured (BADKEY). Every
+ * request accepted with the key moves the key's last Time Signed forward;
+ * an older one is refused BADTIME (replay protection).
  *
  * The message stream of a zone is encoded once per answer table (cached by
  * zone object), then per transfer only the ID, the question as asked and the
@@ -32,9 +35,9 @@ import type { AnswerTable } from '../authority/answers.js';
 import type { DnsCounters } from '../counters.js';
 import { encodeBody } from '../wire/encode.js';
 import { readMessage, readName } from '../wire/message.js';
-import { respond } from '../authority/respond.js';
+import { respond, SIGNED } from '../authority/respond.js';
 import { serialGreater } from '../authority/serial.js';
-import { findTsig, sign, TSIG_ERROR, unsignedError, verify, type TsigKey } from './tsig.js';
+import { findTsig, sign, tsigErrorName, tsigLength, TSIG_ERROR, unsignedError, verify, type TsigKey, type TsigRecord, type Verified } from './tsig.js';
 import { CLASS_IN, FLAG, MAX_UDP_PAYLOAD, RCODE, TYPE, nameToWire, newQuery, readOpt } from '../wire/wire.js';
 import { NO_SECTIONS, writeResponse } from '../wire/response.js';
 
@@ -60,6 +63,8 @@ export interface TransferCounters {
   /** IXFR answered with the SOA only (the secondary was current). */
   upToDate: number;
   refused: number;
+  /** Signed ordinary queries refused (malformed TSIG, BADKEY, BADSIG, BADTIME). */
+  tsigRefused: number;
 }
 
 /** Room left in each message for the TSIG record. */
@@ -144,7 +149,9 @@ function frame(msgs: Buffer[]): Buffer {
 }
 
 export class ZoneTransfer {
-  readonly counters: TransferCounters = { transfers: 0, upToDate: 0, refused: 0 };
+  readonly counters: TransferCounters = { transfers: 0, upToDate: 0, refused: 0, tsigRefused: 0 };
+  /** The newest Time Signed accepted with the key (replay protection). */
+  private lastSigned = 0;
   private readonly allow: AllowList;
   private readonly log: Logger;
   private readonly streams = new WeakMap<Zone, Buffer[]>();
@@ -180,14 +187,14 @@ export class ZoneTransfer {
     if (rec === 'malformed') return this.refuse(source, q.name, 'malformed TSIG', frame([this.bare(msg, question, RCODE.FORMERR, maxUdp)]));
     let requestMac: Buffer | undefined;
     if (rec) {
-      const v = verify(msg, rec, this.options.key, this.nowSec());
+      const v = this.check(msg, rec);
       if (v.error !== TSIG_ERROR.NONE) {
         const reply = this.bare(msg, question, RCODE_NOTAUTH, maxUdp);
         const out =
           v.error === TSIG_ERROR.BADTIME && this.options.key
             ? sign(reply, this.options.key, { timeSigned: rec.timeSigned, fudge: rec.fudge, error: v.error, otherData: time48(this.nowSec()) }, { requestMac: v.mac }).message
             : unsignedError(reply, rec, v.error);
-        return this.refuse(source, q.name, `TSIG ${TSIG_NAMES[v.error] ?? v.error}`, frame([out]));
+        return this.refuse(source, q.name, `TSIG ${tsigErrorName(v.error)}`, frame([out]));
       }
       requestMac = v.mac;
     }
@@ -254,46 +261,71 @@ export class ZoneTransfer {
   }
 
   /**
-   * Does the query `msg` carry a TSIG record that needs checking? Only when a
-   * key is set and the additional section is not empty; the fast path never
-   * sees signed queries then. A secondary holding the key signs its SOA
-   * queries too, and takes only a signed answer.
+   * A query that carries a TSIG record (respond() said SIGNED), not a
+   * transfer; with or without a configured key. In order (RFC 8945 §5.2):
+   * a TSIG that is not the one last record of the additional section
+   * FORMERR, unsigned; no key or another key NOTAUTH/BADKEY, a wrong MAC
+   * BADSIG (both unsigned, §5.3.2); outside the time window, or older than
+   * the last request accepted with the key, BADTIME (signed). Else answered
+   * from `table` by respond() without the TSIG, fitted to the client's size
+   * with room for the TSIG, and signed. Over TCP the result carries its
+   * length prefix.
    */
-  isSigned(msg: Uint8Array): boolean {
-    if (!this.options.key || msg.length < 12 || (msg[10] === 0 && msg[11] === 0)) return false;
-    return findTsig(msg) !== null;
-  }
-
-  /**
-   * A signed ordinary query (not a transfer): checked like a transfer
-   * request, answered from `table` by respond() without its TSIG, and the
-   * answer signed. Over TCP the result carries its length prefix.
-   */
-  answerSigned(table: AnswerTable, msg: Buffer, tcp: boolean, counters: DnsCounters, maxUdp: number): Buffer | null {
+  answerSigned(table: AnswerTable, msg: Buffer, tcp: boolean, counters: DnsCounters, maxUdp: number, source = ''): Buffer | null {
     const rec = findTsig(msg);
-    if (rec === null || rec === 'malformed') return respond(table, msg, msg.length, tcp, counters, maxUdp);
+    if (rec === null) return null; // respond() saw a TSIG that is not there: not reached
     const m = readMessage(msg);
     const q = m?.questions.length === 1 ? m.questions[0]! : undefined;
     const question = q ? msg.subarray(q.start, q.end) : null;
-    const v = verify(msg, rec, this.options.key, this.nowSec());
-    let out: Buffer | null;
-    if (v.error !== TSIG_ERROR.NONE) {
-      const reply = this.bare(msg, question, RCODE_NOTAUTH, maxUdp);
-      out =
-        v.error === TSIG_ERROR.BADTIME && this.options.key
-          ? sign(reply, this.options.key, { timeSigned: rec.timeSigned, fudge: rec.fudge, error: v.error, otherData: time48(this.nowSec()) }, { requestMac: v.mac }).message
-          : unsignedError(reply, rec, v.error);
+    let out: Buffer;
+    if (rec === 'malformed') {
+      counters.formerr++;
+      out = this.signedRefusal(source, 'TSIG not the last record, or more than one', this.bare(msg, question, RCODE.FORMERR, maxUdp));
     } else {
-      const stripped = Buffer.from(msg.subarray(0, rec.start));
-      stripped.writeUInt16BE(stripped.readUInt16BE(10) - 1, 10);
-      const plain = respond(table, stripped, stripped.length, tcp, counters, maxUdp);
-      if (!plain) return null;
-      out = sign(Buffer.from(tcp ? plain.subarray(2) : plain), this.options.key!, { timeSigned: this.nowSec() }, { requestMac: v.mac }).message;
+      const v = this.check(msg, rec);
+      if (v.error !== TSIG_ERROR.NONE) {
+        const reply = this.bare(msg, question, RCODE_NOTAUTH, maxUdp);
+        out = this.signedRefusal(
+          source,
+          `TSIG ${tsigErrorName(v.error)}${v.replay ? ' (Time Signed older than the last accepted)' : ''} (key ${rec.keyName})`,
+          v.error === TSIG_ERROR.BADTIME && this.options.key
+            ? sign(reply, this.options.key, { timeSigned: rec.timeSigned, fudge: rec.fudge, error: v.error, otherData: time48(this.nowSec()) }, { requestMac: v.mac }).message
+            : unsignedError(reply, rec, v.error),
+        );
+      } else {
+        const key = this.options.key!;
+        const stripped = Buffer.from(msg.subarray(0, rec.start));
+        stripped.writeUInt16BE(stripped.readUInt16BE(10) - 1, 10);
+        const plain = respond(table, stripped, stripped.length, tcp, counters, maxUdp, false, tsigLength(key));
+        if (!plain || plain === SIGNED) return null;
+        out = sign(Buffer.from(tcp ? plain.subarray(2) : plain), key, { timeSigned: this.nowSec() }, { requestMac: v.mac }).message;
+      }
     }
     if (!tcp) return out;
     const len = Buffer.alloc(2);
     len.writeUInt16BE(out.length);
     return Buffer.concat([len, out]);
+  }
+
+  /**
+   * verify(), then replay protection (RFC 8945 §5.2.3): a request whose Time
+   * Signed is older than the last one accepted with the key is BADTIME; the
+   * same second again is accepted (a secondary sends its SOA query and the
+   * transfer together).
+   */
+  private check(msg: Buffer, rec: TsigRecord): Verified & { replay?: true } {
+    const v = verify(msg, rec, this.options.key, this.nowSec());
+    if (v.error !== TSIG_ERROR.NONE) return v;
+    if (rec.timeSigned < this.lastSigned) return { error: TSIG_ERROR.BADTIME, mac: v.mac, replay: true };
+    this.lastSigned = rec.timeSigned;
+    return v;
+  }
+
+  /** A signed ordinary query refused: counted, logged at the 1st, 2nd, 4th, 8th … */
+  private signedRefusal(source: string, reason: string, reply: Buffer): Buffer {
+    const n = ++this.counters.tsigRefused;
+    if ((n & (n - 1)) === 0) logEvent(this.log, 'TSIG_REFUSED', { client: plainAddress(source), reason, count: n });
+    return reply;
   }
 
   /**
@@ -314,8 +346,6 @@ export class ZoneTransfer {
     return reply;
   }
 }
-
-const TSIG_NAMES: Record<number, string> = { 16: 'BADSIG', 17: 'BADKEY', 18: 'BADTIME', 22: 'BADTRUNC' };
 
 function time48(sec: number): Buffer {
   const b = Buffer.alloc(6);

@@ -4,9 +4,12 @@
  *
  *   1. a zone transfer request (AXFR/IXFR): the transfer part (xfr.ts) — over
  *      TCP only; over UDP it falls through and is REFUSED like any transfer;
- *   2. a request signed with the TSIG key: checked, answered, signed (xfr.ts);
- *   3. everything else: the authority (respond.ts), which answers from the
- *      current AnswerTable or hands a name outside the zones to
+ *   2. everything else: the authority (respond.ts), which answers from the
+ *      current AnswerTable, or hands
+ *   3. a query that carries a TSIG record (SIGNED) to the TSIG check
+ *      (xfr.ts answerSigned: checked, answered through respond(), signed;
+ *      BADKEY when no key is configured), or a name outside the zones
+ *      (FORWARD) to
  *   4. the forwarder (forward/), for clients in --forward-allow; its answer
  *      comes later and goes out the same way.
  *
@@ -16,16 +19,18 @@
  * on what UDP sends (a spoofed source cannot complete a TCP handshake).
  *
  * Synchronous up to the forwarder; nothing is allocated per message beyond
- * the answer (a closure only for a forwarded query, as it waits).
+ * the answer (a closure only for a forwarded query, as it waits). Whether a
+ * query is signed is seen by the query parser's own walk of the additional
+ * section, so unsigned queries pay nothing for TSIG.
  *
  * May import: dns/counters, dns/authority, dns/secondary, dns/forward,
  * dns/server.
  */
 import { emptyAnswerTable, type AnswerTable } from '../authority/answers.js';
-import { FORWARD, respond } from '../authority/respond.js';
+import { FORWARD, respond, SIGNED } from '../authority/respond.js';
 import type { DnsCounters } from '../counters.js';
 import type { Forwarder } from '../forward/forwarder.js';
-import { isTransferQuery, type ZoneTransfer } from '../secondary/xfr.js';
+import { isTransferQuery, ZoneTransfer } from '../secondary/xfr.js';
 import { truncatedResponse, type ResponseRateLimiter } from './rrl.js';
 
 /** How one transport differs, and how it sends an answer to the client named by a context `C`. */
@@ -51,6 +56,8 @@ export interface ChainParts {
 export class QueryChain {
   /** The table queries are answered from; swapped by one assignment. */
   table: AnswerTable = emptyAnswerTable();
+  /** Answers signed queries when no transfer part is configured (every key unknown: BADKEY); made at the first. */
+  private unkeyed: ZoneTransfer | undefined;
 
   constructor(private readonly parts: ChainParts) {}
 
@@ -60,10 +67,10 @@ export class QueryChain {
     const xfr = p.transfer;
     let out: Buffer | null;
     if (xfr !== undefined && t.tcp && isTransferQuery(msg)) out = xfr.answer(this.table, msg, source, p.maxUdp);
-    else if (xfr?.isSigned(msg)) out = xfr.answerSigned(this.table, msg, t.tcp, p.counters, p.maxUdp);
     else {
       out = respond(this.table, msg, msg.length, t.tcp, p.counters, p.maxUdp, p.forwarder !== null);
-      if (out === FORWARD) {
+      if (out === SIGNED) out = (xfr ?? (this.unkeyed ??= new ZoneTransfer({ allow: [] }))).answerSigned(this.table, msg, t.tcp, p.counters, p.maxUdp, source);
+      else if (out === FORWARD) {
         p.forwarder!.query(msg, msg.length, source, t.tcp, (answer) => {
           try {
             this.deliver(t, ctx, source, answer);

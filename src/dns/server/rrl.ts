@@ -13,9 +13,10 @@
  * bounded memory and, at worst, resets some buckets.
  *
  * Hand-written: no maintained Node package does DNS RRL; the state machine
- * is a few lines. May import: shared.
+ * is a few lines. May import: shared, dns/wire.
  */
 import { isMappedV4, readIp } from '../../shared/ip.js';
+import { skipName, TYPE } from '../wire/wire.js';
 
 /** Octets of the address being keyed (the query path is synchronous). */
 const scratch = new Uint8Array(16);
@@ -144,29 +145,41 @@ export class ResponseRateLimiter {
 }
 
 /**
- * A truncated copy of a UDP response: the header with TC set and every
- * section count but the question's zeroed, and the question. Undefined when
- * the response is not one this server built (no single question).
+ * A truncated copy of a UDP response: the header with TC set, the question,
+ * and the response's OPT record when it has one (RFC 6891 §7: a query with
+ * OPT gets an OPT back, a slipped answer too); every other record left out.
+ * Undefined when the response is not one this server built (no single
+ * question, unreadable records).
  */
 export function truncatedResponse(resp: Buffer): Buffer | undefined {
-  if (resp.length < 12 || resp.readUInt16BE(4) !== 1) return undefined;
-  let i = 12;
-  for (let hops = 0; hops < 128; hops++) {
-    if (i >= resp.length) return undefined;
-    const len = resp[i]!;
-    if (len === 0) {
-      i += 1;
-      break;
-    }
-    if (len > 63) return undefined;
-    i += 1 + len;
-  }
+  const len = resp.length;
+  if (len < 12 || resp.readUInt16BE(4) !== 1) return undefined;
+  let i = skipName(resp, 12, len);
+  if (i < 0 || i + 4 > len) return undefined;
   const end = i + 4;
-  if (end > resp.length) return undefined;
-  const out = Buffer.from(resp.subarray(0, end));
+  // The OPT, wherever in the additional section it is (before a TSIG when signed).
+  const records = resp.readUInt16BE(6) + resp.readUInt16BE(8) + resp.readUInt16BE(10);
+  let optStart = -1;
+  let optEnd = -1;
+  i = end;
+  for (let r = 0; r < records; r++) {
+    const start = i;
+    i = skipName(resp, i, len);
+    if (i < 0 || i + 10 > len) return undefined;
+    const next = i + 10 + resp.readUInt16BE(i + 8);
+    if (next > len) return undefined;
+    if (resp.readUInt16BE(i) === TYPE.OPT) {
+      optStart = start;
+      optEnd = next;
+    }
+    i = next;
+  }
+  const out = Buffer.allocUnsafe(end + (optStart < 0 ? 0 : optEnd - optStart));
+  resp.copy(out, 0, 0, end);
+  if (optStart >= 0) resp.copy(out, end, optStart, optEnd);
   out[2] = out[2]! | 0x02; // TC
   out.writeUInt16BE(0, 6);
   out.writeUInt16BE(0, 8);
-  out.writeUInt16BE(0, 10);
+  out.writeUInt16BE(optStart < 0 ? 0 : 1, 10);
   return out;
 }

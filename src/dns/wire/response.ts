@@ -8,7 +8,9 @@
  * min(client payload, maxUdp) octets with EDNS (never below 512), 512
  * without; over TCP 65535. When the whole response does not fit, the
  * additional section is left out; when that is not enough, the response goes
- * out with no records and TC set, so that the client asks over TCP.
+ * out with no records and TC set, so that the client asks over TCP. A caller
+ * that appends a record afterwards (a TSIG, RFC 8945 §5.3) passes its length
+ * as `reserve`, so that the message as sent still fits.
  *
  * OPT (RFC 6891): a query with OPT gets one OPT back — the payload size we
  * take (maxUdp), the upper 8 bits of the 12-bit RCODE in the TTL's first
@@ -53,6 +55,7 @@ export const NO_SECTIONS: Buffer = Buffer.alloc(0);
  * them, the additional ones from `additionalStart`), written right after the
  * question, so their compression pointers must be relative to offset 12 of
  * the query's header. Over TCP the result carries its 2-byte length prefix.
+ * `reserve` octets of the limit are kept free for a record the caller adds.
  */
 export function writeResponse(
   query: Uint8Array,
@@ -67,9 +70,10 @@ export function writeResponse(
   additionalStart: number,
   tcp: boolean,
   maxUdp: number,
+  reserve = 0,
 ): Buffer {
   const optLen = q.edns ? OPT_RR_LEN : 0;
-  const limit = responseLimit(q, tcp, maxUdp);
+  const limit = responseLimit(q, tcp, maxUdp) - reserve;
   let cut = sections.length;
   let tc = false;
   if (qEnd + cut + optLen > limit) {

@@ -15,7 +15,7 @@
 
 export const TYPE = {
   A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, HINFO: 13, MX: 15, TXT: 16, AAAA: 28, SRV: 33, NAPTR: 35,
-  OPT: 41, IXFR: 251, AXFR: 252, MAILB: 253, MAILA: 254, ANY: 255, CAA: 257,
+  OPT: 41, TSIG: 250, IXFR: 251, AXFR: 252, MAILB: 253, MAILA: 254, ANY: 255, CAA: 257,
 } as const;
 
 export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16 } as const;
@@ -61,10 +61,12 @@ export interface Query {
   udpSize: number;
   /** The DNSSEC OK bit of the query's OPT, to copy into the answer (RFC 3225). */
   dnssecOk: boolean;
+  /** A TSIG record is in the additional section (anywhere: its place is checked by the TSIG part). */
+  tsig: boolean;
 }
 
 export function newQuery(): Query {
-  return { id: 0, flags: 0, qnameLen: 0, qtype: 0, qclass: 0, hash: 0, edns: false, udpSize: 0, dnssecOk: false };
+  return { id: 0, flags: 0, qnameLen: 0, qtype: 0, qclass: 0, hash: 0, edns: false, udpSize: 0, dnssecOk: false, tsig: false };
 }
 
 const FNV_OFFSET = 0x811c9dc5;
@@ -112,7 +114,8 @@ export function skipName(buf: Uint8Array, pos: number, len: number): number {
 /**
  * Parse the query in `buf[0..len)` into `q`. Reads the header, the one
  * question (no compression allowed there: nothing precedes it) and the
- * additional section looking for OPT. Never throws.
+ * additional section looking for OPT, noting a TSIG record on the way (the
+ * same loop: a signed query costs the unsigned ones nothing). Never throws.
  */
 export function parseQuery(buf: Uint8Array, len: number, q: Query): Parse {
   if (len < 12) return Parse.Drop;
@@ -123,6 +126,7 @@ export function parseQuery(buf: Uint8Array, len: number, q: Query): Parse {
   q.edns = false;
   q.udpSize = 0;
   q.dnssecOk = false;
+  q.tsig = false;
   q.qnameLen = 0;
   if (((flags >> 11) & 0xf) !== 0) return Parse.NotImp;
   const qd = (buf[4]! << 8) | buf[5]!;
@@ -166,7 +170,8 @@ export function parseQuery(buf: Uint8Array, len: number, q: Query): Parse {
     const rdlen = (buf[pos + 8]! << 8) | buf[pos + 9]!;
     const rdata = pos + 10;
     if (rdata + rdlen > len) return Parse.FormErr;
-    if (type === TYPE.OPT) {
+    if (type === TYPE.TSIG) q.tsig = true;
+    else if (type === TYPE.OPT) {
       if (q.edns || buf[nameStart] !== 0) return Parse.FormErr;
       q.edns = true;
       q.udpSize = (buf[pos + 2]! << 8) | buf[pos + 3]!;

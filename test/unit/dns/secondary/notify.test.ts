@@ -1,7 +1,8 @@
 /**
  * NOTIFY on a fake clock over real UDP sockets on loopback: retries every
  * interval until the secondary answers, gives up after the tries with
- * NOTIFY_FAILED, a newer serial replaces a pending NOTIFY; who is notified
+ * NOTIFY_FAILED, a newer serial replaces a pending NOTIFY; with a TSIG key,
+ * only a reply signed over the NOTIFY's MAC and in time is an answer; who is notified
  * (Secondaries: --notify, NS hosts but never the pool's instances); the
  * time-based serial.
  */
@@ -13,7 +14,7 @@ import { buildAnswerTable } from '../../../../src/dns/authority/answers.js';
 import { notifyMessage, Notifier, OPCODE_NOTIFY } from '../../../../src/dns/secondary/notify.js';
 import { Secondaries, nsTargets } from '../../../../src/dns/secondary/secondaries.js';
 import { SERIAL_EPOCH, SerialCounter } from '../../../../src/dns/authority/serial.js';
-import { findTsig, verify, type TsigKey } from '../../../../src/dns/secondary/tsig.js';
+import { findTsig, sign, verify, type TsigKey } from '../../../../src/dns/secondary/tsig.js';
 import { FakeClock } from '../../../../src/shared/clock.js';
 import { EVENTS } from '../../../../src/shared/events.js';
 import type { RRsetOf } from '../../../../src/zone/types.js';
@@ -21,20 +22,29 @@ import { decode } from '../../../support/dns-wire.js';
 import { DNS_TEST_ZONE, zonesFromText } from '../../../support/dns-zone.js';
 import { sleep } from '../../../support/processes.js';
 
-/** A secondary stand-in: records every NOTIFY; answers when `answer(n)` says so for the n-th (1-based). */
+/**
+ * A secondary stand-in: records every NOTIFY; answers when `answer(n)` says
+ * so for the n-th (1-based), signed with `signWith` over the NOTIFY's MAC
+ * when given (as BIND answers a signed NOTIFY), else unsigned.
+ */
 class FakeSecondary {
   readonly sock = dgram.createSocket('udp4');
   readonly got: { msg: Buffer; from: string }[] = [];
-  constructor(private readonly answer: (n: number) => boolean) {
+  constructor(
+    private readonly answer: (n: number) => boolean,
+    signWith?: { key: TsigKey; timeSigned: number },
+  ) {
     this.sock.on('message', (msg, rinfo) => {
       this.got.push({ msg, from: rinfo.address });
       if (this.answer(this.got.length)) {
-        const out = Buffer.from(msg.subarray(0, 12));
+        let out: Buffer = Buffer.from(msg.subarray(0, 12));
         out[2] = 0x80 | (OPCODE_NOTIFY << 3) | 0x04;
         out[3] = 0;
         out.writeUInt16BE(0, 4);
         out.writeUInt16BE(0, 6);
         out.writeUInt16BE(0, 10);
+        const rec = findTsig(msg);
+        if (signWith && rec && rec !== 'malformed') out = sign(out, signWith.key, { timeSigned: signWith.timeSigned }, { requestMac: rec.mac }).message;
         this.sock.send(out, rinfo.port, rinfo.address);
       }
     });
@@ -109,7 +119,7 @@ describe('dns/secondary/notify', () => {
     clock.advance(10_000);
     await sleep(20);
     expect(sec.got).to.have.length(3);
-    expect(n.counters).to.deep.equal({ sent: 3, answered: 1, failed: 0 });
+    expect(n.counters).to.deep.equal({ sent: 3, answered: 1, failed: 0, unverified: 0 });
     expect(clock.timerCount).to.equal(0);
     // The same ID each time, from the instance's address.
     expect(new Set(sec.got.map((g) => g.msg.readUInt16BE(0))).size).to.equal(1);
@@ -133,7 +143,7 @@ describe('dns/secondary/notify', () => {
     await settle(() => sec.got.length === 3);
     expect(sec.got).to.have.length(3);
     expect(n.pending).to.equal(0);
-    expect(n.counters).to.deep.equal({ sent: 3, answered: 0, failed: 1 });
+    expect(n.counters).to.deep.equal({ sent: 3, answered: 0, failed: 1, unverified: 0 });
     const failed = lines.filter((l) => l.event === EVENTS.NOTIFY_FAILED.code);
     expect(failed).to.have.length(1);
     expect(failed[0]).to.include({ zone: 'example.com', serial: 6, secondary: `127.0.0.1:${port}`, reason: 'no answer after 3 tries' });
@@ -157,19 +167,55 @@ describe('dns/secondary/notify', () => {
     expect(serials).to.deep.equal(['7', '7', '8']);
   });
 
-  it('signs NOTIFY with the TSIG key', async () => {
+  describe('with a TSIG key', () => {
     const key: TsigKey = { name: 'xfr-key', algorithm: 'hmac-sha256', secret: Buffer.alloc(32, 3) };
-    const sec = new FakeSecondary(() => true);
-    open.push(sec);
-    const port = await sec.bind();
-    const n = new Notifier({ sourceAddresses: ['127.0.0.1'], clock: new FakeClock(), key, wallClock: () => 1_795_000_000_000 });
-    open.push(n);
-    await n.start();
-    n.notify(soa(9), [{ address: '127.0.0.1', port }]);
-    await settle(() => n.pending === 0);
-    const rec = findTsig(sec.got[0]!.msg);
-    if (!rec || rec === 'malformed') throw new Error('not signed');
-    expect(verify(sec.got[0]!.msg, rec, key, 1_795_000_000).error).to.equal(0);
+    const NOW = 1_795_000_000_000;
+
+    /** A signed Notifier toward `sec`; the clock advanced 2 s `rounds` times. */
+    async function run(sec: FakeSecondary, rounds: number) {
+      open.push(sec);
+      const port = await sec.bind();
+      const clock = new FakeClock();
+      const { log, lines } = capture();
+      const n = new Notifier({ sourceAddresses: ['127.0.0.1'], clock, key, wallClock: () => NOW, log });
+      open.push(n);
+      await n.start();
+      n.notify(soa(9), [{ address: '127.0.0.1', port }]);
+      await settle(() => sec.got.length === 1 && (n.pending === 0 || n.counters.unverified > 0));
+      for (let i = 0; i < rounds; i++) {
+        clock.advance(2000);
+        await settle(() => n.counters.unverified === sec.got.length && (sec.got.length === i + 2 || n.pending === 0));
+      }
+      return { n, lines, port };
+    }
+
+    it('signs NOTIFY, and takes a reply signed over its MAC as the answer', async () => {
+      const { n } = await run(new FakeSecondary(() => true, { key, timeSigned: NOW / 1000 }), 0);
+      expect(n.pending).to.equal(0);
+      expect(n.counters).to.deep.include({ sent: 1, answered: 1, unverified: 0 });
+    });
+
+    for (const [what, signWith] of [
+      ['unsigned', undefined],
+      ['signed with another secret', { key: { ...key, secret: Buffer.alloc(32, 4) }, timeSigned: NOW / 1000 }],
+      ['signed an hour off', { key, timeSigned: NOW / 1000 - 3600 }],
+    ] as const) {
+      it(`a reply ${what} is not an answer: counted, NOTIFY_UNVERIFIED once, retried, then NOTIFY_FAILED`, async () => {
+        const sec = new FakeSecondary(() => true, signWith);
+        const { n, lines, port } = await run(sec, 3);
+        expect(sec.got).to.have.length(3);
+        const rec = findTsig(sec.got[0]!.msg);
+        if (!rec || rec === 'malformed') throw new Error('NOTIFY not signed');
+        expect(verify(sec.got[0]!.msg, rec, key, NOW / 1000).error).to.equal(0);
+        expect(n.pending).to.equal(0);
+        expect(n.counters).to.deep.equal({ sent: 3, answered: 0, failed: 1, unverified: 3 });
+        const unverified = lines.filter((l) => l.event === EVENTS.NOTIFY_UNVERIFIED.code);
+        expect(unverified).to.have.length(1);
+        expect(unverified[0]).to.include({ zone: 'example.com', serial: 9, secondary: `127.0.0.1:${port}` });
+        const failed = lines.filter((l) => l.event === EVENTS.NOTIFY_FAILED.code);
+        expect(failed.map((l) => l.reason)).to.deep.equal(['no verified answer after 3 tries']);
+      });
+    }
   });
 
   it('Secondaries: --notify always; NS hosts only with --allow-transfer, never self or the pool', () => {

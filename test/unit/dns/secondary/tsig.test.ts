@@ -7,7 +7,7 @@
  */
 import { expect } from 'chai';
 import { ConfigError } from '../../../../src/shared/errors.js';
-import { findTsig, parseKeyFile, sign, TSIG_ERROR, unsignedError, verify, verifyResponse, type TsigKey } from '../../../../src/dns/secondary/tsig.js';
+import { findTsig, MAX_FUDGE, parseKeyFile, sign, tsigLength, TSIG_ERROR, unsignedError, verify, verifyResponse, type TsigKey } from '../../../../src/dns/secondary/tsig.js';
 
 /** `tsig-keygen -a hmac-sha256 xfr-key` */
 const KEY_FILE = `key "xfr-key" {
@@ -111,5 +111,34 @@ describe('dns/secondary/tsig', () => {
     const tsig = DIG_AXFR.subarray(r.start);
     expect(findTsig(Buffer.concat([head, tsig, opt]))).to.equal('malformed');
     expect(findTsig(DIG_AXFR.subarray(0, DIG_AXFR.length - 3))).to.equal('malformed');
+  });
+
+  it('caps the fudge at 300 s: a request asking for an hour is BADTIME 301 s off (as BIND)', () => {
+    expect(MAX_FUDGE).to.equal(300);
+    const msg = Buffer.from('123400000001000000000000076578616d706c6503636f6d0000060001', 'hex');
+    const wide = sign(msg, key, { timeSigned: DIG_TIME, fudge: 3600 }).message;
+    const r = findTsig(wide) as Exclude<ReturnType<typeof findTsig>, null | 'malformed'>;
+    expect(r.fudge).to.equal(3600);
+    expect(verify(wide, r, key, DIG_TIME + 300).error).to.equal(TSIG_ERROR.NONE);
+    expect(verify(wide, r, key, DIG_TIME - 301).error).to.equal(TSIG_ERROR.BADTIME);
+    expect(verify(wide, r, key, DIG_TIME + 1800).error).to.equal(TSIG_ERROR.BADTIME);
+    // A narrower fudge than the cap is honoured as given.
+    const narrow = sign(msg, key, { timeSigned: DIG_TIME, fudge: 10 }).message;
+    const n = findTsig(narrow) as Exclude<ReturnType<typeof findTsig>, null | 'malformed'>;
+    expect(verify(narrow, n, key, DIG_TIME + 11).error).to.equal(TSIG_ERROR.BADTIME);
+  });
+
+  it('tsigLength is the length of the record sign() appends', () => {
+    const msg = Buffer.from('604484000000000000000000', 'hex');
+    for (const k of [key, { ...key, name: 'a.much.longer.key.name.example' }]) {
+      expect(sign(msg, k, { timeSigned: DIG_TIME }).message.length - msg.length).to.equal(tsigLength(k));
+    }
+  });
+
+  it('two TSIG records are malformed', () => {
+    const r = findTsig(DIG_AXFR) as Exclude<ReturnType<typeof findTsig>, null | 'malformed'>;
+    const twice = Buffer.concat([DIG_AXFR, DIG_AXFR.subarray(r.start)]);
+    twice.writeUInt16BE(twice.readUInt16BE(10) + 1, 10);
+    expect(findTsig(twice)).to.equal('malformed');
   });
 });

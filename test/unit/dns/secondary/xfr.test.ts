@@ -8,9 +8,10 @@
 import { expect } from 'chai';
 import { buildAnswerTable } from '../../../../src/dns/authority/answers.js';
 import { newCounters } from '../../../../src/dns/counters.js';
+import { respond, SIGNED } from '../../../../src/dns/authority/respond.js';
 import { SerialCounter } from '../../../../src/dns/authority/serial.js';
 import { DnsServer } from '../../../../src/dns/server/server.js';
-import { findTsig, sign, verifyResponse, type TsigKey } from '../../../../src/dns/secondary/tsig.js';
+import { findTsig, sign, tsigLength, verifyResponse, type TsigKey } from '../../../../src/dns/secondary/tsig.js';
 import { isTransferQuery, transferRecords, transferStream, ZoneTransfer } from '../../../../src/dns/secondary/xfr.js';
 import { buildQuery, decode, encodeName, tcpExchange } from '../../../support/dns-wire.js';
 import { DNS_TEST_ZONE, testPoolMembers, zonesFromText } from '../../../support/dns-zone.js';
@@ -197,8 +198,9 @@ describe('dns/secondary/xfr: zone transfer', () => {
 
     it('answers a signed SOA query signed, and a forged one with NOTAUTH', () => {
       const q = sign(buildQuery('example.com', 'SOA', { id: 9 }), KEY, { timeSigned: NOW / 1000 });
-      expect(xfr.isSigned(q.message)).to.equal(true);
-      expect(xfr.isSigned(buildQuery('example.com', 'SOA', { edns: 1232 }))).to.equal(false);
+      expect(respond(table, q.message, q.message.length, false, newCounters())).to.equal(SIGNED);
+      const plain = buildQuery('example.com', 'SOA', { edns: 1232 });
+      expect(respond(table, plain, plain.length, false, newCounters())).to.not.equal(SIGNED);
       const out = xfr.answerSigned(table, q.message, false, newCounters(), 1232)!;
       expect(verifyResponse(out, KEY, { requestMac: q.mac })).to.not.equal(null);
       expect(decode(out).answer[0]).to.match(/ SOA /);
@@ -206,6 +208,93 @@ describe('dns/secondary/xfr: zone transfer', () => {
       expect(tcp.readUInt16BE(0)).to.equal(tcp.length - 2);
       const forged = sign(buildQuery('example.com', 'SOA', { id: 9 }), { ...KEY, secret: Buffer.alloc(32) }, { timeSigned: NOW / 1000 });
       expect(decode(xfr.answerSigned(table, forged.message, false, newCounters(), 1232)!).rcode).to.equal('9');
+    });
+  });
+
+  describe('signed ordinary queries (RFC 8945 §5.2)', () => {
+    const t0 = NOW / 1000;
+    const soaQuery = (o: Parameters<typeof buildQuery>[2] = {}) => buildQuery('example.com', 'SOA', { id: 0x77, ...o });
+    const tsigOf = (out: Buffer) => {
+      const r = findTsig(out);
+      if (!r || r === 'malformed') throw new Error('no TSIG in the answer');
+      return r;
+    };
+
+    it('no key configured: NOTAUTH with BADKEY, unsigned (empty MAC), OPT kept; counted', () => {
+      const xfr = new ZoneTransfer({ allow: [], wallClock: () => NOW });
+      const c = newCounters();
+      const out = xfr.answerSigned(table, sign(soaQuery({ edns: 1232 }), KEY, { timeSigned: t0 }).message, false, c, 1232)!;
+      const d = decode(out);
+      expect(d).to.deep.include({ rcode: '9', answer: [] });
+      expect(d.opt?.udpSize).to.equal(1232);
+      expect(tsigOf(out)).to.deep.include({ keyName: 'xfr-key', error: 17 });
+      expect(tsigOf(out).mac).to.have.length(0);
+      expect(xfr.counters.tsigRefused).to.equal(1);
+    });
+
+    it('a TSIG before another record, or two TSIGs: FORMERR with no TSIG (the question and OPT echoed)', () => {
+      const xfr = new ZoneTransfer({ allow: [], key: KEY, wallClock: () => NOW });
+      const plain = soaQuery();
+      const tsig = sign(plain, KEY, { timeSigned: t0 }).message.subarray(plain.length);
+      const opt = buildQuery('x', 'A', { edns: 1232 }).subarray(12 + 3 + 4);
+      const add = (...rs: Buffer[]) => {
+        const m = Buffer.concat([plain, ...rs]);
+        m.writeUInt16BE(rs.length, 10);
+        return m;
+      };
+      for (const [what, msg] of [['not last', add(tsig, opt)], ['twice', add(tsig, tsig)]] as const) {
+        const c = newCounters();
+        expect(respond(table, msg, msg.length, false, c), what).to.equal(SIGNED);
+        const out = xfr.answerSigned(table, msg, false, c, 1232)!;
+        const d = decode(out);
+        expect(d.rcode, what).to.equal('FORMERR');
+        expect(d.question?.name, what).to.equal('example.com.');
+        expect(findTsig(out), what).to.equal(null);
+        expect(c.formerr, what).to.equal(1);
+      }
+      expect(decode(xfr.answerSigned(table, add(tsig, opt), false, newCounters(), 1232)!).opt?.udpSize).to.equal(1232);
+    });
+
+    it('replay: a Time Signed older than the last accepted is BADTIME (signed), the same one again is taken; transfers share it', () => {
+      let now = NOW;
+      const xfr = new ZoneTransfer({ allow: ['127.0.0.0/8'], key: KEY, wallClock: () => now });
+      const ask = (time: number) => {
+        const q = sign(soaQuery(), KEY, { timeSigned: time });
+        const out = xfr.answerSigned(table, q.message, false, newCounters(), 1232)!;
+        return { rcode: decode(out).rcode, error: tsigOf(out).error, verified: verifyResponse(out, KEY, { requestMac: q.mac }) !== null };
+      };
+      expect(ask(t0)).to.deep.equal({ rcode: 'NOERROR', error: 0, verified: true });
+      expect(ask(t0)).to.deep.equal({ rcode: 'NOERROR', error: 0, verified: true });
+      expect(ask(t0 - 1)).to.deep.equal({ rcode: '9', error: 18, verified: true });
+      now += 10_000;
+      expect(ask(t0 + 10)).to.deep.equal({ rcode: 'NOERROR', error: 0, verified: true });
+      const axfr = sign(buildQuery('example.com', 'AXFR', { flags: 0 }), KEY, { timeSigned: t0 + 5 }).message;
+      const first = unframe(xfr.answer(table, axfr, '127.0.0.1')!)[0]!;
+      expect(decode(first).rcode).to.equal('9');
+      expect(tsigOf(first).error).to.equal(18);
+    });
+
+    it('a signed UDP answer fits the client size with the TSIG: the additional section goes first, then TC', () => {
+      const xfr = new ZoneTransfer({ allow: [], key: KEY, wallClock: () => NOW });
+      const plain = buildQuery('_sip._udp.wide.example.com', 'SRV', { edns: 700 });
+      const full = respond(table, plain, plain.length, false, newCounters())!;
+      expect(full.length, 'the case is meaningful').to.be.within(700 - tsigLength(KEY) + 1, 700);
+      const q = sign(buildQuery('_sip._udp.wide.example.com', 'SRV', { edns: 700 }), KEY, { timeSigned: t0 });
+      const out = xfr.answerSigned(table, q.message, false, newCounters(), 1232)!;
+      expect(out.length).to.be.at.most(700);
+      const d = decode(out);
+      expect(d.answer).to.have.length(8);
+      expect(d.additional.filter((l) => !l.includes(' TYPE250 '))).to.deep.equal([]);
+      expect(verifyResponse(out, KEY, { requestMac: q.mac })).to.not.equal(null);
+      // Without EDNS: 512, and the TC answer still signed.
+      const big = sign(buildQuery('big.example.com', 'TXT'), KEY, { timeSigned: t0 });
+      const tc = xfr.answerSigned(table, big.message, false, newCounters(), 1232)!;
+      expect(tc.length).to.be.at.most(512);
+      expect(decode(tc).tc).to.equal(true);
+      expect(verifyResponse(tc, KEY, { requestMac: big.mac })).to.not.equal(null);
+      // Over TCP, whole.
+      const whole = xfr.answerSigned(table, big.message, true, newCounters(), 1232)!;
+      expect(decode(whole.subarray(2)).answer).to.have.length(40);
     });
   });
 
@@ -226,7 +315,7 @@ describe('dns/secondary/xfr: zone transfer', () => {
       for (let k = 1 + rnd(4); k > 0; k--) m[rnd(m.length)] = rnd(256);
       const cut = rnd(4) === 0 ? m.subarray(0, rnd(m.length)) : m;
       if (isTransferQuery(cut)) xfr.answer(table, cut, '127.0.0.1');
-      else if (xfr.isSigned(cut)) xfr.answerSigned(table, cut, rnd(2) === 0, newCounters(), 1232);
+      else if (respond(table, cut, cut.length, false, newCounters()) === SIGNED) xfr.answerSigned(table, cut, rnd(2) === 0, newCounters(), 1232);
     }
   });
 

@@ -76,6 +76,20 @@ describe('dns/server/chain: one handler chain for UDP and TCP', () => {
     }
   });
 
+  it('a signed query with no transfer part configured: NOTAUTH, TSIG error BADKEY, over both transports', () => {
+    const c = chain();
+    for (const t of [fake(false), fake(true)]) {
+      const signed = sign(buildQuery('example.com', 'SOA', { edns: 1232 }), KEY, { timeSigned: Math.floor(Date.now() / 1000) }).message;
+      c.handle(signed, '127.0.0.1', t, 'x');
+      const out = t.tcp ? t.sent[0]!.subarray(2) : t.sent[0]!;
+      const d = decode(out);
+      expect(d.rcode, t.tcp ? 'tcp' : 'udp').to.equal('9');
+      expect(d.answer).to.deep.equal([]);
+      expect(d.opt?.udpSize).to.equal(1232);
+      expect(findTsig(out), t.tcp ? 'tcp' : 'udp').to.deep.include({ keyName: 'xfr-key', error: 17 });
+    }
+  });
+
   it('rate-limits what the UDP transport sends (slip: truncated), never TCP', () => {
     const c = chain();
     const rrl = new ResponseRateLimiter({ rate: 2, slip: 2 }, () => 0);
