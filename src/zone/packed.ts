@@ -1,0 +1,240 @@
+/**
+ * zone/packed: the zone snapshot in a dense form — a few typed arrays and two
+ * long strings instead of one object per record — so that a 200k-record zone
+ * costs tens of megabytes, and a snapshot built in a worker thread crosses to
+ * the main thread as a handful of transferable buffers (adopting it is O(1)).
+ *
+ * Layout (PackedZoneData): owner names (and empty non-terminals) concatenated
+ * in `names` with offsets, found through an open-addressing hash table
+ * (`slots`); each name's records listed in `recIdx[nameRec[k]..nameRec[k+1])`
+ * in file order; per record its type code, TTL, file, line, owner, and its
+ * RDATA as JSON in `rdata`. Records are decoded into RR objects only when
+ * asked for (lookup, recordsAt, records): zone reads happen when answers are
+ * built, never per query.
+ *
+ * May import: shared, zone/types.
+ */
+import { createHash } from 'node:crypto';
+import { ZoneError } from '../shared/errors.js';
+import type { NameSet, RR, RRType, RRsetOf, Zone } from './types.js';
+import { RR_TYPE_CODES } from './types.js';
+
+/** Everything a PackedZone holds: plain strings and typed arrays (structured-clonable, buffers transferable). */
+export interface PackedZoneData {
+  origin: string;
+  files: string[];
+  /** The files records name (`files`, then any other a record came from). */
+  recFiles: string[];
+  /** sha256 of the records in file order, the SOA serial left out (see Zone.digest). */
+  digest: string;
+  names: string;
+  nameOff: Uint32Array;
+  slots: Int32Array;
+  nameRec: Uint32Array;
+  recIdx: Uint32Array;
+  rtype: Uint16Array;
+  ttl: Uint32Array;
+  line: Uint32Array;
+  file: Uint16Array;
+  owner: Uint32Array;
+  rdata: string;
+  rdOff: Uint32Array;
+  /** Index of the apex SOA record. */
+  soa: number;
+}
+
+const TYPE_BY_CODE = new Map<number, RRType>(Object.entries(RR_TYPE_CODES).map(([t, c]) => [c, t as RRType]));
+const NONE: readonly never[] = Object.freeze([]);
+
+/** FNV-1a over the UTF-16 code units of a canonical name. */
+function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** JSON for RDATA; Buffers (TXT strings, CAA value) as {"$b": hex}. */
+function rdataJson(data: object): string {
+  return JSON.stringify(data, (_k, v: unknown) =>
+    v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)
+      ? { $b: Buffer.from((v as { data: number[] }).data).toString('hex') }
+      : v,
+  );
+}
+
+const reviveBuffers = (_k: string, v: unknown): unknown =>
+  v && typeof v === 'object' && typeof (v as { $b?: unknown }).$b === 'string' ? Buffer.from((v as { $b: string }).$b, 'hex') : v;
+
+/** Pack checked records (every one inside `origin`, exactly one SOA at the apex). */
+export function packZone(origin: string, records: readonly RR[], files: readonly string[]): PackedZoneData {
+  const fileIdx = new Map<string, number>(files.map((f, i) => [f, i]));
+  const allFiles = [...files];
+  const nameIdx = new Map<string, number>();
+  const nameList: string[] = [];
+  const counts: number[] = [];
+  const n = records.length;
+  const owner = new Uint32Array(n);
+  const rtype = new Uint16Array(n);
+  const ttl = new Uint32Array(n);
+  const line = new Uint32Array(n);
+  const file = new Uint16Array(n);
+  const rdOff = new Uint32Array(n + 1);
+  const json: string[] = new Array<string>(n);
+  const hash = createHash('sha256');
+  let soa = -1;
+  let off = 0;
+  for (let i = 0; i < n; i++) {
+    const rr = records[i]!;
+    let k = nameIdx.get(rr.name);
+    if (k === undefined) {
+      k = nameList.length;
+      nameIdx.set(rr.name, k);
+      nameList.push(rr.name);
+      counts.push(0);
+      // Every name between the owner and the apex exists (empty non-terminals).
+      for (let p = rr.name; p !== origin && p.includes('.'); ) {
+        p = p.slice(p.indexOf('.') + 1);
+        if (nameIdx.has(p)) break;
+        nameIdx.set(p, nameList.length);
+        nameList.push(p);
+        counts.push(0);
+      }
+    }
+    counts[k]!++;
+    owner[i] = k;
+    rtype[i] = RR_TYPE_CODES[rr.type];
+    ttl[i] = rr.ttl;
+    line[i] = rr.line;
+    let f = fileIdx.get(rr.file);
+    if (f === undefined) {
+      f = allFiles.length;
+      fileIdx.set(rr.file, f);
+      allFiles.push(rr.file);
+    }
+    file[i] = f;
+    const j = rdataJson(rr.data);
+    json[i] = j;
+    off += j.length;
+    rdOff[i + 1] = off;
+    if (rr.type === 'SOA' && rr.name === origin && soa < 0) soa = i;
+    // The digest covers what is served: the SOA serial is left out.
+    const dj = rr.type === 'SOA' ? rdataJson({ ...rr.data, serial: 0 }) : j;
+    hash.update(`${i > 0 ? '\n' : ''}${rr.name} ${rr.ttl} ${rr.type} ${dj}`);
+  }
+  if (soa < 0) throw new ZoneError([{ file: files[0] ?? '', line: 0, message: `zone ${origin}: no SOA record at the apex` }]);
+  const m = nameList.length;
+  const nameOff = new Uint32Array(m + 1);
+  const nameRec = new Uint32Array(m + 1);
+  for (let k = 0; k < m; k++) {
+    nameOff[k + 1] = nameOff[k]! + nameList[k]!.length;
+    nameRec[k + 1] = nameRec[k]! + counts[k]!;
+  }
+  const fill = nameRec.slice(0, m);
+  const recIdx = new Uint32Array(n);
+  for (let i = 0; i < n; i++) recIdx[fill[owner[i]!]!++] = i;
+  let size = 16;
+  while (size < m * 2) size *= 2;
+  const slots = new Int32Array(size).fill(-1);
+  for (let k = 0; k < m; k++) {
+    let s = hashString(nameList[k]!) & (size - 1);
+    while (slots[s] !== -1) s = (s + 1) & (size - 1);
+    slots[s] = k;
+  }
+  return {
+    origin, files: [...files], recFiles: allFiles, digest: hash.digest('hex'),
+    names: nameList.join(''), nameOff, slots, nameRec, recIdx, rtype, ttl, line, file, owner, rdata: json.join(''), rdOff, soa,
+  };
+}
+
+/** The ArrayBuffers of `d`, for postMessage's transfer list. */
+export function packedBuffers(d: PackedZoneData): ArrayBuffer[] {
+  return [d.nameOff, d.slots, d.nameRec, d.recIdx, d.rtype, d.ttl, d.line, d.file, d.owner, d.rdOff].map((a) => a.buffer as ArrayBuffer);
+}
+
+export class PackedZone implements Zone {
+  readonly origin: string;
+  readonly files: readonly string[];
+  readonly digest: string;
+  readonly soa: RRsetOf<'SOA'>;
+  readonly names: NameSet;
+  private readonly mask: number;
+
+  constructor(private readonly d: PackedZoneData) {
+    this.origin = d.origin;
+    this.files = Object.freeze([...d.files]);
+    this.digest = d.digest;
+    this.mask = d.slots.length - 1;
+    this.soa = this.decode(d.soa) as RRsetOf<'SOA'>;
+    const count = d.nameOff.length - 1;
+    this.names = {
+      size: count,
+      has: (name: string) => this.find(name) >= 0,
+      [Symbol.iterator]: function* (this: void) {
+        for (let k = 0; k < count; k++) yield d.names.slice(d.nameOff[k], d.nameOff[k + 1]);
+      },
+    };
+  }
+
+  /** Number of records. */
+  get size(): number {
+    return this.d.rtype.length;
+  }
+
+  private find(name: string): number {
+    const d = this.d;
+    for (let s = hashString(name) & this.mask; ; s = (s + 1) & this.mask) {
+      const k = d.slots[s]!;
+      if (k < 0) return -1;
+      const start = d.nameOff[k]!;
+      if (d.nameOff[k + 1]! - start === name.length && d.names.startsWith(name, start)) return k;
+    }
+  }
+
+  private decode(i: number): RR {
+    const d = this.d;
+    const type = TYPE_BY_CODE.get(d.rtype[i]!)!;
+    const text = d.rdata.slice(d.rdOff[i], d.rdOff[i + 1]);
+    const data: unknown = type === 'TXT' || type === 'CAA' ? JSON.parse(text, reviveBuffers) : JSON.parse(text);
+    const k = d.owner[i]!;
+    return Object.freeze({
+      type, data, name: d.names.slice(d.nameOff[k], d.nameOff[k + 1]), ttl: d.ttl[i]!, file: d.recFiles[d.file[i]!]!, line: d.line[i]!,
+    }) as RR;
+  }
+
+  lookup<T extends RRType>(name: string, type: T): readonly RRsetOf<T>[] {
+    const k = this.find(name);
+    if (k < 0) return NONE;
+    const d = this.d;
+    const code = RR_TYPE_CODES[type];
+    let out: RR[] | undefined;
+    for (let j = d.nameRec[k]!; j < d.nameRec[k + 1]!; j++) {
+      const i = d.recIdx[j]!;
+      if (d.rtype[i] === code) (out ??= []).push(this.decode(i));
+    }
+    return (out ? Object.freeze(out) : NONE) as readonly RRsetOf<T>[];
+  }
+
+  recordsAt(name: string): readonly RR[] {
+    const k = this.find(name);
+    if (k < 0) return NONE;
+    const d = this.d;
+    const out: RR[] = [];
+    for (let j = d.nameRec[k]!; j < d.nameRec[k + 1]!; j++) out.push(this.decode(d.recIdx[j]!));
+    return Object.freeze(out);
+  }
+
+  /** Every record in file order, decoded on each call (zone transfers, site building). */
+  get records(): readonly RR[] {
+    const out: RR[] = new Array<RR>(this.size);
+    for (let i = 0; i < out.length; i++) out[i] = this.decode(i);
+    return Object.freeze(out);
+  }
+
+  /** The records of one type, in file order. */
+  recordsOfType<T extends RRType>(type: T): RRsetOf<T>[] {
+    const code = RR_TYPE_CODES[type];
+    const out: RR[] = [];
+    for (let i = 0; i < this.d.rtype.length; i++) if (this.d.rtype[i] === code) out.push(this.decode(i));
+    return out as RRsetOf<T>[];
+  }
+}
