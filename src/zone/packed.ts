@@ -25,7 +25,7 @@ export interface PackedZoneData {
   files: string[];
   /** The files records name (`files`, then any other a record came from). */
   recFiles: string[];
-  /** sha256 of the records in file order, the SOA serial left out (see Zone.digest). */
+  /** sha256 of the names and records in file order, the SOA serial left out (see Zone.digest). */
   digest: string;
   names: string;
   nameOff: Uint32Array;
@@ -80,7 +80,7 @@ export function packZone(origin: string, records: readonly RR[], files: readonly
   const file = new Uint16Array(n);
   const rdOff = new Uint32Array(n + 1);
   const json: string[] = new Array<string>(n);
-  const hash = createHash('sha256');
+  const soaJson: [number, string][] = [];
   let soa = -1;
   let off = 0;
   for (let i = 0; i < n; i++) {
@@ -116,12 +116,17 @@ export function packZone(origin: string, records: readonly RR[], files: readonly
     json[i] = j;
     off += j.length;
     rdOff[i + 1] = off;
-    if (rr.type === 'SOA' && rr.name === origin && soa < 0) soa = i;
-    // The digest covers what is served: the SOA serial is left out.
-    const dj = rr.type === 'SOA' ? rdataJson({ ...rr.data, serial: 0 }) : j;
-    hash.update(`${i > 0 ? '\n' : ''}${rr.name} ${rr.ttl} ${rr.type} ${dj}`);
+    if (rr.type === 'SOA') {
+      if (rr.name === origin && soa < 0) soa = i;
+      // The digest covers what is served: the SOA serial is left out.
+      soaJson.push([i, rdataJson({ ...rr.data, serial: 0 })]);
+    }
   }
   if (soa < 0) throw new ZoneError([{ file: files[0] ?? '', line: 0, message: `zone ${origin}: no SOA record at the apex` }]);
+  const rdata = json.join('');
+  for (const [i, zeroed] of soaJson) json[i] = zeroed;
+  const hash = createHash('sha256').update(nameList.join('\n')).update(json.join('\n'));
+  for (const a of [owner, rtype, ttl]) hash.update(a);
   const m = nameList.length;
   const nameOff = new Uint32Array(m + 1);
   const nameRec = new Uint32Array(m + 1);
@@ -142,7 +147,7 @@ export function packZone(origin: string, records: readonly RR[], files: readonly
   }
   return {
     origin, files: [...files], recFiles: allFiles, digest: hash.digest('hex'),
-    names: nameList.join(''), nameOff, slots, nameRec, recIdx, rtype, ttl, line, file, owner, rdata: json.join(''), rdOff, soa,
+    names: nameList.join(''), nameOff, slots, nameRec, recIdx, rtype, ttl, line, file, owner, rdata, rdOff, soa,
   };
 }
 
