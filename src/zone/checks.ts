@@ -29,9 +29,10 @@ function isHostname(name: string): boolean {
  * second record (most have one).
  */
 export function normalizeRecords(records: readonly RR[]): { records: RR[]; warnings: ZoneProblem[] } {
-  interface RRset { ttl: number; first: RR; seen?: Set<string> }
+  interface RRset { type: RR['type']; ttl: number; first: RR; seen?: Set<string> }
   const warnings: ZoneProblem[] = [];
-  const sets = new Map<string, RRset>();
+  /** The RRsets of each owner (a few per name: found by a scan of their types). */
+  const sets = new Map<string, RRset[]>();
   const out: RR[] = [];
   const setOf: RRset[] = [];
   let runOwner: string | undefined;
@@ -41,10 +42,12 @@ export function normalizeRecords(records: readonly RR[]): { records: RR[]; warni
     let ttl = runTtl.get(rr.type);
     if (ttl === undefined) runTtl.set(rr.type, (ttl = rr.ttl));
     else if (ttl !== rr.ttl) warnings.push(at(rr, `TTL set to prior TTL (${ttl})`));
-    const setKey = `${rr.name}\t${rr.type}`;
-    let set = sets.get(setKey);
+    let atName = sets.get(rr.name);
+    if (!atName) sets.set(rr.name, (atName = []));
+    let set: RRset | undefined;
+    for (const s of atName) if (s.type === rr.type) { set = s; break; }
     if (!set) {
-      sets.set(setKey, (set = { ttl, first: rr }));
+      atName.push((set = { type: rr.type, ttl, first: rr }));
     } else {
       set.ttl = ttl;
       set.seen ??= new Set([formatRdata(set.first)]);

@@ -8,7 +8,7 @@
  * in `names` with offsets, found through an open-addressing hash table
  * (`slots`); each name's records listed in `recIdx[nameRec[k]..nameRec[k+1])`
  * in file order; per record its type code, TTL, file, line, owner, and its
- * RDATA as JSON in `rdata`. Records are decoded into RR objects only when
+ * RDATA as text in `rdata`. Records are decoded into RR objects only when
  * asked for (lookup, recordsAt, records): zone reads happen when answers are
  * built, never per query.
  *
@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ZoneError } from '../shared/errors.js';
-import type { NameSet, RR, RRType, RRsetOf, Zone } from './types.js';
+import type { NameSet, RData, RR, RRType, RRsetOf, Zone } from './types.js';
 import { RR_TYPE_CODES } from './types.js';
 
 /** Everything a PackedZone holds: plain strings and typed arrays (structured-clonable, buffers transferable). */
@@ -37,6 +37,7 @@ export interface PackedZoneData {
   line: Uint32Array;
   file: Uint16Array;
   owner: Uint32Array;
+  /** Per record, its RDATA as text (encodeRdata). */
   rdata: string;
   rdOff: Uint32Array;
   /** Index of the apex SOA record. */
@@ -53,17 +54,45 @@ function hashString(s: string): number {
   return h >>> 0;
 }
 
-/** JSON for RDATA; Buffers (TXT strings, CAA value) as {"$b": hex}. */
-function rdataJson(data: object): string {
-  return JSON.stringify(data, (_k, v: unknown) =>
-    v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)
-      ? { $b: Buffer.from((v as { data: number[] }).data).toString('hex') }
-      : v,
-  );
+/**
+ * RDATA as text, per type: names and numbers space-separated (a canonical
+ * name has no blank: values.ts allows \x21-\x7e only), byte strings in hex,
+ * the types with free-form strings as JSON.
+ */
+function encodeRdata(rd: RData): string {
+  switch (rd.type) {
+    case 'A': case 'AAAA': return rd.data.address;
+    case 'NS': return rd.data.host;
+    case 'CNAME': case 'PTR': return rd.data.target;
+    case 'MX': return `${rd.data.preference} ${rd.data.exchange}`;
+    case 'SRV': return `${rd.data.priority} ${rd.data.weight} ${rd.data.port} ${rd.data.target}`;
+    case 'TXT': return rd.data.strings.map((b) => b.toString('hex')).join(' ');
+    case 'CAA': return `${rd.data.flags} ${rd.data.value.toString('hex')} ${rd.data.tag}`;
+    case 'SOA': case 'NAPTR': return JSON.stringify(rd.data);
+  }
 }
 
-const reviveBuffers = (_k: string, v: unknown): unknown =>
-  v && typeof v === 'object' && typeof (v as { $b?: unknown }).$b === 'string' ? Buffer.from((v as { $b: string }).$b, 'hex') : v;
+function decodeRdata(type: RRType, t: string): RData['data'] {
+  switch (type) {
+    case 'A': case 'AAAA': return { address: t };
+    case 'NS': return { host: t };
+    case 'CNAME': case 'PTR': return { target: t };
+    case 'MX': {
+      const sp = t.indexOf(' ');
+      return { preference: Number(t.slice(0, sp)), exchange: t.slice(sp + 1) };
+    }
+    case 'SRV': {
+      const [p, w, port, target] = t.split(' ');
+      return { priority: Number(p), weight: Number(w), port: Number(port), target: target! };
+    }
+    case 'TXT': return { strings: t.split(' ').map((h) => Buffer.from(h, 'hex')) };
+    case 'CAA': {
+      const [flags, value, tag] = t.split(' ');
+      return { flags: Number(flags), tag: tag!, value: Buffer.from(value!, 'hex') };
+    }
+    case 'SOA': case 'NAPTR': return JSON.parse(t) as RData['data'];
+  }
+}
 
 /** Pack checked records (every one inside `origin`, exactly one SOA at the apex). */
 export function packZone(origin: string, records: readonly RR[], files: readonly string[]): PackedZoneData {
@@ -112,14 +141,14 @@ export function packZone(origin: string, records: readonly RR[], files: readonly
       allFiles.push(rr.file);
     }
     file[i] = f;
-    const j = rdataJson(rr.data);
+    const j = encodeRdata(rr);
     json[i] = j;
     off += j.length;
     rdOff[i + 1] = off;
     if (rr.type === 'SOA') {
       if (rr.name === origin && soa < 0) soa = i;
       // The digest covers what is served: the SOA serial is left out.
-      soaJson.push([i, rdataJson({ ...rr.data, serial: 0 })]);
+      soaJson.push([i, encodeRdata({ type: 'SOA', data: { ...rr.data, serial: 0 } })]);
     }
   }
   if (soa < 0) throw new ZoneError([{ file: files[0] ?? '', line: 0, message: `zone ${origin}: no SOA record at the apex` }]);
@@ -198,8 +227,7 @@ export class PackedZone implements Zone {
   private decode(i: number): RR {
     const d = this.d;
     const type = TYPE_BY_CODE.get(d.rtype[i]!)!;
-    const text = d.rdata.slice(d.rdOff[i], d.rdOff[i + 1]);
-    const data: unknown = type === 'TXT' || type === 'CAA' ? JSON.parse(text, reviveBuffers) : JSON.parse(text);
+    const data = decodeRdata(type, d.rdata.slice(d.rdOff[i], d.rdOff[i + 1]));
     const k = d.owner[i]!;
     return Object.freeze({
       type, data, name: d.names.slice(d.nameOff[k], d.nameOff[k + 1]), ttl: d.ttl[i]!, file: d.recFiles[d.file[i]!]!, line: d.line[i]!,
