@@ -193,7 +193,8 @@ export class PackedZone implements Zone {
   readonly names: NameSet;
   private readonly mask: number;
 
-  constructor(private readonly d: PackedZoneData) {
+  constructor(readonly data: PackedZoneData) {
+    const d = data;
     this.origin = d.origin;
     this.files = Object.freeze([...d.files]);
     this.digest = d.digest;
@@ -211,11 +212,11 @@ export class PackedZone implements Zone {
 
   /** Number of records. */
   get size(): number {
-    return this.d.rtype.length;
+    return this.data.rtype.length;
   }
 
   private find(name: string): number {
-    const d = this.d;
+    const d = this.data;
     for (let s = hashString(name) & this.mask; ; s = (s + 1) & this.mask) {
       const k = d.slots[s]!;
       if (k < 0) return -1;
@@ -225,7 +226,7 @@ export class PackedZone implements Zone {
   }
 
   private decode(i: number): RR {
-    const d = this.d;
+    const d = this.data;
     const type = TYPE_BY_CODE.get(d.rtype[i]!)!;
     const data = decodeRdata(type, d.rdata.slice(d.rdOff[i], d.rdOff[i + 1]));
     const k = d.owner[i]!;
@@ -237,7 +238,7 @@ export class PackedZone implements Zone {
   lookup<T extends RRType>(name: string, type: T): readonly RRsetOf<T>[] {
     const k = this.find(name);
     if (k < 0) return NONE;
-    const d = this.d;
+    const d = this.data;
     const code = RR_TYPE_CODES[type];
     let out: RR[] | undefined;
     for (let j = d.nameRec[k]!; j < d.nameRec[k + 1]!; j++) {
@@ -250,7 +251,7 @@ export class PackedZone implements Zone {
   recordsAt(name: string): readonly RR[] {
     const k = this.find(name);
     if (k < 0) return NONE;
-    const d = this.d;
+    const d = this.data;
     const out: RR[] = [];
     for (let j = d.nameRec[k]!; j < d.nameRec[k + 1]!; j++) out.push(this.decode(d.recIdx[j]!));
     return Object.freeze(out);
@@ -267,7 +268,7 @@ export class PackedZone implements Zone {
   recordsOfType<T extends RRType>(type: T): RRsetOf<T>[] {
     const code = RR_TYPE_CODES[type];
     const out: RR[] = [];
-    for (let i = 0; i < this.d.rtype.length; i++) if (this.d.rtype[i] === code) out.push(this.decode(i));
+    for (let i = 0; i < this.data.rtype.length; i++) if (this.data.rtype[i] === code) out.push(this.decode(i));
     return out as RRsetOf<T>[];
   }
 }
