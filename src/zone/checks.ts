@@ -29,32 +29,43 @@ function isHostname(name: string): boolean {
  * second record (most have one).
  */
 export function normalizeRecords(records: readonly RR[]): { records: RR[]; warnings: ZoneProblem[] } {
-  interface RRset { type: RR['type']; ttl: number; first: RR; seen?: Set<string> }
+  /** One RRset: its TTL so far, the run of its owner's records it was last seen in, the next RRset of the owner. */
+  interface RRset { type: RR['type']; ttl: number; run: number; runTtl: number; first: RR; seen?: Set<string>; next?: RRset }
   const warnings: ZoneProblem[] = [];
-  /** The RRsets of each owner (a few per name: found by a scan of their types). */
-  const sets = new Map<string, RRset[]>();
+  /** The first RRset of each owner; the others follow through `next` (a few per name). */
+  const sets = new Map<string, RRset>();
   const out: RR[] = [];
   const setOf: RRset[] = [];
   let runOwner: string | undefined;
-  let runTtl = new Map<string, number>();
+  let run = 0;
+  let atName: RRset | undefined;
   for (const rr of records) {
-    if (rr.name !== runOwner) { runOwner = rr.name; runTtl = new Map(); }
-    let ttl = runTtl.get(rr.type);
-    if (ttl === undefined) runTtl.set(rr.type, (ttl = rr.ttl));
-    else if (ttl !== rr.ttl) warnings.push(at(rr, `TTL set to prior TTL (${ttl})`));
-    let atName = sets.get(rr.name);
-    if (!atName) sets.set(rr.name, (atName = []));
-    let set: RRset | undefined;
-    for (const s of atName) if (s.type === rr.type) { set = s; break; }
-    if (!set) {
-      atName.push((set = { type: rr.type, ttl, first: rr }));
-    } else {
-      set.ttl = ttl;
-      set.seen ??= new Set([formatRdata(set.first)]);
-      const key = formatRdata(rr);
-      if (set.seen.has(key)) continue;
-      set.seen.add(key);
+    if (rr.name !== runOwner) {
+      runOwner = rr.name;
+      run++;
+      atName = sets.get(rr.name);
     }
+    let set = atName;
+    while (set && set.type !== rr.type) set = set.next;
+    if (!set) {
+      set = { type: rr.type, ttl: rr.ttl, run, runTtl: rr.ttl, first: rr, next: atName };
+      atName = set;
+      sets.set(rr.name, set);
+      out.push(rr);
+      setOf.push(set);
+      continue;
+    }
+    if (set.run !== run) {
+      set.run = run;
+      set.runTtl = rr.ttl;
+    } else if (set.runTtl !== rr.ttl) {
+      warnings.push(at(rr, `TTL set to prior TTL (${set.runTtl})`));
+    }
+    set.ttl = set.runTtl;
+    set.seen ??= new Set([formatRdata(set.first)]);
+    const key = formatRdata(rr);
+    if (set.seen.has(key)) continue;
+    set.seen.add(key);
     out.push(rr);
     setOf.push(set);
   }

@@ -153,9 +153,18 @@ export function packZone(origin: string, records: readonly RR[], files: readonly
   }
   if (soa < 0) throw new ZoneError([{ file: files[0] ?? '', line: 0, message: `zone ${origin}: no SOA record at the apex` }]);
   const rdata = json.join('');
-  for (const [i, zeroed] of soaJson) json[i] = zeroed;
-  const hash = createHash('sha256').update(nameList.join('\n')).update(json.join('\n'));
-  for (const a of [owner, rtype, ttl]) hash.update(a);
+  // The digest: names, owners, types, TTLs and RDATA (each SOA's with serial 0).
+  const hash = createHash('sha256').update(nameList.join('\n'));
+  const lens = new Uint32Array(n);
+  for (let i = 0; i < n; i++) lens[i] = rdOff[i + 1]! - rdOff[i]!;
+  for (const [i, zeroed] of soaJson) lens[i] = zeroed.length;
+  for (const a of [owner, rtype, ttl, lens]) hash.update(a);
+  let from = 0;
+  for (const [i, zeroed] of soaJson) {
+    hash.update(rdata.slice(from, rdOff[i])).update(zeroed);
+    from = rdOff[i + 1]!;
+  }
+  hash.update(rdata.slice(from));
   const m = nameList.length;
   const nameOff = new Uint32Array(m + 1);
   const nameRec = new Uint32Array(m + 1);
