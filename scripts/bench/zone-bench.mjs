@@ -9,7 +9,9 @@
 //           queries (8 outstanding, random names) while POST /reload re-reads
 //           a changed copy: the longest gap between two answers during the
 //           reload (the stall), against the longest gap in as long a time
-//           before it, and whether the new record is served after it.
+//           before it, whether the new record is served after it, and the
+//           time the reload held the instance's main thread (its ZONE_RELOADED
+//           log line: adopting the worker's snapshot and swapping it in).
 // CPU seconds (user + system) are printed too: on a shared machine they vary
 // less than wall time.
 // Prints one line per figure and `zone.*=` lines into $BENCH_RESULTS when set.
@@ -25,7 +27,7 @@ import { bigZoneText as zoneText } from '../../dist/test/support/big-zone.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(ROOT, 'dist/src/cli/main.js');
-const SIZES = (process.env.ZONE_BENCH_SIZES ?? '20000,200000').split(',').map(Number);
+const SIZES = (process.env.ZONE_BENCH_SIZES ?? '20000,200000').split(',').filter(Boolean).map(Number);
 const RELOAD_SIZE = Number(process.env.ZONE_BENCH_RELOAD ?? 200000);
 const results = [];
 const record = (k, v) => {
@@ -132,10 +134,12 @@ async function reloadStall(records) {
   const [dnsPort, sipPort, httpPort] = [await freePort('udp'), await freePort('udp'), await freePort('tcp')];
   const child = spawn(process.execPath, [CLI, 'run', '--self', 'proxy1.example.com', '--pair', 'tserver.example.com',
     '--zones', dir, '--listen', '127.0.0.1', '--dns-port', String(dnsPort), '--sip-port', String(sipPort),
-    '--http', `127.0.0.1:${httpPort}`, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    '--http', `127.0.0.1:${httpPort}`, '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let err = '';
+  let out = '';
   child.stderr.on('data', (d) => (err += d));
+  child.stdout.on('data', (d) => (out += d));
   const http = `http://127.0.0.1:${httpPort}`;
   const t0 = Date.now();
   for (;;) {
@@ -161,11 +165,14 @@ async function reloadStall(records) {
   const stall = maxGap(loop.times, start, after);
   const before = maxGap(loop.times, Math.max(loop.times[0] ?? start, start - (after - start)), start);
   const served = (await resolveA(dnsPort, 'reloaded.example.com')).includes('127.0.0.99');
+  // The instance's own account (ZONE_RELOADED): time on its main thread to adopt and swap.
+  const reloaded = out.split('\n').filter((l) => l.includes('"SRV-20001"')).map((l) => JSON.parse(l)).pop();
   child.kill('SIGTERM');
   await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
   children.delete(child);
   if (res.status !== 200) throw new Error(`reload answered ${res.status}: ${body}`);
-  return { reloadMs: Math.round(end - start), stall: Math.round(stall), before: Math.round(before), served, answers };
+  return { reloadMs: Math.round(end - start), stall: Math.round(stall), before: Math.round(before), served, answers,
+    mainMs: reloaded?.mainThreadMs ?? '-', thread: reloaded?.thread ?? '-' };
 }
 
 async function main() {
@@ -191,7 +198,9 @@ async function main() {
   if (RELOAD_SIZE > 0) {
     const r = await reloadStall(RELOAD_SIZE);
     log(`reload of ${RELOAD_SIZE} records while queries run: ${r.reloadMs} ms to reload; longest gap between answers ${r.stall} ms ` +
-      `during it, ${r.before} ms in as long a time before; ${r.answers} answers; new record served: ${r.served ? 'yes' : 'NO'}`);
+      `during it, ${r.before} ms in as long a time before; ${r.answers} answers; new record served: ${r.served ? 'yes' : 'NO'}; ` +
+      `main thread busy adopting and swapping: ${r.mainMs} ms (loaded in the ${r.thread} thread)`);
+    record('zone.reload.main_ms', r.mainMs);
     record('zone.reload.ms', r.reloadMs);
     record('zone.reload.stall_ms', r.stall);
     record('zone.reload.baseline_gap_ms', r.before);

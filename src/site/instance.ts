@@ -144,12 +144,16 @@ export async function startInstance(settings: Settings, parentLog: Logger): Prom
   };
   const reloadNow = async (): Promise<{ ok: boolean; message: string }> => {
     try {
-      const { zones: z, site: s } = await loadSiteOffThread(settings.zones, siteOptions(settings));
+      const t0 = performance.now();
+      const { zones: z, site: s, thread, adoptMs } = await loadSiteOffThread(settings.zones, siteOptions(settings));
       if (stopping) return { ok: false, message: 'stopping' };
+      const t1 = performance.now();
       site = s;
       health.setSite(s);
       feed.setZones(z, s.pool);
-      logEvent(log, 'ZONE_RELOADED', { zones: z.zones.map((x) => x.origin) });
+      // How long the reload took, and how long it held the main thread (adopting the worker's result and swapping).
+      const mainMs = adoptMs + performance.now() - t1;
+      logEvent(log, 'ZONE_RELOADED', { zones: z.zones.map((x) => x.origin), ms: Math.round(performance.now() - t0), mainThreadMs: Math.round(mainMs * 10) / 10, thread });
       return { ok: true, message: `reloaded ${z.zones.map((x) => x.origin).join(', ')}` };
     } catch (e) {
       const message = e instanceof ZoneError || e instanceof SiteError ? e.message : (e as Error).message;

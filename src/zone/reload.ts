@@ -24,6 +24,8 @@ export interface Loaded {
   site: SiteModel;
   /** Where the work was done. */
   thread: 'worker' | 'caller';
+  /** Milliseconds the calling thread spent adopting the result (or loading, in the caller). */
+  adoptMs: number;
 }
 
 const WORKER = new URL('./reload-worker.js', import.meta.url);
@@ -32,8 +34,9 @@ const WORKER = new URL('./reload-worker.js', import.meta.url);
 export function loadSiteOffThread(paths: readonly string[], site: SiteOptions): Promise<Loaded> {
   if (WORKER.protocol !== 'file:' || !existsSync(fileURLToPath(WORKER))) {
     return new Promise((resolve) => {
+      const t0 = performance.now();
       const zones = loadZones(paths);
-      resolve({ zones, site: buildSite(zones, site), thread: 'caller' });
+      resolve({ zones, site: buildSite(zones, site), thread: 'caller', adoptMs: performance.now() - t0 });
     });
   }
   return new Promise((resolve, reject) => {
@@ -42,7 +45,9 @@ export function loadSiteOffThread(paths: readonly string[], site: SiteOptions): 
     worker.once('message', (r: ReloadReply) => {
       settled = true;
       if (r.ok) {
-        resolve({ zones: buildZoneSet(r.zones.map((d) => new PackedZone(d))), site: r.site, thread: 'worker' });
+        const t0 = performance.now();
+        const zones = buildZoneSet(r.zones.map((d) => new PackedZone(d)));
+        resolve({ zones, site: r.site, thread: 'worker', adoptMs: performance.now() - t0 });
       } else if (r.kind === 'zone') reject(new ZoneError(r.problems));
       else if (r.kind === 'site') reject(new SiteError(r.message));
       else reject(new Error(r.message));

@@ -12,11 +12,17 @@ export class ValueError extends Error {}
 const MAX_TTL = 2147483647;
 
 /** No escapes and nothing beyond ASCII: the bytes are the characters. */
-const PLAIN_ASCII = /^[\x00-\x5b\x5d-\x7f]*$/;
+function plainAscii(raw: string): boolean {
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c === 0x5c || c > 0x7f) return false;
+  }
+  return true;
+}
 
 /** Decode the escapes of a raw token into bytes (\DDD: one octet; \X: X itself). */
 export function decodeBytes(raw: string): Buffer {
-  if (PLAIN_ASCII.test(raw)) return Buffer.from(raw, 'latin1');
+  if (plainAscii(raw)) return Buffer.from(raw, 'latin1');
   const out: number[] = [];
   for (let i = 0; i < raw.length; i++) {
     const c = raw[i];
