@@ -163,6 +163,8 @@ sw_row() { # RUN LABEL GOAL
     printf '| zone of %s records: check-zone wall ms, CPU s, peak RSS MB | %s, %s, %s | named-checkzone %s, %s, %s | %s |\n' "$k" \
       "$(r "zone.srvproxy.$k.ms")" "$(r "zone.srvproxy.$k.cpu_s")" "$(r "zone.srvproxy.$k.rss_mb")" \
       "$(r "zone.named.$k.ms")" "$(r "zone.named.$k.cpu_s")" "$(r "zone.named.$k.rss_mb")" "$goal"
+    printf '| zone of %s records: load for serving (checks + packed snapshot) wall ms, CPU s, peak RSS MB | %s, %s, %s | | |\n' "$k" \
+      "$(r "zone.load.$k.ms")" "$(r "zone.load.$k.cpu_s")" "$(r "zone.load.$k.rss_mb")"
   done
   printf '| reload of 200k records under a UDP query loop: longest gap between answers, ms (reload ms; longest gap in the 2 s before; main thread ms) | %s (%s; %s; %s) | | goal <= 50 |\n' \
     "$(r zone.reload.stall_ms)" "$(r zone.reload.ms)" "$(r zone.reload.baseline_gap_ms)" "$(r zone.reload.main_ms)"

@@ -176,20 +176,26 @@ async function reloadStall(records) {
 
 async function main() {
   log(`zone bench: ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} (a shared machine: figures vary with it)`);
-  log('records  srvproxy check-zone (wall, CPU, peak RSS)  named-checkzone (wall, CPU, peak RSS)');
+  log('records  srvproxy check-zone (wall, CPU, peak RSS)  srvproxy load (same)  named-checkzone (same)');
   for (const n of SIZES) {
     const file = path.join(work, String(n), 'example.com.zone');
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, zoneText(n));
     const ours = await timed(process.execPath, [CLI, 'check-zone', file]);
+    // Loading for serving: the checks, then the packed snapshot (what a start or a reload's worker does).
+    const load = await timed(process.execPath, ['--input-type=module', '-e',
+      `const { loadZones } = await import(${JSON.stringify(path.join(ROOT, 'dist/src/zone/load.js'))}); loadZones([${JSON.stringify(file)}]);`]);
     let bind = { ms: '-', cpu: '-', mb: '-' };
     try { bind = await timed('named-checkzone', ['-q', 'example.com', file]); } catch (e) { log(`named-checkzone: ${e.message}`); }
     const fmt = (r) => `${String(r.ms).padStart(6)} ms ${String(r.cpu).padStart(6)} s ${String(r.mb).padStart(4)} MB`;
-    log(`${String(n).padStart(7)}  ${fmt(ours)}          ${fmt(bind)}`);
+    log(`${String(n).padStart(7)}  ${fmt(ours)}          ${fmt(load)}  ${fmt(bind)}`);
     const k = n >= 1000 ? `${Math.round(n / 1000)}k` : String(n);
     record(`zone.srvproxy.${k}.ms`, ours.ms);
     record(`zone.srvproxy.${k}.rss_mb`, ours.mb);
     record(`zone.srvproxy.${k}.cpu_s`, ours.cpu);
+    record(`zone.load.${k}.ms`, load.ms);
+    record(`zone.load.${k}.cpu_s`, load.cpu);
+    record(`zone.load.${k}.rss_mb`, load.mb);
     record(`zone.named.${k}.cpu_s`, bind.cpu);
     record(`zone.named.${k}.ms`, bind.ms);
     record(`zone.named.${k}.rss_mb`, bind.mb);

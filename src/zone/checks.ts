@@ -69,11 +69,12 @@ export function normalizeRecords(records: readonly RR[]): { records: RR[]; warni
     out.push(rr);
     setOf.push(set);
   }
-  const unified = out.map((rr, i) => {
+  for (let i = 0; i < out.length; i++) {
+    const rr = out[i]!;
     const ttl = setOf[i]!.ttl;
-    return ttl === rr.ttl ? rr : { ...rr, ttl };
-  });
-  return { records: unified, warnings };
+    if (ttl !== rr.ttl) out[i] = { ...rr, ttl };
+  }
+  return { records: out, warnings };
 }
 
 /** Every semantic problem of one zone's (normalized) records. */
