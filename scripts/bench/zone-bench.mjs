@@ -1,15 +1,16 @@
 #!/usr/bin/env node
 // zone-bench.mjs (`npm run bench:zone`, through scripts/bench-zone.sh): big
 // zones, srvproxy beside named-checkzone.
-//   load    for 20k and 200k records (scripts/bench/gen-zone.mjs): wall time
-//           and peak RSS of `srvproxy check-zone FILE` (parse, checks, the
-//           packed snapshot) and of `named-checkzone ORIGIN FILE`, each one
-//           process measured by /usr/bin/time-like accounting (wait4 rusage).
+//   load    for 20k and 200k records (scripts/bench/gen-zone.mjs): wall time,
+//           CPU time and peak RSS of `srvproxy check-zone FILE` (parse and
+//           checks), of loadZones (the same plus the packed snapshot, as at
+//           start or in a reload's worker) and of `named-checkzone ORIGIN
+//           FILE`, each one process measured by GNU time (wait4 rusage).
 //   reload  an instance serving the 200k zone answers a closed loop of UDP
 //           queries (8 outstanding, random names) while POST /reload re-reads
 //           a changed copy: the longest gap between two answers during the
 //           reload (the stall), against the longest gap in the 2 s
-//           before it (2 s), whether the new record is served after it, and the
+//           before it, whether the new record is served after it, and the
 //           time the reload held the instance's main thread (its ZONE_RELOADED
 //           log line: adopting the worker's snapshot and swapping it in).
 // CPU seconds (user + system) are printed too: on a shared machine they vary
