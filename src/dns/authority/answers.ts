@@ -1,6 +1,7 @@
 /**
- * dns/authority/answers: the answer table — every response srvproxy can give,
- * precomputed when the zones or the health view change, never per query.
+ * dns/authority/answers: the answer table — every response srvproxy can give
+ * for the zones and health view of one moment, encoded once per name (on the
+ * name's first query) and then only copied.
  *
  * For each owner name: one encoded Body per type it answers (types present at
  * the name, and for a CNAME the types along its chain), one for any other
