@@ -88,8 +88,10 @@ export class AnswerTable {
     readonly serials: ReadonlyMap<string, number>,
     /** The zones as served (health-filtered, served SOA serial): what a zone transfer sends. */
     readonly zones: readonly Zone[] = [],
+    /** At most this many names' answers are kept (a power of two). */
+    private readonly cacheNames = ANSWER_CACHE_NAMES,
   ) {
-    this.slots = new Int32Array(ANSWER_CACHE_NAMES * 2).fill(-1);
+    this.slots = new Int32Array(cacheNames * 2).fill(-1);
   }
 
   /** Number of owner names (and empty non-terminals) in the served zones. */
@@ -113,7 +115,7 @@ export class AnswerTable {
       const e = this.entries[i]!;
       if (e.hash === hash && equalsFolded(buf, start, e.wire, len)) return e;
     }
-    if (this.entries.length >= ANSWER_CACHE_NAMES) {
+    if (this.entries.length >= this.cacheNames) {
       this.slots.fill(-1);
       this.entries = [];
       for (s = hash & mask; this.slots[s] !== -1; s = (s + 1) & mask);
@@ -197,6 +199,8 @@ export interface BuildOptions {
   filter?: PoolFilter;
   /** Moves the served SOA serial forward when answers change; without it the zone file's serial is served. */
   serials?: SerialCounter;
+  /** Names whose answers the table keeps at most (a power of two); default ANSWER_CACHE_NAMES. */
+  cacheNames?: number;
 }
 
 export interface BuildResult {
@@ -234,7 +238,7 @@ export function buildAnswerTable(zones: ZoneSet, options: BuildOptions = {}): Bu
     nx.set(zone, encodeBody(zone.origin, { answer: [], authority: [negativeSoa(zone)], additional: [] }, RCODE.NXDOMAIN, true));
   }
   return {
-    table: new AnswerTable(view, nx, serials, view.zones),
+    table: new AnswerTable(view, nx, serials, view.zones, options.cacheNames),
     failOpen: filtered.failOpen,
     withdrawn: filtered.withdrawn,
     failOpenNames: filtered.failOpenNames,
