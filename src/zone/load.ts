@@ -4,7 +4,8 @@
  * name minus `.zone` unless it sets $ORIGIN before its first record. Either
  * every file parses and passes the checks and a complete ZoneSet comes back,
  * or ZoneError lists every problem found (file:line each). Synchronous: it
- * runs at start and on reload, never on a query path.
+ * runs at start, and on reload in a worker thread (zone/reload.ts), never on
+ * a query path. check-zone runs the checks without building snapshots.
  * May import: shared, zone/*.
  */
 import { readdirSync, statSync } from 'node:fs';
