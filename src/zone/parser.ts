@@ -104,6 +104,8 @@ function parseText(text: string, file: string, startOrigin: string | undefined, 
   let origin = startOrigin;
   let owner: string | undefined;
   let ownerBad = false;
+  let ownerRaw = '';
+  let ownerOrigin: string | undefined;
   const problem = (line: number, message: string): void => { sh.problems.push({ file, line, message }); };
 
   const onEntry = (e: Entry): void => {
@@ -138,7 +140,12 @@ function parseText(text: string, file: string, startOrigin: string | undefined, 
     } else {
       ownerBad = true;
       if (first.quoted) { problem(e.line, 'an owner name cannot be a quoted string'); return; }
-      try { owner = parseName(first.text, origin); } catch (err) { problem(e.line, msg(err)); return; }
+      // The same owner text as the last record's, under the same origin: the same name (one string for both).
+      if (owner === undefined || first.text !== ownerRaw || origin !== ownerOrigin) {
+        try { owner = parseName(first.text, origin); } catch (err) { problem(e.line, msg(err)); return; }
+        ownerRaw = first.text;
+        ownerOrigin = origin;
+      }
       ownerBad = false;
       rest = e.tokens.slice(1);
     }
