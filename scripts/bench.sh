@@ -5,6 +5,7 @@
 #   switchover  scripts/bench-switchover.sh  active member killed / frozen / held calls, vs Kamailio
 #   DNS         npm run bench:dns            queries/s vs gdnsd (when scripts/bench-dns.sh exists)
 #   withdrawal  scripts/bench-withdrawal.mjs seconds from an instance's SIGKILL to its absence from a peer's SRV answer
+#   zone        scripts/bench-zone.sh        20k/200k-record zone load time and peak RSS vs named-checkzone; stall of a 200k reload
 # Writes a markdown table to bench/results.md (not committed) and stdout, and
 # SVG charts next to it (scripts/bench/charts.mjs, from the per-step figures
 # the parts record in bench/steps.jsonl): sip-calls.svg (calls/s set up and
@@ -48,10 +49,10 @@ if [ ! -f dist/src/cli/main.js ]; then
   exit 1
 fi
 
-PARTS=(sip switchover withdrawal)
-[ -f scripts/bench-dns.sh ] && PARTS=(sip switchover dns withdrawal)
+PARTS=(sip switchover withdrawal zone)
+[ -f scripts/bench-dns.sh ] && PARTS=(sip switchover dns withdrawal zone)
 # The parts' time limits, in seconds: what is left at most.
-declare -A LIMIT=([sip]=330 [switchover]=200 [dns]=240 [withdrawal]=90)
+declare -A LIMIT=([sip]=330 [switchover]=200 [dns]=240 [withdrawal]=90 [zone]=240)
 parts_done=0
 
 # part NAME COMMAND...: runs one part with its time limit, keeps its output.
@@ -79,6 +80,7 @@ if [ -f scripts/bench-dns.sh ]; then
   part dns npm run --silent bench:dns
 fi
 part withdrawal node scripts/bench-withdrawal.mjs
+part zone bash scripts/bench-zone.sh
 
 # The charts, into bench/ beside results.md (stale ones of an earlier run removed first).
 mkdir -p bench
@@ -155,6 +157,17 @@ sw_row() { # RUN LABEL GOAL
   fi
   printf '| withdrawal: SIGKILL to absence from a peer SRV answer, s (defaults; median, max of 3) | %s, %s | gdnsd defaults ~90 s (not run) | goal <= 3 |\n' \
     "$(r withdrawal.srvproxy.s)" "$(r withdrawal.srvproxy.max_s)"
+  for k in 20k 200k; do
+    goal=""
+    [ "$k" = 200k ] && goal="goal <= 2000 ms, <= 250 MB"
+    printf '| zone of %s records: check-zone wall ms, CPU s, peak RSS MB | %s, %s, %s | named-checkzone %s, %s, %s | %s |\n' "$k" \
+      "$(r "zone.srvproxy.$k.ms")" "$(r "zone.srvproxy.$k.cpu_s")" "$(r "zone.srvproxy.$k.rss_mb")" \
+      "$(r "zone.named.$k.ms")" "$(r "zone.named.$k.cpu_s")" "$(r "zone.named.$k.rss_mb")" "$goal"
+    printf '| zone of %s records: load for serving (checks + packed snapshot) wall ms, CPU s, peak RSS MB | %s, %s, %s | | |\n' "$k" \
+      "$(r "zone.load.$k.ms")" "$(r "zone.load.$k.cpu_s")" "$(r "zone.load.$k.rss_mb")"
+  done
+  printf '| reload of 200k records under a UDP query loop: longest gap between answers, ms (reload ms; longest gap in the 2 s before; main thread ms) | %s (%s; %s; %s) | | goal <= 50 |\n' \
+    "$(r zone.reload.stall_ms)" "$(r zone.reload.ms)" "$(r zone.reload.baseline_gap_ms)" "$(r zone.reload.main_ms)"
   echo
   for c in sip-calls:'SIP calls/s and failed calls per step' dns-qps:'DNS queries/s per round'; do
     [ -f "bench/${c%%:*}.svg" ] && printf '![%s](%s.svg)\n\n' "${c#*:}" "${c%%:*}"
@@ -162,8 +175,8 @@ sw_row() { # RUN LABEL GOAL
   echo "Per-step figures: bench/steps.jsonl. No overload chart: no part drives srvproxy past --overload-ctrl-dialog-rate."
   echo
   echo "Suite time: $((SECONDS - start)) s. Parts that did not exit 0:" \
-    "$(for p in sip switchover dns withdrawal; do [ -f "$WORK/$p.rc" ] && [ "$(cat "$WORK/$p.rc")" != 0 ] && printf '%s ' "$p"; done)"
-  for p in sip switchover dns withdrawal; do
+    "$(for p in sip switchover dns withdrawal zone; do [ -f "$WORK/$p.rc" ] && [ "$(cat "$WORK/$p.rc")" != 0 ] && printf '%s ' "$p"; done)"
+  for p in sip switchover dns withdrawal zone; do
     [ -f "$WORK/$p.out" ] || continue
     echo
     echo "## $p"

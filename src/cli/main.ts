@@ -8,7 +8,6 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { RUN_OPTIONS, type RunOptionName } from '../config/options.js';
 import { ConfigError } from '../shared/errors.js';
-import { runCommand } from './run.js';
 import { checkZoneCommand } from './check-zone.js';
 import { controlCommand, statusCommand } from './control.js';
 import { versionLine } from '../shared/version.js';
@@ -59,6 +58,8 @@ const cli = yargs(hideBin(process.argv))
       return y.option('config', { type: 'string', describe: 'JSON file with any of the options above as keys', requiresArg: true });
     },
     async (argv) => {
+      // Loaded only for `run`: check-zone and the control commands start without the whole instance.
+      const { runCommand } = await import('./run.js');
       await runCommand(runFlags(argv), argv.config, usageError);
     },
   )

@@ -63,7 +63,7 @@ export async function runCommand(
   // A network server must not die of one bad packet: log, count, keep serving.
   process.on('uncaughtException', (err) => logEvent(log, 'INTERNAL_ERROR', { error: err.stack ?? String(err) }));
   process.on('unhandledRejection', (err) => logEvent(log, 'INTERNAL_ERROR', { error: String(err) }));
-  process.on('SIGHUP', () => instance.reload());
+  process.on('SIGHUP', () => void instance.reload());
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -15,7 +15,7 @@ export interface InstanceControl {
   serving(): boolean;
   setDraining(draining: boolean): void;
   /** Re-read the zones; ok false keeps the old zones and says why (file:line lines). */
-  reload(): { ok: boolean; message: string };
+  reload(): Promise<{ ok: boolean; message: string }> | { ok: boolean; message: string };
 }
 
 type Handler = (res: http.ServerResponse, req: http.IncomingMessage) => void | Promise<void>;
@@ -58,8 +58,8 @@ export class HttpPlane {
         if (fromForm(req)) backToPage(res);
         else send(res, 200, 'serving\n');
       },
-      'POST /reload': (res) => {
-        const r = this.ctl.reload();
+      'POST /reload': async (res) => {
+        const r = await this.ctl.reload();
         send(res, r.ok ? 200 : 422, r.message + '\n');
       },
     };

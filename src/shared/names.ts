@@ -13,5 +13,6 @@ export function canonicalName(name: string): string {
 /** True when `name` is `zone` or below it (both canonical). */
 export function isInZone(name: string, zone: string): boolean {
   if (zone === '') return true;
-  return name === zone || name.endsWith('.' + zone);
+  const d = name.length - zone.length - 1;
+  return name === zone || (d > 0 && name.charCodeAt(d) === 46 && name.endsWith(zone));
 }

@@ -3,7 +3,8 @@
  * settings and zone files: the zone snapshot and site model, the health
  * monitor, the DNS authority, the SIP proxy and the HTTP plane, and wires
  * them (health -> DNS answer rebuilds; SIP <-> health through the Prober and
- * PairFeedback interfaces). Owns reload and graceful stop.
+ * PairFeedback interfaces). Owns reload (zones and site model built in a
+ * worker thread, zone/reload.ts, then swapped in one step) and graceful stop.
  * May import: every plane below cli.
  */
 import type { Settings } from '../config/settings.js';
@@ -19,13 +20,14 @@ import { StatusHistory } from '../ops/history.js';
 import { buildStatus } from '../ops/status.js';
 import { SipService } from '../sip/service.js';
 import { loadTlsConfig, sipsPortOf } from '../sip/transport/tls.js';
-import { ZoneError } from '../shared/errors.js';
+import { SiteError, ZoneError } from '../shared/errors.js';
 import type { HealthChange, Prober } from '../shared/health.js';
 import { logEvent, withRecentEvents, type Logger } from '../shared/log.js';
 import { RecentEvents } from '../shared/recent-events.js';
 import { loadZones } from '../zone/load.js';
 import { buildSite } from '../zone/site.js';
-import type { SiteModel, ZoneSet } from '../zone/types.js';
+import { loadSiteOffThread } from '../zone/reload.js';
+import type { SiteModel, SiteOptions, ZoneSet } from '../zone/types.js';
 import { instanceMetrics, ProbeStats } from './metrics.js';
 
 export interface Instance {
@@ -34,12 +36,17 @@ export interface Instance {
   readonly dns: DnsServer;
   readonly sip: SipService;
   readonly http: HttpPlane;
-  reload(): { ok: boolean; message: string };
+  /** Re-read the zone files off the main thread, then swap zones, site and answers in one step. */
+  reload(): Promise<{ ok: boolean; message: string }>;
   stop(reason: string): Promise<void>;
 }
 
+function siteOptions(s: Settings): SiteOptions {
+  return { self: s.self, pairs: s.pairs, pool: s.pool, servingPair: s.servingPair, local: s.local };
+}
+
 function siteOf(zones: ZoneSet, s: Settings): SiteModel {
-  return buildSite(zones, { self: s.self, pairs: s.pairs, pool: s.pool, servingPair: s.servingPair, local: s.local });
+  return buildSite(zones, siteOptions(s));
 }
 
 /** Longest wait for in-flight transactions on a graceful stop. */
@@ -128,17 +135,28 @@ export async function startInstance(settings: Settings, parentLog: Logger): Prom
   });
 
   let stopping = false;
-  const reload = (): { ok: boolean; message: string } => {
+  // One reload at a time: a request while one runs starts after it (and reads the files then).
+  let reloading: Promise<unknown> = Promise.resolve();
+  const reload = (): Promise<{ ok: boolean; message: string }> => {
+    const next = reloading.then(reloadNow, reloadNow);
+    reloading = next;
+    return next;
+  };
+  const reloadNow = async (): Promise<{ ok: boolean; message: string }> => {
     try {
-      const z = loadZones(settings.zones);
-      const s = siteOf(z, settings);
+      const t0 = performance.now();
+      const { zones: z, site: s, thread, adoptMs } = await loadSiteOffThread(settings.zones, siteOptions(settings));
+      if (stopping) return { ok: false, message: 'stopping' };
+      const t1 = performance.now();
       site = s;
       health.setSite(s);
       feed.setZones(z, s.pool);
-      logEvent(log, 'ZONE_RELOADED', { zones: z.zones.map((x) => x.origin) });
+      // How long the reload took, and how long it held the main thread (adopting the worker's result and swapping).
+      const mainMs = adoptMs + performance.now() - t1;
+      logEvent(log, 'ZONE_RELOADED', { zones: z.zones.map((x) => x.origin), ms: Math.round(performance.now() - t0), mainThreadMs: Math.round(mainMs * 10) / 10, thread });
       return { ok: true, message: `reloaded ${z.zones.map((x) => x.origin).join(', ')}` };
     } catch (e) {
-      const message = e instanceof ZoneError ? e.message : (e as Error).message;
+      const message = e instanceof ZoneError || e instanceof SiteError ? e.message : (e as Error).message;
       logEvent(log, 'ZONE_REJECTED', { error: message });
       return { ok: false, message };
     }

@@ -14,42 +14,67 @@ import type { RR } from './types.js';
 import { formatRdata } from './present.js';
 
 const at = (rr: RR, message: string): ZoneProblem => ({ file: rr.file, line: rr.line, message });
-const HOSTNAME_LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+/** Labels of letters/digits/hyphen, not starting or ending with a hyphen; a leading `*` label allowed. */
+const HOSTNAME = /^(\*|[a-z0-9]([a-z0-9-]*[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
 
 /** True when every label is letters/digits/hyphen (a leading `*` label allowed). */
 function isHostname(name: string): boolean {
-  const labels = name.split('.');
-  return labels.every((l, i) => HOSTNAME_LABEL.test(l) || (i === 0 && l === '*'));
+  return HOSTNAME.test(name);
 }
 
 /**
  * Drop exact duplicates; give each RRset one TTL as BIND does: within a run
  * of records of one owner the first TTL wins (warning), across runs the last.
+ * An RRset's records are compared in presentation form only once it has a
+ * second record (most have one).
  */
 export function normalizeRecords(records: readonly RR[]): { records: RR[]; warnings: ZoneProblem[] } {
+  /** One RRset: its TTL so far, the run of its owner's records it was last seen in, the next RRset of the owner. */
+  interface RRset { type: RR['type']; ttl: number; run: number; runTtl: number; first: RR; seen?: Set<string>; next?: RRset }
   const warnings: ZoneProblem[] = [];
-  const seen = new Set<string>();
+  /** The first RRset of each owner; the others follow through `next` (a few per name). */
+  const sets = new Map<string, RRset>();
   const out: RR[] = [];
-  const finalTtl = new Map<string, number>();
+  const setOf: RRset[] = [];
   let runOwner: string | undefined;
-  let runTtl = new Map<string, number>();
+  let run = 0;
+  let atName: RRset | undefined;
   for (const rr of records) {
-    if (rr.name !== runOwner) { runOwner = rr.name; runTtl = new Map(); }
-    const setKey = `${rr.name}\t${rr.type}`;
-    let ttl = runTtl.get(rr.type);
-    if (ttl === undefined) runTtl.set(rr.type, (ttl = rr.ttl));
-    else if (ttl !== rr.ttl) warnings.push(at(rr, `TTL set to prior TTL (${ttl})`));
-    finalTtl.set(setKey, ttl);
-    const key = `${setKey}\t${formatRdata(rr)}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
+    if (rr.name !== runOwner) {
+      runOwner = rr.name;
+      run++;
+      atName = sets.get(rr.name);
+    }
+    let set = atName;
+    while (set && set.type !== rr.type) set = set.next;
+    if (!set) {
+      set = { type: rr.type, ttl: rr.ttl, run, runTtl: rr.ttl, first: rr, next: atName };
+      atName = set;
+      sets.set(rr.name, set);
+      out.push(rr);
+      setOf.push(set);
+      continue;
+    }
+    if (set.run !== run) {
+      set.run = run;
+      set.runTtl = rr.ttl;
+    } else if (set.runTtl !== rr.ttl) {
+      warnings.push(at(rr, `TTL set to prior TTL (${set.runTtl})`));
+    }
+    set.ttl = set.runTtl;
+    set.seen ??= new Set([formatRdata(set.first)]);
+    const key = formatRdata(rr);
+    if (set.seen.has(key)) continue;
+    set.seen.add(key);
     out.push(rr);
+    setOf.push(set);
   }
-  const unified = out.map((rr) => {
-    const ttl = finalTtl.get(`${rr.name}\t${rr.type}`) ?? rr.ttl;
-    return ttl === rr.ttl ? rr : { ...rr, ttl };
-  });
-  return { records: unified, warnings };
+  for (let i = 0; i < out.length; i++) {
+    const rr = out[i]!;
+    const ttl = setOf[i]!.ttl;
+    if (ttl !== rr.ttl) out[i] = { ...rr, ttl };
+  }
+  return { records: out, warnings };
 }
 
 /** Every semantic problem of one zone's (normalized) records. */
@@ -67,14 +92,24 @@ export function checkZone(origin: string, mainFile: string, records: readonly RR
     if (list) list.push(rr);
     else byName.set(rr.name, [rr]);
   }
-  const has = (name: string, type: RR['type']): boolean => (byName.get(name) ?? []).some((r) => r.type === type);
+  const has = (name: string, type: RR['type']): boolean => {
+    const list = byName.get(name);
+    if (list) for (const r of list) if (r.type === type) return true;
+    return false;
+  };
   const hasAddress = (name: string): boolean => has(name, 'A') || has(name, 'AAAA');
 
   // Zone cuts below the apex: names at or under them are not this zone's data (except glue).
-  const cuts = [...byName.keys()].filter((n) => n !== origin && has(n, 'NS'));
-  const underCut = (name: string): boolean => cuts.some((c) => isInZone(name, c));
+  const cuts = new Set<string>();
+  for (const rr of inZone) if (rr.type === 'NS' && rr.name !== origin) cuts.add(rr.name);
+  const underCut = (name: string): boolean => {
+    if (cuts.size === 0) return false;
+    for (let n = name; n !== origin && n.includes('.'); n = n.slice(n.indexOf('.') + 1)) if (cuts.has(n)) return true;
+    return false;
+  };
 
-  const soas = inZone.filter((r) => r.type === 'SOA');
+  const soas: RR[] = [];
+  for (const rr of inZone) if (rr.type === 'SOA') soas.push(rr);
   const apexSoa = soas.filter((r) => r.name === origin);
   for (const s of soas) if (s.name !== origin) errors.push(at(s, `SOA record not at top of zone (${s.name})`));
   if (apexSoa.length === 0) errors.push({ file: mainFile, line: 1, message: `zone ${origin} has no SOA record at its apex` });
@@ -82,8 +117,9 @@ export function checkZone(origin: string, mainFile: string, records: readonly RR
   if (!has(origin, 'NS')) errors.push({ file: mainFile, line: apexSoa[0]?.line ?? 1, message: `zone ${origin} has no NS records at its apex` });
 
   for (const [name, list] of byName) {
+    if (!list.some((r) => r.type === 'CNAME')) continue;
     const cnames = list.filter((r) => r.type === 'CNAME');
-    if (cnames.length > 0 && cnames.length !== list.length) {
+    if (cnames.length !== list.length) {
       const late = list.reduce((a, b) => (b.line > a.line && b.file === a.file ? b : a));
       errors.push(at(late, `${name}: CNAME and other data`));
     }

@@ -42,6 +42,15 @@ const isBlank = (c: string): boolean => c === ' ' || c === '\t' || c === '\r';
 export function lex(text: string): LexResult {
   const entries: Entry[] = [];
   const problems: LexProblem[] = [];
+  lexEach(text, (e) => entries.push(e), (p) => problems.push(p));
+  return { entries, problems };
+}
+
+/**
+ * Tokenize a whole file, handing each entry over as soon as it ends (so a
+ * large file's tokens never all live at once). Never throws.
+ */
+export function lexEach(text: string, onEntry: (e: Entry) => void, onProblem: (p: LexProblem) => void): void {
   let line = 1;
   let depth = 0;
   let openLine = 0;
@@ -55,12 +64,12 @@ export function lex(text: string): LexResult {
     entry.tokens.push(tok);
   };
   const fail = (at: number, message: string): void => {
-    problems.push({ line: at, message });
+    onProblem({ line: at, message });
     if (!entry) entry = { line, blankStart: false, tokens: [] };
     entry.broken = true;
   };
   const endEntry = (): void => {
-    if (entry && entry.tokens.length > 0 && !entry.broken) entries.push(entry);
+    if (entry && entry.tokens.length > 0 && !entry.broken) onEntry(entry);
     entry = undefined;
   };
 
@@ -97,16 +106,15 @@ export function lex(text: string): LexResult {
     if (c === '"') {
       const start = line;
       let j = i + 1;
-      let out = '';
       let closed = false;
       while (j < n) {
-        const d = text[j];
-        if (d === '\n') break;
-        if (d === '\\' && j + 1 < n && text[j + 1] !== '\n') { out += d + text[j + 1]; j += 2; continue; }
-        if (d === '"') { closed = true; j++; break; }
-        out += d;
+        const d = text.charCodeAt(j);
+        if (d === 10) break;
+        if (d === 92 && j + 1 < n && text.charCodeAt(j + 1) !== 10) { j += 2; continue; }
+        if (d === 34) { closed = true; j++; break; }
         j++;
       }
+      const out = closed ? text.slice(i + 1, j - 1) : '';
       if (!closed) {
         fail(start, 'unbalanced quotes: quoted string not closed on its line');
         i = j;
@@ -118,21 +126,24 @@ export function lex(text: string): LexResult {
     }
     // An unquoted token: up to a blank, newline, ';', '(', ')' or '"'; '\' escapes the next character.
     let j = i;
-    let out = '';
+    let endsBadly = false;
     while (j < n) {
-      const d = text[j];
-      if (isBlank(d) || d === '\n' || d === ';' || d === '(' || d === ')' || d === '"') break;
-      if (d === '\\') {
-        if (j + 1 >= n || text[j + 1] === '\n') {
-          fail(line, 'backslash at end of line');
-          j++;
+      const d = text.charCodeAt(j);
+      // blank, CR, newline, ';', '(', ')', '"'
+      if (d === 32 || d === 9 || d === 13 || d === 10 || d === 59 || d === 40 || d === 41 || d === 34) break;
+      if (d === 92) {
+        if (j + 1 >= n || text.charCodeAt(j + 1) === 10) {
+          endsBadly = true;
           break;
         }
-        out += d + text[j + 1];
         j += 2;
         continue;
       }
-      out += d;
+      j++;
+    }
+    const out = text.slice(i, j);
+    if (endsBadly) {
+      fail(line, 'backslash at end of line');
       j++;
     }
     push({ text: out, quoted: false, line });
@@ -140,5 +151,4 @@ export function lex(text: string): LexResult {
   }
   if (depth > 0) fail(openLine, "unbalanced parentheses: '(' not closed before end of file");
   endEntry();
-  return { entries, problems };
 }

@@ -4,7 +4,8 @@
  * name minus `.zone` unless it sets $ORIGIN before its first record. Either
  * every file parses and passes the checks and a complete ZoneSet comes back,
  * or ZoneError lists every problem found (file:line each). Synchronous: it
- * runs at start and on reload, never on a query path.
+ * runs at start, and on reload in a worker thread (zone/reload.ts), never on
+ * a query path. check-zone runs the checks without building snapshots.
  * May import: shared, zone/*.
  */
 import { readdirSync, statSync } from 'node:fs';
@@ -18,7 +19,8 @@ import { buildZone, buildZoneSet } from './zone.js';
 import { parseName, ValueError } from './values.js';
 
 interface FileResult {
-  zone?: Zone;
+  /** The snapshot; for a check only, its origin and files. */
+  zone?: Zone | Pick<Zone, 'origin' | 'files'>;
   problems: ZoneProblem[];
   warnings: ZoneProblem[];
 }
@@ -55,7 +57,8 @@ export function originFromFileName(file: string): string | undefined {
   }
 }
 
-function loadFile(file: string): FileResult {
+/** `build`: make the snapshot; without it (check-zone) the checks alone run. */
+function loadFile(file: string, build: boolean): FileResult {
   const parsed = parseZoneFile(file, originFromFileName(file));
   const warnings = [...parsed.warnings];
   if (parsed.problems.length > 0) return { problems: parsed.problems, warnings };
@@ -68,18 +71,20 @@ function loadFile(file: string): FileResult {
   const checked = checkZone(origin, file, norm.records);
   warnings.push(...checked.warnings);
   if (checked.errors.length > 0) return { problems: checked.errors, warnings };
-  return { zone: buildZone(origin, norm.records, parsed.files), problems: [], warnings };
+  const zone = build ? buildZone(origin, norm.records, parsed.files) : { origin, files: parsed.files };
+  return { zone, problems: [], warnings };
 }
 
-function loadAll(paths: readonly string[]): { zones: Zone[]; problems: ZoneProblem[]; warnings: ZoneProblem[] } {
+function loadAll<B extends boolean>(paths: readonly string[], build: B): { zones: (B extends true ? Zone : Pick<Zone, 'origin' | 'files'>)[]; problems: ZoneProblem[]; warnings: ZoneProblem[] } {
+  type Z = B extends true ? Zone : Pick<Zone, 'origin' | 'files'>;
   const { files, problems } = expandZonePaths(paths);
-  const zones: Zone[] = [];
+  const zones: Z[] = [];
   const warnings: ZoneProblem[] = [];
   for (const f of files) {
-    const r = loadFile(f);
+    const r = loadFile(f, build);
     problems.push(...r.problems);
     warnings.push(...r.warnings);
-    if (r.zone) zones.push(r.zone);
+    if (r.zone) zones.push(r.zone as Z);
   }
   if (problems.length === 0) {
     const byOrigin = new Map<string, string>();
@@ -94,7 +99,7 @@ function loadAll(paths: readonly string[]): { zones: Zone[]; problems: ZoneProbl
 
 /** Load every zone of `paths`: a complete ZoneSet, or ZoneError listing every problem. */
 export function loadZones(paths: readonly string[]): ZoneSet {
-  const { zones, problems } = loadAll(paths);
+  const { zones, problems } = loadAll(paths, true);
   if (problems.length > 0) throw new ZoneError(problems);
   return buildZoneSet(zones);
 }
@@ -105,6 +110,6 @@ export function loadZones(paths: readonly string[]): ZoneSet {
  * about, e.g. an SOA supplying the missing TTL), valid or not.
  */
 export function checkZoneFiles(files: readonly string[]): { problems: ZoneProblem[]; warnings: ZoneProblem[] } {
-  const { problems, warnings } = loadAll(files);
+  const { problems, warnings } = loadAll(files, false);
   return { problems, warnings };
 }

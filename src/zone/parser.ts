@@ -13,7 +13,7 @@ import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ZoneProblem } from '../shared/errors.js';
 import type { RR, RRType } from './types.js';
-import { lex, type Entry, type Token } from './lexer.js';
+import { lexEach, type Entry, type Token } from './lexer.js';
 import { ValueError, isTtl, parseName, parseTtl } from './values.js';
 import { RdataError, SUPPORTED_TYPES, parseRdata } from './rdata.js';
 
@@ -98,23 +98,26 @@ function readZoneText(file: string, sh: Shared, at: { file: string; line: number
 }
 
 function parseText(text: string, file: string, startOrigin: string | undefined, sh: Shared, main: boolean): void {
-  const { entries, problems } = lex(text);
-  for (const p of problems) sh.problems.push({ file, line: p.line, message: p.message });
+  // Lexical problems come first in the report, as if the file had been lexed whole first.
+  const at = sh.problems.length;
+  const lexProblems: ZoneProblem[] = [];
   let origin = startOrigin;
   let owner: string | undefined;
   let ownerBad = false;
+  let ownerRaw = '';
+  let ownerOrigin: string | undefined;
   const problem = (line: number, message: string): void => { sh.problems.push({ file, line, message }); };
 
-  for (const e of entries) {
-    const first = e.tokens[0];
+  const onEntry = (e: Entry): void => {
+    const first = e.tokens[0]!;
     if (!e.blankStart && first.text.startsWith('$') && !first.quoted) {
       const dir = first.text.toUpperCase();
       const args = e.tokens.slice(1);
       if (dir === '$ORIGIN') {
-        if (args.length !== 1) { problem(e.line, '$ORIGIN needs exactly one name'); continue; }
+        if (args.length !== 1) { problem(e.line, '$ORIGIN needs exactly one name'); return; }
         try { origin = parseName(args[0].text, origin ?? ''); } catch (err) { problem(e.line, `$ORIGIN: ${msg(err)}`); }
       } else if (dir === '$TTL') {
-        if (args.length !== 1) { problem(e.line, '$TTL needs exactly one TTL'); continue; }
+        if (args.length !== 1) { problem(e.line, '$TTL needs exactly one TTL'); return; }
         try { sh.defaultTtl = parseTtl(args[0].text); } catch (err) { problem(e.line, `$TTL: ${msg(err)}`); }
       } else if (dir === '$INCLUDE') {
         if (main && sh.apex === undefined) sh.apex = origin;
@@ -122,28 +125,35 @@ function parseText(text: string, file: string, startOrigin: string | undefined, 
       } else {
         problem(e.line, `unknown directive '${first.text}'`);
       }
-      continue;
+      return;
     }
     if (origin === undefined) {
       problem(e.line, 'no origin: name the file ORIGIN.zone or start it with $ORIGIN');
-      continue;
+      return;
     }
     if (main && sh.apex === undefined) sh.apex = origin;
     let rest: Token[];
     if (e.blankStart) {
-      if (ownerBad) continue;
-      if (owner === undefined) { problem(e.line, 'no owner name: the first record must name its owner'); continue; }
+      if (ownerBad) return;
+      if (owner === undefined) { problem(e.line, 'no owner name: the first record must name its owner'); return; }
       rest = e.tokens;
     } else {
       ownerBad = true;
-      if (first.quoted) { problem(e.line, 'an owner name cannot be a quoted string'); continue; }
-      try { owner = parseName(first.text, origin); } catch (err) { problem(e.line, msg(err)); continue; }
+      if (first.quoted) { problem(e.line, 'an owner name cannot be a quoted string'); return; }
+      // The same owner text as the last record's, under the same origin: the same name (one string for both).
+      if (owner === undefined || first.text !== ownerRaw || origin !== ownerOrigin) {
+        try { owner = parseName(first.text, origin); } catch (err) { problem(e.line, msg(err)); return; }
+        ownerRaw = first.text;
+        ownerOrigin = origin;
+      }
       ownerBad = false;
       rest = e.tokens.slice(1);
     }
     const rr = parseRecord(e, owner, rest, origin, file, sh);
     if (rr) sh.records.push(rr);
-  }
+  };
+  lexEach(text, onEntry, (p) => lexProblems.push({ file, line: p.line, message: p.message }));
+  if (lexProblems.length > 0) sh.problems.splice(at, 0, ...lexProblems);
 }
 
 function parseRecord(e: Entry, owner: string, toks: Token[], origin: string, file: string, sh: Shared): RR | undefined {
@@ -152,13 +162,14 @@ function parseRecord(e: Entry, owner: string, toks: Token[], origin: string, fil
   let i = 0;
   const problem = (line: number, message: string): undefined => { sh.problems.push({ file, line, message }); return undefined; };
   for (let k = 0; k < 2 && i < toks.length; k++) {
-    const t = toks[i];
+    const t = toks[i]!;
     if (t.quoted) break;
-    const up = t.text.toUpperCase();
-    if (ttl === undefined && isTtl(t.text)) {
+    const c0 = t.text.charCodeAt(0);
+    if (ttl === undefined && c0 >= 48 && c0 <= 57 && isTtl(t.text)) {
       try { ttl = parseTtl(t.text); } catch (err) { return problem(t.line, msg(err)); }
       i++;
-    } else if (!classSeen && (KNOWN_CLASSES.has(up) || /^CLASS\d+$/.test(up))) {
+    } else if (!classSeen && (t.text === 'IN' || KNOWN_CLASSES.has(t.text.toUpperCase()) || /^CLASS\d+$/i.test(t.text))) {
+      const up = t.text.toUpperCase();
       classSeen = true;
       if (up !== 'IN') return problem(t.line, `class '${t.text}' is not supported: zones are class IN`);
       i++;
@@ -166,7 +177,7 @@ function parseRecord(e: Entry, owner: string, toks: Token[], origin: string, fil
   }
   const typeTok = toks[i];
   if (!typeTok) return problem(e.line, 'record has no type');
-  const type = typeTok.text.toUpperCase() as RRType;
+  const type = (SUPPORTED_TYPES.includes(typeTok.text as RRType) ? typeTok.text : typeTok.text.toUpperCase()) as RRType;
   if (typeTok.quoted || !SUPPORTED_TYPES.includes(type)) {
     if (OTHER_TYPES.has(type) || /^TYPE\d+$/.test(type)) return problem(typeTok.line, `record type '${typeTok.text}' is not supported (supported: ${SUPPORTED_TYPES.join(' ')})`);
     return problem(typeTok.line, `unknown RR type '${typeTok.text}'`);
@@ -188,7 +199,7 @@ function parseRecord(e: Entry, owner: string, toks: Token[], origin: string, fil
     sh.defaultTtl = ttl;
     sh.warnings.push({ file, line: e.line, message: 'no TTL specified; using SOA MINIMUM instead' });
   }
-  return { ...rd, name: owner, ttl, file, line: e.line };
+  return { type: rd.type, data: rd.data, name: owner, ttl, file, line: e.line } as RR;
 }
 
 function include(e: Entry, args: Token[], file: string, origin: string | undefined, sh: Shared): void {

@@ -39,8 +39,8 @@ function addressesOf(zones: ZoneSet, name: string): string[] {
 function poolsOf(zones: ZoneSet, target: string | undefined): string[] {
   const pools = new Set<string>();
   for (const z of zones.zones) {
-    for (const rr of z.records) {
-      if (rr.type !== 'SRV' || (target !== undefined && rr.data.target !== target)) continue;
+    for (const rr of z.recordsOfType('SRV')) {
+      if (target !== undefined && rr.data.target !== target) continue;
       for (const { prefix } of POOL_SRV) if (rr.name.startsWith(prefix)) pools.add(rr.name.slice(prefix.length));
     }
   }

@@ -41,17 +41,30 @@ export type RR = RData & {
 
 export type RRsetOf<T extends RRType> = Extract<RR, { type: T }>;
 
+/** The names of a zone: membership and iteration (no per-name objects behind it). */
+export interface NameSet extends Iterable<string> {
+  readonly size: number;
+  has(name: string): boolean;
+}
+
 /** One zone: an apex (its SOA owner) and its records, indexed by name then type. */
 export interface Zone {
   readonly origin: string;
   readonly soa: RRsetOf<'SOA'>;
   readonly records: readonly RR[];
   /** Every owner name in the zone (and empty non-terminals), canonical. */
-  readonly names: ReadonlySet<string>;
+  readonly names: NameSet;
+  /**
+   * A digest of what the zone serves (records in order, the SOA serial left
+   * out): equal digests mean equal answers.
+   */
+  readonly digest: string;
   /** The records of `name` (canonical) of `type`; [] when none. */
   lookup<T extends RRType>(name: string, type: T): readonly RRsetOf<T>[];
   /** Every record owned by `name`. */
   recordsAt(name: string): readonly RR[];
+  /** Every record of `type`, in file order. */
+  recordsOfType<T extends RRType>(type: T): readonly RRsetOf<T>[];
   /** The files this zone was read from (the main file first, then $INCLUDEs). */
   readonly files: readonly string[];
 }

@@ -11,8 +11,18 @@ export class ValueError extends Error {}
 
 const MAX_TTL = 2147483647;
 
+/** No escapes and nothing beyond ASCII: the bytes are the characters. */
+function plainAscii(raw: string): boolean {
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c === 0x5c || c > 0x7f) return false;
+  }
+  return true;
+}
+
 /** Decode the escapes of a raw token into bytes (\DDD: one octet; \X: X itself). */
 export function decodeBytes(raw: string): Buffer {
+  if (plainAscii(raw)) return Buffer.from(raw, 'latin1');
   const out: number[] = [];
   for (let i = 0; i < raw.length; i++) {
     const c = raw[i];

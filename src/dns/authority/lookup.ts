@@ -1,7 +1,8 @@
 /**
  * dns/authority/lookup: what the served zones say about one (name, type), as
  * a result kind plus sections — no wire bytes here (encode.ts builds those).
- * Called when answers are precomputed (answers.ts), never per query.
+ * Called when a name's answers are first encoded (answers.ts), never again
+ * for a name already answered.
  *
  * Authoritative only: names outside every served zone are Refused. Rules:
  * RFC 1034 §4.3.2 (CNAME chased inside the same zone, at most 8 links),

@@ -7,12 +7,13 @@
  * May import: zone/types.
  */
 import { createHash } from 'node:crypto';
-import type { RR, RRType, RRsetOf, Zone, ZoneSet } from '../../zone/types.js';
+import type { NameSet, RR, RRType, RRsetOf, Zone, ZoneSet } from '../../zone/types.js';
 
 type Overrides = Map<string, Map<RRType, readonly RR[]>>;
 
 export class OverlayZone implements Zone {
   private cachedRecords: readonly RR[] | undefined;
+  private cachedDigest: string | undefined;
 
   constructor(
     readonly base: Zone,
@@ -22,7 +23,7 @@ export class OverlayZone implements Zone {
   get origin(): string {
     return this.base.origin;
   }
-  get names(): ReadonlySet<string> {
+  get names(): NameSet {
     return this.base.names;
   }
   get files(): readonly string[] {
@@ -67,6 +68,30 @@ export class OverlayZone implements Zone {
     return out;
   }
 
+  /**
+   * The base zone's digest when every replaced RRset serves what the base
+   * does; else that digest and the RRsets that differ, in order (the SOA
+   * serial left out). Never reads the whole base zone.
+   */
+  get digest(): string {
+    if (this.cachedDigest === undefined) {
+      let h: ReturnType<typeof createHash> | undefined;
+      for (const [name, byType] of this.overrides) {
+        for (const [type, rrs] of byType) {
+          const text = rrsetText(rrs);
+          if (text === rrsetText(this.base.lookup(name, type))) continue;
+          (h ??= createHash('sha256').update(this.base.digest)).update(`\n${name} ${type}\n${text}`);
+        }
+      }
+      this.cachedDigest = h ? h.digest('hex') : this.base.digest;
+    }
+    return this.cachedDigest;
+  }
+
+  recordsOfType<T extends RRType>(type: T): readonly RRsetOf<T>[] {
+    return this.records.filter((r) => r.type === type) as RRsetOf<T>[];
+  }
+
   get records(): readonly RR[] {
     if (!this.cachedRecords) {
       const out: RR[] = [];
@@ -91,16 +116,11 @@ export class OverlayZoneSet implements ZoneSet {
   }
 }
 
-/**
- * A digest of what a zone serves, the SOA serial left out: equal digests mean
- * equal answers. Used to decide whether the served serial must move.
- */
+function rrsetText(rrs: readonly RR[]): string {
+  return rrs.map((rr) => `${rr.ttl} ${JSON.stringify(rr.type === 'SOA' ? { ...rr.data, serial: 0 } : rr.data)}`).join('\n');
+}
+
+/** What a zone serves, summarised (Zone.digest): equal digests mean equal answers. */
 export function fingerprint(zone: Zone): string {
-  const lines: string[] = [];
-  for (const rr of zone.records) {
-    const data = rr.type === 'SOA' ? { ...rr.data, serial: 0 } : rr.data;
-    lines.push(`${rr.name} ${rr.ttl} ${rr.type} ${JSON.stringify(data)}`);
-  }
-  // Order matters to answers (local first), so the lines are hashed in order.
-  return createHash('sha256').update(lines.join('\n')).digest('hex');
+  return zone.digest;
 }

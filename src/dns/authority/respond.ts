@@ -1,7 +1,7 @@
 /**
  * dns/authority/respond: one query in, one response out — the whole query path.
- * Parses the header, question and OPT (wire.ts), picks the precomputed Body
- * (answers.ts), and has the one response writer (wire/response.ts) write
+ * Parses the header, question and OPT (wire.ts), picks the encoded Body
+ * (answers.ts; encoded on the name's first query, then cached), and has the one response writer (wire/response.ts) write
  * header + the question as asked (so its case is echoed, and every
  * compression pointer to it too) + the Body, fitted to the client's size,
  * + OPT; then moves the Body's pointers when it was compressed against an

@@ -3,7 +3,7 @@
  * responses decoded and compared section by section as presentation text.
  */
 import { expect } from 'chai';
-import { buildAnswerTable, type AnswerTable } from '../../../../src/dns/authority/answers.js';
+import { ANSWER_CACHE_NAMES, buildAnswerTable, type AnswerTable } from '../../../../src/dns/authority/answers.js';
 import { newCounters } from '../../../../src/dns/counters.js';
 import { respond } from '../../../../src/dns/authority/respond.js';
 import { DNS_TEST_ZONE, zonesFromText } from '../../../support/dns-zone.js';
@@ -179,5 +179,42 @@ describe('dns answers: lookup cases against the test zone', () => {
     expect(r.answer).to.have.length(8);
     expect(r.additional).to.deep.equal([]);
     expect(r.size).to.be.at.most(512);
+  });
+});
+
+describe('dns answers: encoded on a name\'s first query, cached within a bound', () => {
+  it('a new table holds no answers; a name is encoded once, whatever the case it is asked in', () => {
+    const { table } = buildAnswerTable(zonesFromText({ 'example.com.zone': DNS_TEST_ZONE }));
+    expect(table.cached).to.equal(0);
+    const first = ask(table, 'proxy1.example.com', 'A');
+    expect(table.cached).to.equal(1);
+    expect(ask(table, 'PROXY1.Example.COM', 'A').answer).to.deep.equal(first.answer);
+    expect(ask(table, 'proxy1.example.com', 'AAAA').answer).to.deep.equal(['proxy1.example.com. 30 IN AAAA 2001:db8::11']);
+    expect(table.cached).to.equal(1);
+  });
+
+  it('never holds more names than its bound: a scan of random names starts the cache over and answers stay right', () => {
+    expect(ANSWER_CACHE_NAMES).to.equal(65536);
+    const bound = 64;
+    const { table } = buildAnswerTable(zonesFromText({ 'example.com.zone': DNS_TEST_ZONE }), { cacheNames: bound });
+    for (let i = 0; i < bound * 3 + 10; i++) {
+      expect(table.cached).to.be.at.most(bound);
+      expect(ask(table, `n${i}.example.com`, 'A').rcode).to.equal('NXDOMAIN');
+    }
+    expect(table.cached).to.be.below(bound);
+    expect(ask(table, 'proxy1.example.com', 'AAAA').answer).to.deep.equal(['proxy1.example.com. 30 IN AAAA 2001:db8::11']);
+    expect(ask(table, 'x.y.nothere.example.com', 'SRV').rcode).to.equal('NXDOMAIN');
+  });
+
+  it('a name with a byte no zone name has (a dot inside a label) is no name of the zone', () => {
+    const { table } = buildAnswerTable(zonesFromText({ 'example.com.zone': DNS_TEST_ZONE }));
+    // "proxy1.example" as one label, then "com": must not be taken for proxy1.example.com.
+    const q = Buffer.from(buildQuery('proxy1xexample.com', 'A', {}));
+    q[12 + 1 + 6] = 0x2e;
+    const out = respond(table, q, q.length, false, newCounters());
+    expect(out).to.not.equal(null);
+    const r = decode(out!);
+    expect(r.answer).to.deep.equal([]);
+    expect(r.rcode).to.equal('REFUSED');
   });
 });

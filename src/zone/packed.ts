@@ -1,0 +1,283 @@
+/**
+ * zone/packed: the zone snapshot in a dense form — a few typed arrays and two
+ * long strings instead of one object per record — so that a 200k-record zone
+ * costs tens of megabytes, and a snapshot built in a worker thread crosses to
+ * the main thread as a handful of transferable buffers (adopting it is O(1)).
+ *
+ * Layout (PackedZoneData): owner names (and empty non-terminals) concatenated
+ * in `names` with offsets, found through an open-addressing hash table
+ * (`slots`); each name's records listed in `recIdx[nameRec[k]..nameRec[k+1])`
+ * in file order; per record its type code, TTL, file, line, owner, and its
+ * RDATA as text in `rdata`. Records are decoded into RR objects only when
+ * asked for (lookup, recordsAt, records): zone reads happen when answers are
+ * built, never per query.
+ *
+ * May import: shared, zone/types.
+ */
+import { createHash } from 'node:crypto';
+import { ZoneError } from '../shared/errors.js';
+import type { NameSet, RData, RR, RRType, RRsetOf, Zone } from './types.js';
+import { RR_TYPE_CODES } from './types.js';
+
+/** Everything a PackedZone holds: plain strings and typed arrays (structured-clonable, buffers transferable). */
+export interface PackedZoneData {
+  origin: string;
+  files: string[];
+  /** The files records name (`files`, then any other a record came from). */
+  recFiles: string[];
+  /** sha256 of the names and records in file order, the SOA serial left out (see Zone.digest). */
+  digest: string;
+  names: string;
+  nameOff: Uint32Array;
+  slots: Int32Array;
+  nameRec: Uint32Array;
+  recIdx: Uint32Array;
+  rtype: Uint16Array;
+  ttl: Uint32Array;
+  line: Uint32Array;
+  file: Uint16Array;
+  owner: Uint32Array;
+  /** Per record, its RDATA as text (encodeRdata). */
+  rdata: string;
+  rdOff: Uint32Array;
+  /** Index of the apex SOA record. */
+  soa: number;
+}
+
+const TYPE_BY_CODE = new Map<number, RRType>(Object.entries(RR_TYPE_CODES).map(([t, c]) => [c, t as RRType]));
+const NONE: readonly never[] = Object.freeze([]);
+
+/** FNV-1a over the UTF-16 code units of a canonical name. */
+function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/**
+ * RDATA as text, per type: names and numbers space-separated (a canonical
+ * name has no blank: values.ts allows \x21-\x7e only), byte strings in hex,
+ * the types with free-form strings as JSON.
+ */
+function encodeRdata(rd: RData): string {
+  switch (rd.type) {
+    case 'A': case 'AAAA': return rd.data.address;
+    case 'NS': return rd.data.host;
+    case 'CNAME': case 'PTR': return rd.data.target;
+    case 'MX': return `${rd.data.preference} ${rd.data.exchange}`;
+    case 'SRV': return `${rd.data.priority} ${rd.data.weight} ${rd.data.port} ${rd.data.target}`;
+    case 'TXT': return rd.data.strings.map((b) => b.toString('hex')).join(' ');
+    case 'CAA': return `${rd.data.flags} ${rd.data.value.toString('hex')} ${rd.data.tag}`;
+    case 'SOA': case 'NAPTR': return JSON.stringify(rd.data);
+  }
+}
+
+function decodeRdata(type: RRType, t: string): RData['data'] {
+  switch (type) {
+    case 'A': case 'AAAA': return { address: t };
+    case 'NS': return { host: t };
+    case 'CNAME': case 'PTR': return { target: t };
+    case 'MX': {
+      const sp = t.indexOf(' ');
+      return { preference: Number(t.slice(0, sp)), exchange: t.slice(sp + 1) };
+    }
+    case 'SRV': {
+      const [p, w, port, target] = t.split(' ');
+      return { priority: Number(p), weight: Number(w), port: Number(port), target: target! };
+    }
+    case 'TXT': return { strings: t.split(' ').map((h) => Buffer.from(h, 'hex')) };
+    case 'CAA': {
+      const [flags, value, tag] = t.split(' ');
+      return { flags: Number(flags), tag: tag!, value: Buffer.from(value!, 'hex') };
+    }
+    case 'SOA': case 'NAPTR': return JSON.parse(t) as RData['data'];
+  }
+}
+
+/** Pack checked records (every one inside `origin`, exactly one SOA at the apex). */
+export function packZone(origin: string, records: readonly RR[], files: readonly string[]): PackedZoneData {
+  const fileIdx = new Map<string, number>(files.map((f, i) => [f, i]));
+  const allFiles = [...files];
+  const nameIdx = new Map<string, number>();
+  const nameList: string[] = [];
+  const counts: number[] = [];
+  const n = records.length;
+  const owner = new Uint32Array(n);
+  const rtype = new Uint16Array(n);
+  const ttl = new Uint32Array(n);
+  const line = new Uint32Array(n);
+  const file = new Uint16Array(n);
+  const rdOff = new Uint32Array(n + 1);
+  const json: string[] = new Array<string>(n);
+  const soaJson: [number, string][] = [];
+  let soa = -1;
+  let off = 0;
+  for (let i = 0; i < n; i++) {
+    const rr = records[i]!;
+    let k = nameIdx.get(rr.name);
+    if (k === undefined) {
+      k = nameList.length;
+      nameIdx.set(rr.name, k);
+      nameList.push(rr.name);
+      counts.push(0);
+      // Every name between the owner and the apex exists (empty non-terminals).
+      for (let p = rr.name; p !== origin && p.includes('.'); ) {
+        p = p.slice(p.indexOf('.') + 1);
+        if (nameIdx.has(p)) break;
+        nameIdx.set(p, nameList.length);
+        nameList.push(p);
+        counts.push(0);
+      }
+    }
+    counts[k]!++;
+    owner[i] = k;
+    rtype[i] = RR_TYPE_CODES[rr.type];
+    ttl[i] = rr.ttl;
+    line[i] = rr.line;
+    let f = fileIdx.get(rr.file);
+    if (f === undefined) {
+      f = allFiles.length;
+      fileIdx.set(rr.file, f);
+      allFiles.push(rr.file);
+    }
+    file[i] = f;
+    const j = encodeRdata(rr);
+    json[i] = j;
+    off += j.length;
+    rdOff[i + 1] = off;
+    if (rr.type === 'SOA') {
+      if (rr.name === origin && soa < 0) soa = i;
+      // The digest covers what is served: the SOA serial is left out.
+      soaJson.push([i, encodeRdata({ type: 'SOA', data: { ...rr.data, serial: 0 } })]);
+    }
+  }
+  if (soa < 0) throw new ZoneError([{ file: files[0] ?? '', line: 0, message: `zone ${origin}: no SOA record at the apex` }]);
+  const rdata = json.join('');
+  // The digest: names, owners, types, TTLs and RDATA (each SOA's with serial 0).
+  const hash = createHash('sha256').update(nameList.join('\n'));
+  const lens = new Uint32Array(n);
+  for (let i = 0; i < n; i++) lens[i] = rdOff[i + 1]! - rdOff[i]!;
+  for (const [i, zeroed] of soaJson) lens[i] = zeroed.length;
+  for (const a of [owner, rtype, ttl, lens]) hash.update(a);
+  let from = 0;
+  for (const [i, zeroed] of soaJson) {
+    hash.update(rdata.slice(from, rdOff[i])).update(zeroed);
+    from = rdOff[i + 1]!;
+  }
+  hash.update(rdata.slice(from));
+  const m = nameList.length;
+  const nameOff = new Uint32Array(m + 1);
+  const nameRec = new Uint32Array(m + 1);
+  for (let k = 0; k < m; k++) {
+    nameOff[k + 1] = nameOff[k]! + nameList[k]!.length;
+    nameRec[k + 1] = nameRec[k]! + counts[k]!;
+  }
+  const fill = nameRec.slice(0, m);
+  const recIdx = new Uint32Array(n);
+  for (let i = 0; i < n; i++) recIdx[fill[owner[i]!]!++] = i;
+  let size = 16;
+  while (size < m * 2) size *= 2;
+  const slots = new Int32Array(size).fill(-1);
+  for (let k = 0; k < m; k++) {
+    let s = hashString(nameList[k]!) & (size - 1);
+    while (slots[s] !== -1) s = (s + 1) & (size - 1);
+    slots[s] = k;
+  }
+  return {
+    origin, files: [...files], recFiles: allFiles, digest: hash.digest('hex'),
+    names: nameList.join(''), nameOff, slots, nameRec, recIdx, rtype, ttl, line, file, owner, rdata, rdOff, soa,
+  };
+}
+
+/** The ArrayBuffers of `d`, for postMessage's transfer list. */
+export function packedBuffers(d: PackedZoneData): ArrayBuffer[] {
+  return [d.nameOff, d.slots, d.nameRec, d.recIdx, d.rtype, d.ttl, d.line, d.file, d.owner, d.rdOff].map((a) => a.buffer as ArrayBuffer);
+}
+
+export class PackedZone implements Zone {
+  readonly origin: string;
+  readonly files: readonly string[];
+  readonly digest: string;
+  readonly soa: RRsetOf<'SOA'>;
+  readonly names: NameSet;
+  private readonly mask: number;
+
+  constructor(readonly data: PackedZoneData) {
+    const d = data;
+    this.origin = d.origin;
+    this.files = Object.freeze([...d.files]);
+    this.digest = d.digest;
+    this.mask = d.slots.length - 1;
+    this.soa = this.decode(d.soa) as RRsetOf<'SOA'>;
+    const count = d.nameOff.length - 1;
+    this.names = {
+      size: count,
+      has: (name: string) => this.find(name) >= 0,
+      [Symbol.iterator]: function* (this: void) {
+        for (let k = 0; k < count; k++) yield d.names.slice(d.nameOff[k], d.nameOff[k + 1]);
+      },
+    };
+  }
+
+  /** Number of records. */
+  get size(): number {
+    return this.data.rtype.length;
+  }
+
+  private find(name: string): number {
+    const d = this.data;
+    for (let s = hashString(name) & this.mask; ; s = (s + 1) & this.mask) {
+      const k = d.slots[s]!;
+      if (k < 0) return -1;
+      const start = d.nameOff[k]!;
+      if (d.nameOff[k + 1]! - start === name.length && d.names.startsWith(name, start)) return k;
+    }
+  }
+
+  private decode(i: number): RR {
+    const d = this.data;
+    const type = TYPE_BY_CODE.get(d.rtype[i]!)!;
+    const data = decodeRdata(type, d.rdata.slice(d.rdOff[i], d.rdOff[i + 1]));
+    const k = d.owner[i]!;
+    return Object.freeze({
+      type, data, name: d.names.slice(d.nameOff[k], d.nameOff[k + 1]), ttl: d.ttl[i]!, file: d.recFiles[d.file[i]!]!, line: d.line[i]!,
+    }) as RR;
+  }
+
+  lookup<T extends RRType>(name: string, type: T): readonly RRsetOf<T>[] {
+    const k = this.find(name);
+    if (k < 0) return NONE;
+    const d = this.data;
+    const code = RR_TYPE_CODES[type];
+    let out: RR[] | undefined;
+    for (let j = d.nameRec[k]!; j < d.nameRec[k + 1]!; j++) {
+      const i = d.recIdx[j]!;
+      if (d.rtype[i] === code) (out ??= []).push(this.decode(i));
+    }
+    return (out ? Object.freeze(out) : NONE) as readonly RRsetOf<T>[];
+  }
+
+  recordsAt(name: string): readonly RR[] {
+    const k = this.find(name);
+    if (k < 0) return NONE;
+    const d = this.data;
+    const out: RR[] = [];
+    for (let j = d.nameRec[k]!; j < d.nameRec[k + 1]!; j++) out.push(this.decode(d.recIdx[j]!));
+    return Object.freeze(out);
+  }
+
+  /** Every record in file order, decoded on each call (zone transfers, site building). */
+  get records(): readonly RR[] {
+    const out: RR[] = new Array<RR>(this.size);
+    for (let i = 0; i < out.length; i++) out[i] = this.decode(i);
+    return Object.freeze(out);
+  }
+
+  /** The records of one type, in file order. */
+  recordsOfType<T extends RRType>(type: T): RRsetOf<T>[] {
+    const code = RR_TYPE_CODES[type];
+    const out: RR[] = [];
+    for (let i = 0; i < this.data.rtype.length; i++) if (this.data.rtype[i] === code) out.push(this.decode(i));
+    return out as RRsetOf<T>[];
+  }
+}
