@@ -183,8 +183,6 @@ export function resolveSettings(
   if ((s.tlsCert === undefined) !== (s.tlsKey === undefined)) {
     fail(s.tlsCert === undefined ? 'tls-cert' : 'tls-key', `is required with --${s.tlsCert === undefined ? 'tls-key' : 'tls-cert'}`);
   }
-  if (s.servingPair && !s.pairs.includes(s.servingPair)) {
-    fail('serving-pair', `${s.servingPair} is not one of the --pair values`);
-  }
+  // --serving-pair among --pair: checked with the zones (zone/site), where the refusal can name the records
   return s;
 }

@@ -47,7 +47,6 @@ describe('config: resolveSettings', () => {
     ['bad address', { ...base, listen: ['300.1.1.1'] }, /^--listen: '300.1.1.1' is not an IP address/],
     ['bad --http', { ...base, http: 'localhost' }, /^--http: 'localhost' is not HOST:PORT/],
     ['bad name', { ...base, self: 'bad_na me' }, /^--self: 'bad_na me' is not a valid domain name/],
-    ['serving pair not a pair', { ...base, 'serving-pair': 'other.example.com' }, /^--serving-pair: other.example.com is not one of/],
     ['bad log level', { ...base, 'log-level': 'loud' }, /^--log-level: 'loud' is not one of/],
   ];
   for (const [what, flags, re] of bad) {
