@@ -8,6 +8,7 @@
  */
 import type { Settings } from '../config/settings.js';
 import { AnswerFeed } from '../dns/authority/feed.js';
+import { StubResolver, systemServers } from '../dns/client/stub.js';
 import { Secondaries } from '../dns/secondary/secondaries.js';
 import { SerialCounter } from '../dns/authority/serial.js';
 import { DnsServer } from '../dns/server/server.js';
@@ -24,6 +25,7 @@ import type { HealthChange, Prober } from '../shared/health.js';
 import { logEvent, withRecentEvents, type Logger } from '../shared/log.js';
 import { RecentEvents } from '../shared/recent-events.js';
 import { loadZones } from '../zone/load.js';
+import { ZoneNames } from '../zone/names.js';
 import { buildSite } from '../zone/site.js';
 import type { SiteModel, ZoneSet } from '../zone/types.js';
 import { instanceMetrics, ProbeStats } from './metrics.js';
@@ -69,8 +71,11 @@ export async function startInstance(settings: Settings, parentLog: Logger): Prom
     peerUpAfter: settings.peerUpAfter,
     log,
   });
+  // Outbound SIP names: the zones' from the zone data, others through the DNS plane's stub resolver.
+  let zoneNames = new ZoneNames(zones);
   const sip = new SipService({
     site: () => site,
+    resolver: { client: new StubResolver({ servers: settings.resolver ?? systemServers() }), names: () => zoneNames },
     health,
     feedback: health,
     listen: listenAddresses.map((address) => ({ address, port: sipPort })),
@@ -133,6 +138,7 @@ export async function startInstance(settings: Settings, parentLog: Logger): Prom
       const z = loadZones(settings.zones);
       const s = siteOf(z, settings);
       site = s;
+      zoneNames = new ZoneNames(z);
       health.setSite(s);
       feed.setZones(z, s.pool);
       logEvent(log, 'ZONE_RELOADED', { zones: z.zones.map((x) => x.origin) });
