@@ -59,6 +59,8 @@ export interface StubOptions {
 }
 
 const QTYPE: Record<StubKind, number> = { A: TYPE.A, AAAA: TYPE.AAAA, SRV: TYPE.SRV, NAPTR: TYPE.NAPTR };
+/** Records read from one answer, at most (a large SRV pool with its additional addresses fits). */
+const MAX_ANSWER_RECORDS = 1024;
 /** CNAMEs followed inside one answer, at most. */
 const MAX_CHAIN = 8;
 
@@ -142,7 +144,7 @@ export class StubResolver {
       this.live.add(end);
       const timer = setTimeout(end, this.timeoutMs);
       const check = (buf: Buffer): void => {
-        const layout = readMessage(buf, buf.length);
+        const layout = readMessage(buf, buf.length, MAX_ANSWER_RECORDS);
         if (!layout || layout.id !== id || (layout.flags & FLAG.QR) === 0) return;
         const q = layout.questions[0];
         if (layout.questions.length !== 1 || !q || q.name !== qname || q.type !== qtype) return;
