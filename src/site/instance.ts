@@ -3,7 +3,9 @@
  * settings and zone files: the zone snapshot and site model, the health
  * monitor, the DNS authority, the SIP proxy and the HTTP plane, and wires
  * them (health -> DNS answer rebuilds; SIP <-> health through the Prober and
- * PairFeedback interfaces). Owns reload and graceful stop.
+ * PairFeedback interfaces; SIP's outbound resolution gets the zones through
+ * zone/names and outside names through dns/client, as the NameSource and
+ * SipDnsClient of sip/proxy/resolver). Owns reload and graceful stop.
  * May import: every plane below cli.
  */
 import type { Settings } from '../config/settings.js';

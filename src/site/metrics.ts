@@ -104,7 +104,7 @@ export function instanceMetrics(s: Sources): MetricFamily[] {
       yield [{ outcome: 'failed' }, n.failed] as const;
     }),
     counter('srvproxy_sip_forwarded_total', 'requests forwarded to each pair member', ['member'], () => byLabel('member', p.forwardedByMember)),
-    counter('srvproxy_sip_failovers_total', 'requests retried on another member after no answer', [], () => one(p.failovers)),
+    counter('srvproxy_sip_failovers_total', 'requests retried on another pair member, or on the next RFC 3263 target', [], () => one(p.failovers)),
     counter('srvproxy_sip_overload_rejections_total', 'INVITEs answered 503 by overload control', [], () => one(p.overloadRejections)),
     counter('srvproxy_sip_relay_refused_total', 'requests refused because they named no pair (no open relay)', [], () => one(p.relayRefused)),
     counter('srvproxy_sip_malformed_total', 'malformed SIP messages (answered 400 or dropped)', [], () => one(p.malformed + t.droppedMalformed)),

@@ -4,7 +4,10 @@
  * _sips._tcp under the pool name, with ports and addresses), self (a pool
  * member, else refuse), the HA pairs (two SRV targets each, the lower
  * priority number is the primary), the serving pair and the local members.
- * Every refusal is a SiteError whose message names the flag and the fix.
+ * A site that makes no sense is refused: --self a member of a --pair, the
+ * pool one of the --pairs, a pair member also a pool member, --serving-pair
+ * not a --pair. Every refusal is a SiteError whose message names the flag,
+ * the zone records involved and the fix.
  * May import: shared, zone/types.
  */
 import { SiteError } from '../shared/errors.js';

@@ -203,8 +203,10 @@ export class SipResolver {
     const p = this.bounded(this.locate(q)).then(({ outcome, ttl }) => {
       this.pendingResults.delete(key);
       if (!outcome.ok && outcome.status === 503) this.counters.failures++;
-      // an answer from the zones is not kept: the zone lookup is cheap, and a reload must show at once
-      if (!this.closed && ttl > 0) this.results.set(key, outcome, ttl * 1000);
+      // an answer for a name in the zones is not kept (a 404 neither): the zone lookup is cheap, and a reload must show at once
+      if (!this.closed && ttl > 0 && this.names()?.lookup('A', q.host.toLowerCase().replace(/\.$/, '')) === undefined) {
+        this.results.set(key, outcome, ttl * 1000);
+      }
       return outcome;
     });
     this.pendingResults.set(key, p);

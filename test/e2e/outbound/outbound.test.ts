@@ -6,7 +6,8 @@
  * member (127.0.0.22) sends to: a gateway named by an A record in the zone
  * (and by a CNAME to it);
  * a gateway pool named by SRV whose first target is silent (the second
- * answers within the per-hop timeout); a NAPTR/SRV choice of TCP; a name
+ * answers within the per-hop timeout); a NAPTR/SRV choice of TCP; a TCP
+ * target that refuses the connection (the next one at once); a name
  * outside the zones with two SRV targets, the first answering 503; an IP
  * target with transport=tls (TLS only: a UDP socket on the same port counts
  * no datagram). No query reaches the stand-in for a name in the zone. The
@@ -15,6 +16,7 @@
  */
 import { expect } from 'chai';
 import dgram from 'node:dgram';
+import net from 'node:net';
 import { StubResolver } from '../../../src/dns/client/stub.js';
 import { buildAnswerTable } from '../../../src/dns/authority/answers.js';
 import { DnsServer } from '../../../src/dns/server/server.js';
@@ -66,6 +68,7 @@ describe('e2e: outbound requests from a pair member (zone names, SRV failover, o
   let svc: SipService;
   let site: SiteModel;
   let port: number;
+  let closedPort: number; // a TCP port nothing listens on, at 127.0.0.67
 
   const ownZone = () =>
     [
@@ -83,6 +86,9 @@ describe('e2e: outbound requests from a pair member (zone names, SRV failover, o
       'tcpgw NAPTR 10 50 "s" "SIP+D2T" "" _sip._tcp.tcpgw',
       `_sip._tcp.tcpgw SRV 10 0 ${tcpGw.port} tcp-host`,
       'tcp-host A 127.0.0.64',
+      `_sip._tcp.tcppool SRV 10 0 ${closedPort} closed-host`,
+      `_sip._tcp.tcppool SRV 20 0 ${tcpGw.port} tcp-host`,
+      'closed-host A 127.0.0.67',
       '',
     ].join('\n');
 
@@ -110,6 +116,10 @@ describe('e2e: outbound requests from a pair member (zone names, SRV failover, o
     outDead = new SipPeer('127.0.0.65');
     outGw = new SipPeer('127.0.0.66');
     await Promise.all([a.start(), b.start(), gw.start(), dead.start(), gw2.start(), tcpGw.start(), outDead.start(), outGw.start()]);
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.67', () => r()));
+    closedPort = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
     dnsServer = new DnsServer({ addresses: ['127.0.0.1'], port: 0, table: buildAnswerTable(zonesFromText({ 'carrier.test.zone': outsideZone() })).table });
     await dnsServer.listen();
     const names = new ZoneNames(zonesFromText({ 'example.com.zone': ownZone() }));
@@ -201,6 +211,18 @@ describe('e2e: outbound requests from a pair member (zone names, SRV failover, o
     expect(got.msg.headers.via![0].protocol?.toUpperCase()).to.equal('TCP');
     tcpGw.reply(got, response(got.msg, 200, 'OK'));
     await b.peer.waitFor(isResp(200, m.headers['call-id']!, 'MESSAGE'), 2000, '200 back at the member');
+  });
+
+  it('a TCP target that refuses the connection: the next target at once (a transport error, no per-hop wait)', async () => {
+    const m = request(b.peer, 'MESSAGE', { ruri: 'sip:+1555@tcppool.example.com;transport=tcp' });
+    const t0 = Date.now();
+    b.peer.sendUdp(m, PROXY, port);
+    const got = await tcpGw.waitFor(isReq('MESSAGE', m.headers['call-id']!), 3000, 'MESSAGE at the second TCP target');
+    expect(Date.now() - t0).to.be.lessThan(HOP_MS);
+    expect(got.protocol).to.equal('tcp');
+    tcpGw.reply(got, response(got.msg, 200, 'OK'));
+    await b.peer.waitFor(isResp(200, m.headers['call-id']!, 'MESSAGE'), 2000, '200 back at the member');
+    expect(svc.counters.targetFailures).to.deep.equal({ [`tcp:127.0.0.67:${closedPort}`]: 1 });
   });
 
   it('a name outside the zones with two SRV targets, through the DNS stand-in: a 503 from the first, the second answers', async () => {

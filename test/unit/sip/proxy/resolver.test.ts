@@ -60,6 +60,8 @@ describe('sip/proxy/resolver: zone names and DNS TTLs', () => {
     expect(await r.resolve({ host: 'pool.example.com', secure: false })).to.deep.equal({ ok: true, targets: [{ protocol: 'udp', address: '127.0.0.61', port: 5070, priority: 1, weight: 0 }] });
     expect(await r.resolve({ host: 'alias.example.com', port: 5080, secure: false })).to.deep.include({ ok: true });
     expect(await r.resolve({ host: 'nothere.example.com', secure: false })).to.deep.equal({ ok: false, status: 404, reason: 'Not Found' });
+    expect(r.cached({ host: 'nothere.example.com', secure: false }), 'a 404 for a name in the zones is not kept (a reload shows at once)').to.equal(undefined);
+    expect(r.cached({ host: 'pool.example.com', secure: false })).to.equal(undefined);
     expect(client.asked).to.deep.equal([]);
     const ext = await r.resolve({ host: 'ext.example.com', port: 5090, secure: false });
     expect(ext).to.deep.equal({ ok: true, targets: [{ protocol: 'udp', address: '127.0.0.62', port: 5090, priority: 0, weight: 0 }] });
