@@ -341,13 +341,11 @@ function hasNextTarget(inp: ForwardInputs, attempts: number): boolean {
   return inp.target.kind === 'direct' && attempts + 1 < inp.target.dests.length;
 }
 
-/** Direct target `at` failed: the next one (RFC 3263 §4.3), its transaction dropped; cancelled: 487. */
-function nextTarget(ct: ClientTransaction, at: number, cancelled: boolean): Step {
+/** Direct target `at` failed: the next one (RFC 3263 §4.3), its transaction dropped. */
+function nextTarget(ct: ClientTransaction, at: number): Step {
   const effects: ForwardEffect[] = [];
   if (pending(ct)) effects.push({ do: 'abandon', ct });
-  effects.push({ do: 'target-failed', at });
-  if (cancelled) return finish(undefined, 487, false, effects);
-  effects.push({ do: 'count-failover' });
+  effects.push({ do: 'target-failed', at }, { do: 'count-failover' });
   return open(undefined, at + 1, effects);
 }
 
@@ -416,7 +414,7 @@ function onResponse(s: ForwardState, res: SipResponse, ct: ClientTransaction, in
   const effects: ForwardEffect[] = [];
   if (live.member && inp.target.kind === 'pair') effects.push({ do: 'heard', member: live.member });
   if (inp.target.kind === 'direct' && live.kind === 'sending') {
-    if (status === 503 && hasNextTarget(inp, live.attempts)) return nextTarget(ct, live.attempts, false);
+    if (status === 503 && hasNextTarget(inp, live.attempts)) return nextTarget(ct, live.attempts);
     effects.push({ do: 'target-answered', at: live.attempts });
   }
   if (status < 200) {
@@ -448,7 +446,7 @@ function onFailure(s: ForwardState, cause: ClientFailure, ct: ClientTransaction,
     const why = cause === 'transport' ? 'transport error: ' + (detail ?? '') : 'no final response';
     return failover(inp, { member: s.member, ct: cur, attempts: s.attempts, cancelled: false }, why, false);
   }
-  if (!ct.responded && hasNextTarget(inp, s.attempts)) return nextTarget(ct, s.attempts, false);
+  if (!ct.responded && hasNextTarget(inp, s.attempts)) return nextTarget(ct, s.attempts);
   return finish(cur, cause === 'transport' ? 503 : 408, false);
 }
 
@@ -463,7 +461,7 @@ function onHopTimeout(s: ForwardState, hop: Hop, inp: ForwardInputs): Step {
   // A member that answered anything within the last half period is alive: it is busy
   // (or this one datagram was lost) and the transaction retransmits. Not a failure.
   const ms = inp.settings.hopTimeoutMs;
-  if (!member) return nextTarget(s.ct, (s as { attempts: number }).attempts, false);
+  if (!member) return nextTarget(s.ct, s.kind === 'sending' ? s.attempts : 0);
   if (inp.heardWithin(member, ms / 2)) return { next: { ...s, hop: arm(inp) }, effects: NONE };
   const cancelled = s.kind === 'cancelling';
   return failover(inp, { member, ct: s.ct, attempts: s.kind === 'sending' ? s.attempts : 0, cancelled }, `no response within ${ms} ms`, true);
