@@ -49,11 +49,12 @@ export async function runCommand(
       for (const p of e.problems) process.stderr.write(`srvproxy: ${p.file}:${p.line}: ${p.message}\n`);
       process.exit(2);
     }
-    if (e instanceof SiteError || e instanceof ConfigError) {
-      // OwnAddressNotInPoolError carries its event code (SRV-40000): put it on the one line.
+    if (e instanceof SiteError) {
+      // One line with the code; OwnAddressNotInPoolError also carries its event code (SRV-40000).
       const event = (e as { event?: string }).event;
-      usageError(event ? `${event} ${e.message}` : e.message);
+      usageError(`${e.code}: ${event ? `${event} ` : ''}${e.message}`);
     }
+    if (e instanceof ConfigError) usageError(e.message);
     if (e instanceof SrvError) {
       process.stderr.write(`srvproxy: ${e.code}: ${e.message}\n`);
       process.exit(1);

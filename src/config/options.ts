@@ -33,6 +33,7 @@ export const RUN_OPTIONS = {
   'peer-down-after': { kind: 'count', describe: 'consecutive failed peer probes before withdrawal', default: 3 },
   'peer-up-after': { kind: 'count', describe: 'consecutive good peer probes before restoring', default: 3 },
   forward: { kind: 'upstream[]', describe: 'upstream resolvers ADDRESS[:PORT] (IPv6: [ADDR]:PORT) for names outside the zones, tried in order; needs --forward-allow' },
+  resolver: { kind: 'upstream[]', describe: 'recursive resolvers ADDRESS[:PORT] for outbound SIP names outside the zones (default: SRVPROXY_RESOLVER, else the nameservers of /etc/resolv.conf)' },
   'forward-allow': { kind: 'cidr[]', describe: 'client networks (CIDR) whose queries for names outside the zones are forwarded; others get REFUSED (default: none)' },
   'allow-transfer': { kind: 'cidr[]', describe: 'secondaries (CIDR) allowed to transfer the zones, AXFR/IXFR over TCP; others get REFUSED (default: none)' },
   notify: { kind: 'upstream[]', describe: 'secondaries ADDRESS[:PORT] sent NOTIFY when a serial moves (with --allow-transfer, the NS hosts are too)' },

@@ -30,6 +30,8 @@ export interface Settings {
   forward?: { address: string; port: number }[];
   /** Client prefixes (CIDR) allowed to have names forwarded (--forward-allow). */
   forwardAllow?: string[];
+  /** Recursive resolvers for outbound SIP names outside the zones (--resolver, SRVPROXY_RESOLVER); default: /etc/resolv.conf. */
+  resolver?: { address: string; port: number }[];
   /** Prefixes (CIDR) allowed to transfer the zones (--allow-transfer); none: transfers refused. */
   allowTransfer?: string[];
   /** Secondaries sent NOTIFY on every serial change (--notify). */

@@ -132,10 +132,14 @@ export function readConfigObject(obj: unknown, file: string): Partial<Record<Run
 export function resolveSettings(
   flags: Partial<Record<RunOptionName, unknown>>,
   fromFile: Partial<Record<RunOptionName, unknown>> = {},
+  env: NodeJS.ProcessEnv = process.env,
 ): Settings {
+  // the environment gives defaults: SRVPROXY_RESOLVER=ADDRESS[:PORT][,ADDRESS[:PORT]...]
+  const fromEnv: Partial<Record<RunOptionName, unknown>> = {};
+  if (env.SRVPROXY_RESOLVER) fromEnv.resolver = env.SRVPROXY_RESOLVER.split(',').map((x) => x.trim());
   const raw = (name: RunOptionName): unknown => {
     const spec = RUN_OPTIONS[name] as { default?: unknown };
-    return flags[name] ?? fromFile[name] ?? spec.default;
+    return flags[name] ?? fromFile[name] ?? fromEnv[name] ?? spec.default;
   };
   const get = <T>(name: RunOptionName): T | undefined => {
     const v = raw(name);
@@ -165,6 +169,7 @@ export function resolveSettings(
     overloadCtrlDialogRate: get<number>('overload-ctrl-dialog-rate')!,
     forward: get<{ address: string; port: number }[]>('forward'),
     forwardAllow: get<string[]>('forward-allow'),
+    resolver: get<{ address: string; port: number }[]>('resolver'),
     allowTransfer: get<string[]>('allow-transfer'),
     notify: get<{ address: string; port: number }[]>('notify'),
     tsigKey: get<string>('tsig-key'),
@@ -183,8 +188,6 @@ export function resolveSettings(
   if ((s.tlsCert === undefined) !== (s.tlsKey === undefined)) {
     fail(s.tlsCert === undefined ? 'tls-cert' : 'tls-key', `is required with --${s.tlsCert === undefined ? 'tls-key' : 'tls-cert'}`);
   }
-  if (s.servingPair && !s.pairs.includes(s.servingPair)) {
-    fail('serving-pair', `${s.servingPair} is not one of the --pair values`);
-  }
+  // --serving-pair among --pair: checked with the zones (zone/site), where the refusal can name the records
   return s;
 }

@@ -41,8 +41,8 @@ export interface SipServiceOptions {
   transport?: TransportTuning;
   maxTransactions?: number;
   /**
-   * RFC 3263 resolution of outbound names outside the site's data (default: on, with the
-   * system's DNS servers); `false`: such requests get 404.
+   * RFC 3263 resolution of outbound names: the zones' (`names`) and others' (`client`, the
+   * DNS plane's stub resolver), both injected by the site; `false` or neither: such requests get 404.
    */
   resolver?: false | SipResolverOptions;
 }

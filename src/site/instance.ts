@@ -3,12 +3,16 @@
  * settings and zone files: the zone snapshot and site model, the health
  * monitor, the DNS authority, the SIP proxy and the HTTP plane, and wires
  * them (health -> DNS answer rebuilds; SIP <-> health through the Prober and
- * PairFeedback interfaces). Owns reload (zones and site model built in a
- * worker thread, zone/reload.ts, then swapped in one step) and graceful stop.
+ * PairFeedback interfaces; SIP's outbound resolution gets the zones through
+ * zone/names and outside names through dns/client, as the NameSource and
+ * SipDnsClient of sip/proxy/resolver). Owns reload (zones and site model
+ * built in a worker thread, zone/reload.ts, then swapped in one step) and
+ * graceful stop.
  * May import: every plane below cli.
  */
 import type { Settings } from '../config/settings.js';
 import { AnswerFeed } from '../dns/authority/feed.js';
+import { StubResolver, systemServers } from '../dns/client/stub.js';
 import { Secondaries } from '../dns/secondary/secondaries.js';
 import { SerialCounter } from '../dns/authority/serial.js';
 import { DnsServer } from '../dns/server/server.js';
@@ -25,6 +29,7 @@ import type { HealthChange, Prober } from '../shared/health.js';
 import { logEvent, withRecentEvents, type Logger } from '../shared/log.js';
 import { RecentEvents } from '../shared/recent-events.js';
 import { loadZones } from '../zone/load.js';
+import { ZoneNames } from '../zone/names.js';
 import { buildSite } from '../zone/site.js';
 import { loadSiteOffThread } from '../zone/reload.js';
 import type { SiteModel, SiteOptions, ZoneSet } from '../zone/types.js';
@@ -76,8 +81,11 @@ export async function startInstance(settings: Settings, parentLog: Logger): Prom
     peerUpAfter: settings.peerUpAfter,
     log,
   });
+  // Outbound SIP names: the zones' from the zone data, others through the DNS plane's stub resolver.
+  let zoneNames = new ZoneNames(zones);
   const sip = new SipService({
     site: () => site,
+    resolver: { client: new StubResolver({ servers: settings.resolver ?? systemServers() }), names: () => zoneNames },
     health,
     feedback: health,
     listen: listenAddresses.map((address) => ({ address, port: sipPort })),
@@ -149,6 +157,7 @@ export async function startInstance(settings: Settings, parentLog: Logger): Prom
       if (stopping) return { ok: false, message: 'stopping' };
       const t1 = performance.now();
       site = s;
+      zoneNames = new ZoneNames(z);
       health.setSite(s);
       feed.setZones(z, s.pool);
       // How long the reload took, and how long it held the main thread (adopting the worker's result and swapping).

@@ -105,7 +105,7 @@ export function instanceMetrics(s: Sources): MetricFamily[] {
       yield [{ outcome: 'unverified' }, n.unverified] as const;
     }),
     counter('srvproxy_sip_forwarded_total', 'requests forwarded to each pair member', ['member'], () => byLabel('member', p.forwardedByMember)),
-    counter('srvproxy_sip_failovers_total', 'requests retried on another member after no answer', [], () => one(p.failovers)),
+    counter('srvproxy_sip_failovers_total', 'requests retried on another pair member, or on the next RFC 3263 target', [], () => one(p.failovers)),
     counter('srvproxy_sip_overload_rejections_total', 'INVITEs answered 503 by overload control', [], () => one(p.overloadRejections)),
     counter('srvproxy_sip_relay_refused_total', 'requests refused because they named no pair (no open relay)', [], () => one(p.relayRefused)),
     counter('srvproxy_sip_malformed_total', 'malformed SIP messages (answered 400 or dropped)', [], () => one(p.malformed + t.droppedMalformed)),
@@ -130,12 +130,13 @@ export function instanceMetrics(s: Sources): MetricFamily[] {
       yield [{ action: 'dropped' }, r.rrlDropped] as const;
       yield [{ action: 'slipped' }, r.rrlSlipped] as const;
     }),
-    counter('srvproxy_sip_outbound_resolutions_total', 'RFC 3263 resolutions of outside names for requests from pair members, by result (cache_hit, lookup, failed)', ['result'], function* () {
+    counter('srvproxy_sip_outbound_resolutions_total', 'RFC 3263 resolutions for requests from pair members, by result (cache_hit, lookup, failed)', ['result'], function* () {
       const r = s.sip.resolver?.counters;
       yield [{ result: 'cache_hit' }, r?.hits ?? 0] as const;
       yield [{ result: 'lookup' }, r?.misses ?? 0] as const;
       yield [{ result: 'failed' }, r?.failures ?? 0] as const;
     }),
+    counter('srvproxy_sip_target_failures_total', 'outbound targets (RFC 3263, not pair members) that failed a request: transport error, no response within the per-hop timeout, or 503; by transport:address:port', ['target'], () => byLabel('target', p.targetFailures)),
     counter('srvproxy_probes_total', 'OPTIONS probes by target and result', ['target', 'result'], function* () {
       for (const [target, o] of s.probeStats.outcomes) {
         yield [{ target, result: 'ok' }, o.ok] as const;

@@ -4,7 +4,10 @@
  * _sips._tcp under the pool name, with ports and addresses), self (a pool
  * member, else refuse), the HA pairs (two SRV targets each, the lower
  * priority number is the primary), the serving pair and the local members.
- * Every refusal is a SiteError whose message names the flag and the fix.
+ * A site that makes no sense is refused: --self a member of a --pair, the
+ * pool one of the --pairs, a pair member also a pool member, --serving-pair
+ * not a --pair. Every refusal is a SiteError whose message names the flag,
+ * the zone records involved and the fix.
  * May import: shared, zone/types.
  */
 import { SiteError } from '../shared/errors.js';
@@ -45,6 +48,28 @@ function poolsOf(zones: ZoneSet, target: string | undefined): string[] {
     }
   }
   return [...pools].sort();
+}
+
+/** The SRV record of pair `pair` whose target is `target`, as zone text (owner SRV priority weight port target), if any. */
+function pairSrvNaming(zones: ZoneSet, pair: string, target: string): string | undefined {
+  for (const { prefix } of POOL_SRV) {
+    const rr = srvAt(zones, prefix + pair).find((r) => r.data.target === target);
+    if (rr) return srvText(prefix + pair, rr);
+  }
+  return undefined;
+}
+
+function srvText(owner: string, rr: RRsetOf<'SRV'>): string {
+  return `${owner}. SRV ${rr.data.priority} ${rr.data.weight} ${rr.data.port} ${rr.data.target || ''}.`;
+}
+
+/** The pool's SRV records (those naming `target` only, when given), as zone text. */
+function poolSrvText(zones: ZoneSet, pool: string, target?: string): string {
+  const out: string[] = [];
+  for (const { prefix } of POOL_SRV) {
+    for (const rr of srvAt(zones, prefix + pool)) if (target === undefined || rr.data.target === target) out.push(srvText(prefix + pool, rr));
+  }
+  return out.join('; ');
 }
 
 function poolMembers(zones: ZoneSet, pool: string): PoolMember[] {
@@ -100,11 +125,17 @@ function buildPair(zones: ZoneSet, name: string): HaPair {
 export function buildSite(zones: ZoneSet, opts: SiteOptions): SiteModel {
   const self = canonicalName(opts.self);
   if (self === '') throw new SiteError('--self is required: the FQDN of this instance, an SRV target of the pool');
+  const pairNames = (opts.pairs ?? []).map(canonicalName);
+  // --self naming a SIP Server: the instance would take that pair for its pool and withdraw the servers from DNS
+  for (const p of pairNames) {
+    const rr = pairSrvNaming(zones, p, self);
+    if (rr) throw new SiteError(`--self ${self} is a member of --pair ${p} (${rr}); --self must name a proxy instance, an SRV target of the pool`);
+  }
   let poolName: string;
   if (opts.pool !== undefined) {
     poolName = canonicalName(opts.pool);
   } else {
-    const pools = poolsOf(zones, self);
+    const pools = poolsOf(zones, self).filter((p) => !pairNames.includes(p));
     if (pools.length === 0) {
       const pairs = new Set((opts.pairs ?? []).map(canonicalName));
       const all = poolsOf(zones, undefined).filter((p) => !pairs.has(p));
@@ -117,6 +148,9 @@ export function buildSite(zones: ZoneSet, opts: SiteOptions): SiteModel {
     poolName = pools[0];
   }
   if (!zones.findZone(poolName)) throw new SiteError(`--pool ${poolName} is not inside any served zone`);
+  if (pairNames.includes(poolName)) {
+    throw new SiteError(`--pair ${poolName} is the pool (${poolSrvText(zones, poolName) || 'no SRV records'}); the pool lists proxy instances, a pair the two SIP Servers`);
+  }
   const members = poolMembers(zones, poolName);
   if (members.length === 0) throw new SiteError(`--pool ${poolName} has no SRV records (${POOL_SRV_TEXT})`);
   const selfMember = members.find((m) => m.target === self);
@@ -124,17 +158,28 @@ export function buildSite(zones: ZoneSet, opts: SiteOptions): SiteModel {
     throw new OwnAddressNotInPoolError(`--self ${self} is not an SRV target of ${poolName} (${POOL_SRV_TEXT}); own proxy address not found in the list`);
   }
 
-  const pairNames = (opts.pairs ?? []).map(canonicalName);
   if (pairNames.length === 0) throw new SiteError('--pair is required: the FQDN of at least one SIP Server HA pair');
   const dup = pairNames.find((p, i) => pairNames.indexOf(p) !== i);
   if (dup !== undefined) throw new SiteError(`--pair ${dup} is given more than once`);
   const pairs = pairNames.map((p) => buildPair(zones, p));
+  for (const pair of pairs) {
+    for (const m of pair.members) {
+      const pm = members.find((x) => x.target === m.target);
+      if (pm) {
+        throw new SiteError(`--pair ${pair.name}: ${m.role} ${m.target} is also a member of the pool ${poolName} (${poolSrvText(zones, poolName, m.target)}); a SIP Server cannot be a proxy instance`);
+      }
+    }
+  }
 
   let servingPair = pairs[0];
   if (opts.servingPair !== undefined) {
     const want = canonicalName(opts.servingPair);
     const found = pairs.find((p) => p.name === want);
-    if (!found) throw new SiteError(`--serving-pair ${want} is not one of the --pair names (${pairNames.join(', ')})`);
+    if (!found) {
+      const srv = POOL_SRV.map((x) => x.prefix + want).filter((n) => srvAt(zones, n).length > 0);
+      const has = srv.length ? `; ${srv.join(', ')} is in the zones: add --pair ${want}` : '';
+      throw new SiteError(`--serving-pair ${want} is not one of the --pair names (${pairNames.join(', ')})${has}`);
+    }
     servingPair = found;
   }
 

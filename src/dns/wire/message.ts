@@ -99,11 +99,11 @@ function readRecord(buf: Uint8Array, pos: number, len: number): RecordAt | null 
 /** Counts above this are not a message srvproxy needs to read (a transfer query or a NOTIFY answer has a handful). */
 const MAX_RECORDS = 64;
 
-/** The layout of the whole message `buf[0..len)`; null when malformed or trailing bytes remain. */
-export function readMessage(buf: Uint8Array, len: number = buf.length): MessageLayout | null {
+/** The layout of the whole message `buf[0..len)`; null when malformed, with more than `maxRecords` records, or trailing bytes remain. */
+export function readMessage(buf: Uint8Array, len: number = buf.length, maxRecords = MAX_RECORDS): MessageLayout | null {
   if (len < 12) return null;
   const counts = [0, 1, 2, 3].map((i) => (buf[4 + 2 * i]! << 8) | buf[5 + 2 * i]!);
-  if (counts[0]! > 4 || counts[1]! + counts[2]! + counts[3]! > MAX_RECORDS) return null;
+  if (counts[0]! > 4 || counts[1]! + counts[2]! + counts[3]! > maxRecords) return null;
   const flags = (buf[2]! << 8) | buf[3]!;
   const out: MessageLayout = {
     id: (buf[0]! << 8) | buf[1]!,

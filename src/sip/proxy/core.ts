@@ -5,7 +5,8 @@
  * INVITEs above overload-ctrl-dialog-rate, strips our Route, adds
  * Record-Route with the pool FQDN and the pair, decides the target
  * (inbound: only ever a pair's active member; outbound: Route, then
- * Request-URI) and hands the request (a RequestContext) to a forwarding
+ * Request-URI, a name resolved by RFC 3263 into targets tried in the order of
+ * one weighted choice, those that failed lately last) and hands the request (a RequestContext) to a forwarding
  * context (forward.ts), sharing with all of them one ForwardEnv: the layer,
  * health, settings, counters and the requests pending at each member, which
  * move when their pair switches away from it. ACK for 2xx and stray
@@ -23,7 +24,8 @@ import { copyForForward, makeResponse, maxForwards, ownVia, toTag } from '../cod
 import { Forwarding, PendingByMember, respondUpstream, type ForwardCounters, type ForwardEnv, type ForwardSettings, type ForwardTarget } from './forward.js';
 import { DialogRateLimiter } from './overload.js';
 import { decide, loopKey, stripOwnRoutes, classifyUri, type Decision } from './routing.js';
-import type { ResolveOutcome, SipResolver } from './resolver.js';
+import { orderTargets, type ResolveOutcome, type ResolvedTarget, type SipResolver } from './resolver.js';
+import { FailedTargets } from './targets.js';
 import { findMember, SiteIndex } from './site-index.js';
 import { responseDestination, type TransactionLayer, type TransactionUser } from '../transaction/layer.js';
 import type { ServerTransaction } from '../transaction/server.js';
@@ -51,7 +53,7 @@ export interface ProxyOptions {
   overloadCtrlDialogRate: number;
   /** True while draining (OPTIONS to self answered 503); default: health.draining. */
   isDraining?: () => boolean;
-  /** RFC 3263 resolution of outbound names outside the site's data; without it they get 404. */
+  /** RFC 3263 resolution of outbound names (the zones' and others); without it they get 404. */
   resolver?: SipResolver;
 }
 
@@ -72,6 +74,8 @@ export interface SipCounters extends ForwardCounters {
   pairOutOfService: number;
   /** Responses that matched no transaction or record, dropped (RFC 6026). */
   strayDropped: number;
+  /** Failures of direct targets (transport error, per-hop timeout, 503), by transport:address:port. */
+  readonly targetFailures: Readonly<Record<string, number>>;
   /** Server + client transactions held now (including Completed/Accepted ones absorbing retransmissions, up to 64*T1). */
   readonly transactionsInFlight: number;
   /** Upstream requests still waiting for their final response (what a graceful stop waits for). */
@@ -95,6 +99,9 @@ interface RequestContext {
   readonly tryingSent: boolean;
 }
 
+/** Targets of one resolution tried for one request, at most. */
+const MAX_TARGETS = 16;
+
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, INFO, UPDATE, PRACK, MESSAGE, PUBLISH';
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
 
@@ -108,6 +115,7 @@ export class ProxyCore implements TransactionUser {
 
   constructor(private readonly opts: ProxyOptions) {
     const layer = opts.layer;
+    const targets = new FailedTargets(layer.timerClock);
     this.counters = {
       requestsByMethod: Object.create(null) as Record<string, number>,
       responsesByCode: Object.create(null) as Record<string, number>,
@@ -120,6 +128,7 @@ export class ProxyCore implements TransactionUser {
       relayRefused: 0,
       pairOutOfService: 0,
       strayDropped: 0,
+      targetFailures: targets.failures,
       get transactionsInFlight(): number {
         return layer.serverCount + layer.clientCount;
       },
@@ -143,6 +152,7 @@ export class ProxyCore implements TransactionUser {
       settings: this.settings,
       counters: this.counters,
       pending: new PendingByMember(),
+      targets,
     };
     this.unsubscribe = opts.health.onChange((c) => {
       if (c.kind === 'pair') this.onPairChange(c.pair);
@@ -305,12 +315,19 @@ export class ProxyCore implements TransactionUser {
 
   private forwardResolved(rq: RequestContext, o: ResolveOutcome): void {
     if (!o.ok) return this.reply(rq.st, o.status, o.reason);
-    // the first target (failover across SRV targets is not done: a failure answers upstream)
-    const t = o.targets[0];
-    this.forward(rq, { kind: 'direct', address: t.address, port: t.port, transport: t.protocol });
+    // RFC 3263 §4.3: every target, in the order of one weighted choice (RFC 2782); failed ones last
+    const dests = this.orderResolved(o.targets).slice(0, MAX_TARGETS);
+    const t = dests[0]!;
+    this.forward(rq, { kind: 'direct', address: t.address, port: t.port, transport: t.protocol }, dests);
   }
 
-  private forward(rq: RequestContext, d: Decision): void {
+  private orderResolved(targets: readonly ResolvedTarget[]): Remote[] {
+    const failed = this.env.targets;
+    return orderTargets(targets, (t) => failed.isFailed(t)).map((t) => ({ protocol: t.protocol, address: t.address, port: t.port }));
+  }
+
+  /** `dests`: for a direct decision, every destination to try in order (default: the decision's one). */
+  private forward(rq: RequestContext, d: Decision, dests?: readonly Remote[]): void {
     const { req, st, ix, fromPair } = rq;
     const method = req.method;
     if (d.kind === 'resolve') return this.reply(st, 404, 'Not Found');
@@ -331,7 +348,7 @@ export class ProxyCore implements TransactionUser {
       target = { kind: 'pair', pair: d.pair };
       rrPair = fromPair ? fromPair.name : d.pair.name;
     } else {
-      target = { kind: 'direct', dest: { protocol: d.transport, address: d.address, port: d.port } };
+      target = { kind: 'direct', dests: dests ?? [{ protocol: d.transport, address: d.address, port: d.port }] };
       rrPair = fromPair ? fromPair.name : ix.site.servingPair.name;
     }
 
@@ -378,7 +395,7 @@ export class ProxyCore implements TransactionUser {
       const r = this.opts.resolver?.resolve(d.query);
       if (!r) return;
       const send = (o: ResolveOutcome) => {
-        if (o.ok) this.sendAck(ack, mf, { protocol: o.targets[0].protocol, address: o.targets[0].address, port: o.targets[0].port });
+        if (o.ok) this.sendAck(ack, mf, this.orderResolved(o.targets)[0]!);
       };
       if (r instanceof Promise) r.then(send, () => undefined);
       else send(r);

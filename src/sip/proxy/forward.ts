@@ -4,12 +4,15 @@
  * transaction toward the target, the per-hop timer of fast failover
  * (DESIGN.md §4), retries on the member that becomes active while the
  * upstream transaction lives, CANCEL toward the pending branch, timer C, and
- * the final answer upstream. transition() is the one place that decides: it
+ * the final answer upstream; for a direct destination (RFC 3263: the SRV
+ * targets of a name, in the order of one weighted choice) the next target on
+ * a transport error, the per-hop timeout or a 503 (RFC 3263 §4.3), failed
+ * targets remembered (targets.ts). transition() is the one place that decides: it
  * takes the state and an event and returns the next state and the effects;
  * Forwarding runs the effects, owns the per-hop timer and the registration
  * of the request at its member, and feeds events back in.
  *
- *   idle ──start──► opening (active member, or the direct target)
+ *   idle ──start──► opening (active member, or the first direct target)
  *     │ └─start──► awaiting-active (pair switching over, no active member yet)
  *     └──start──► done: 503 + Retry-After (pair out of service / not monitored)
  *   opening ──sent──► sending (to a member: per-hop timer armed)
@@ -21,6 +24,8 @@
  *     │ ──hop timer, member silent──► awaiting-active (transaction kept, member
  *     │                               reported failed) | done (attempts used up)
  *     │ ──failure, nothing received from a member──► awaiting-active | done
+ *     │ ──direct target: failure with nothing received, hop timer, 503, and
+ *     │   another target left──► opening (the next target; this one remembered failed)
  *     │ ──other failure──► done: 503 (transport) / 408
  *     │ ──timer C──► done: 408, CANCEL downstream
  *     │ ──member-lost (pair switched away, nothing above 100 received)──►
@@ -78,8 +83,10 @@ import type { TransactionLayer } from '../transaction/layer.js';
 import type { ServerTransaction } from '../transaction/server.js';
 import type { ListenAddress, Remote } from '../transport/types.js';
 import { findMember } from './site-index.js';
+import type { FailedTargets } from './targets.js';
 
-export type ForwardTarget = { kind: 'pair'; pair: HaPair } | { kind: 'direct'; dest: Remote };
+/** A pair (its active member), or direct destinations tried in order (one, or the targets of an RFC 3263 resolution). */
+export type ForwardTarget = { kind: 'pair'; pair: HaPair } | { kind: 'direct'; dests: readonly Remote[] };
 
 export interface ForwardSettings {
   /** Per-hop timeout before failover (ms). */
@@ -132,6 +139,8 @@ export interface ForwardEnv {
   readonly settings: ForwardSettings;
   readonly counters: ForwardCounters;
   readonly pending: PendingByMember;
+  /** Direct targets that failed lately (tried last), counted for /metrics. */
+  readonly targets: FailedTargets;
   /** Called on every transition (tests, debugging); absent: nothing is built. */
   readonly observe?: (from: ForwardState, event: ForwardEvent, to: ForwardState, effects: readonly ForwardEffect[]) => void;
 }
@@ -207,8 +216,8 @@ export type ForwardEvent =
   | { readonly kind: 'server-end' };
 
 export type ForwardEffect =
-  /** Send the request on a new branch to `member` (undefined: the direct target); then a 'sent' event. */
-  | { readonly do: 'send'; readonly member: PairMember | undefined }
+  /** Send the request on a new branch to `member` (undefined: direct target number `at`); then a 'sent' event. */
+  | { readonly do: 'send'; readonly member: PairMember | undefined; readonly at: number }
   | { readonly do: 'cancel-branch'; readonly ct: ClientTransaction }
   /** Stop retransmitting on this transaction and hear nothing more from it. */
   | { readonly do: 'abandon'; readonly ct: ClientTransaction }
@@ -218,7 +227,10 @@ export type ForwardEffect =
   | { readonly do: 'report-failed'; readonly member: PairMember; readonly cause: string }
   /** Ask the health plane for the pair's active member; then an 'active' or 'no-active' event. */
   | { readonly do: 'await-active'; readonly wait: Wait }
-  | { readonly do: 'heard'; readonly member: PairMember };
+  | { readonly do: 'heard'; readonly member: PairMember }
+  /** Direct target number `at` failed (remembered and counted) / answered (forgotten). */
+  | { readonly do: 'target-failed'; readonly at: number }
+  | { readonly do: 'target-answered'; readonly at: number };
 
 /** What transition() reads besides the state and the event. */
 interface ForwardInputs {
@@ -282,8 +294,9 @@ function finish(ct: ClientTransaction | undefined, status: number, retryAfter: b
   return { next: { kind: 'done', ct, cancelPending }, effects };
 }
 
+/** Sends to `member`, or (direct) to destination number `attempts`. */
 function open(member: PairMember | undefined, attempts: number, effects: ForwardEffect[] = []): Step {
-  effects.push({ do: 'send', member });
+  effects.push({ do: 'send', member, at: attempts });
   return { next: { kind: 'opening', member, attempts }, effects };
 }
 
@@ -323,6 +336,19 @@ function failover(inp: ForwardInputs, s: { member: PairMember; ct: ClientTransac
   return wait(inp, s.member, kept, attempts, last503, effects);
 }
 
+/** A direct destination after the one tried in attempt `attempts`. */
+function hasNextTarget(inp: ForwardInputs, attempts: number): boolean {
+  return inp.target.kind === 'direct' && attempts + 1 < inp.target.dests.length;
+}
+
+/** Direct target `at` failed: the next one (RFC 3263 §4.3), its transaction dropped. */
+function nextTarget(ct: ClientTransaction, at: number): Step {
+  const effects: ForwardEffect[] = [];
+  if (pending(ct)) effects.push({ do: 'abandon', ct });
+  effects.push({ do: 'target-failed', at }, { do: 'count-failover' });
+  return open(undefined, at + 1, effects);
+}
+
 /** The one decision: the next state and the effects for `ev` in state `s`. */
 function transition(s: ForwardState, ev: ForwardEvent, inp: ForwardInputs): Step {
   switch (ev.kind) {
@@ -332,7 +358,7 @@ function transition(s: ForwardState, ev: ForwardEvent, inp: ForwardInputs): Step
       if (s.kind !== 'opening') return stay(s);
       if (!ev.ct) return finish(undefined, 503, true);
       if (ev.ct.state === 'terminated') return stay(s); // it failed at once, and said so
-      return { next: { kind: 'sending', member: s.member, ct: ev.ct, hop: s.member ? arm(inp) : undefined, attempts: s.attempts }, effects: NONE };
+      return { next: { kind: 'sending', member: s.member, ct: ev.ct, hop: s.member || hasNextTarget(inp, s.attempts) ? arm(inp) : undefined, attempts: s.attempts }, effects: NONE };
     case 'response':
       return onResponse(s, ev.res, ev.ct, inp);
     case 'failure':
@@ -387,6 +413,10 @@ function onResponse(s: ForwardState, res: SipResponse, ct: ClientTransaction, in
   else return stay(s);
   const effects: ForwardEffect[] = [];
   if (live.member && inp.target.kind === 'pair') effects.push({ do: 'heard', member: live.member });
+  if (inp.target.kind === 'direct' && live.kind === 'sending') {
+    if (status === 503 && hasNextTarget(inp, live.attempts)) return nextTarget(ct, live.attempts);
+    effects.push({ do: 'target-answered', at: live.attempts });
+  }
   if (status < 200) {
     if (live.kind === 'cancelling' && !live.cancelSent) {
       live = { ...live, cancelSent: true };
@@ -416,19 +446,22 @@ function onFailure(s: ForwardState, cause: ClientFailure, ct: ClientTransaction,
     const why = cause === 'transport' ? 'transport error: ' + (detail ?? '') : 'no final response';
     return failover(inp, { member: s.member, ct: cur, attempts: s.attempts, cancelled: false }, why, false);
   }
+  if (!ct.responded && hasNextTarget(inp, s.attempts)) return nextTarget(ct, s.attempts);
   return finish(cur, cause === 'transport' ? 503 : 408, false);
 }
 
 function onHopTimeout(s: ForwardState, hop: Hop, inp: ForwardInputs): Step {
   if ((s.kind !== 'sending' && s.kind !== 'cancelling') || s.hop !== hop) return stay(s);
   const member = s.member;
-  if (s.ct.responded || !member) return { next: { ...s, hop: undefined }, effects: NONE };
+  const direct = !member && s.kind === 'sending' && hasNextTarget(inp, s.attempts);
+  if (s.ct.responded || (!member && !direct)) return { next: { ...s, hop: undefined }, effects: NONE };
   // Fired late: this process was stalled, and the answer may be waiting, unread, in the
   // socket (timers run before I/O in an event-loop turn). Decide after that I/O is read.
   if (!hop.putOff && inp.now() - hop.due > HOP_LATE_MS) return { next: { ...s, hop: arm(inp, 1, true) }, effects: NONE };
   // A member that answered anything within the last half period is alive: it is busy
   // (or this one datagram was lost) and the transaction retransmits. Not a failure.
   const ms = inp.settings.hopTimeoutMs;
+  if (!member) return nextTarget(s.ct, s.kind === 'sending' ? s.attempts : 0);
   if (inp.heardWithin(member, ms / 2)) return { next: { ...s, hop: arm(inp) }, effects: NONE };
   const cancelled = s.kind === 'cancelling';
   return failover(inp, { member, ct: s.ct, attempts: s.kind === 'sending' ? s.attempts : 0, cancelled }, `no response within ${ms} ms`, true);
@@ -573,7 +606,7 @@ export class Forwarding implements ClientTransactionUser, ForwardInputs {
   private run(fx: ForwardEffect): void {
     switch (fx.do) {
       case 'send':
-        return this.send(fx.member);
+        return this.send(fx.member, fx.at);
       case 'cancel-branch':
         return this.sendCancel(fx.ct);
       case 'abandon':
@@ -599,17 +632,27 @@ export class Forwarding implements ClientTransactionUser, ForwardInputs {
       case 'heard':
         this.env.feedback.memberHeard((this.target as { pair: HaPair }).pair.name, fx.member.target);
         return;
+      case 'target-failed':
+        this.env.targets.failed(this.directDest(fx.at));
+        return;
+      case 'target-answered':
+        this.env.targets.answered(this.directDest(fx.at));
+        return;
     }
   }
 
-  private send(member: PairMember | undefined): void {
+  private directDest(at: number): Remote {
+    return (this.target as { dests: readonly Remote[] }).dests[at]!;
+  }
+
+  private send(member: PairMember | undefined, at: number): void {
     let dest: Remote;
     if (member) {
       const c = this.env.counters.forwardedByMember;
       c[member.target] = (c[member.target] ?? 0) + 1;
       dest = { protocol: member.transport, address: member.address, port: member.port };
     } else {
-      dest = (this.target as { dest: Remote }).dest;
+      dest = this.directDest(at);
     }
     const local = this.env.transport.localFor(dest.address);
     // One headers object for every attempt (no copy per send): each attempt sets its own Via

@@ -90,7 +90,7 @@ function stringifyRouteUri(u: SipUri): string {
 export type Decision =
   | { kind: 'pair'; pair: HaPair }
   | { kind: 'direct'; address: string; port: number; transport: Protocol }
-  /** Outbound to a name outside the site's own data: RFC 3263 resolution (sip/resolver). */
+  /** Outbound to a name (in the served zones or outside): RFC 3263 resolution (sip/proxy/resolver). */
   | { kind: 'resolve'; query: ResolveQuery }
   | { kind: 'reject'; status: number; reason: string };
 
@@ -125,20 +125,10 @@ export function decide(req: SipRequest, ix: SiteIndex, strip: RouteStrip, fromMe
       return { kind: 'direct', address: t.address, port: t.port, transport: transportFor(u) };
     case 'self':
       return { kind: 'reject', status: 404, reason: 'Not Found' };
-    case 'name': {
-      // own zone first: a name under the pool's domain that the site data does not know is not resolved
-      if (inOwnZone(t.host, ix)) return { kind: 'reject', status: 404, reason: 'Not Found' };
+    case 'name':
+      // RFC 3263 (sip/proxy/resolver): a name in the served zones from the zone data, any other by DNS
       return { kind: 'resolve', query: { host: t.host, port: uriPort(u), transport: namedTransport(u), secure: u.schema === 'sips' } };
-    }
   }
-}
-
-/** The domain of the served zone, as the pool FQDN implies it (the pool name minus its first label). */
-function inOwnZone(host: string, ix: SiteIndex): boolean {
-  const pool = ix.poolName;
-  const dot = pool.indexOf('.');
-  const zone = dot > 0 && pool.indexOf('.', dot + 1) > 0 ? pool.slice(dot + 1) : pool;
-  return host === zone || host.endsWith('.' + zone);
 }
 
 /** RFC 3261 §16.6 step 8 / §16.3 step 4: the fields whose hash goes into our branch for loop detection. */

@@ -1,6 +1,6 @@
 /**
  * Outbound RFC 3263 resolution end to end on loopback: a real SipService
- * (127.0.0.11) whose resolver asks a real DnsServer (127.0.0.1, port 0)
+ * (127.0.0.11) whose resolver asks (through the DNS plane's stub resolver) a real DnsServer (127.0.0.1, port 0)
  * serving carrier.test (NAPTR → SRV → A, pointing at a scripted gateway on
  * 127.0.0.61). A pair member (127.0.0.22) sends to sip:+1555@carrier.test:
  * the gateway gets it; the second request is answered from the cache; an
@@ -10,6 +10,7 @@
 import { expect } from 'chai';
 import dgram from 'node:dgram';
 import { buildAnswerTable } from '../../../src/dns/authority/answers.js';
+import { StubResolver } from '../../../src/dns/client/stub.js';
 import { DnsServer } from '../../../src/dns/server/server.js';
 import { silentLogger } from '../../../src/shared/log.js';
 import { SipResolver } from '../../../src/sip/proxy/resolver.js';
@@ -65,7 +66,7 @@ describe('e2e: outbound RFC 3263 resolution (NAPTR/SRV/A through a real DNS serv
       listen: [{ address: PROXY, port: 0 }],
       hopTimeoutMs: 300,
       log: silentLogger,
-      resolver: { servers: [`127.0.0.1:${dnsServer.port}`], timeoutMs: 1000 },
+      resolver: { client: new StubResolver({ servers: [{ address: '127.0.0.1', port: dnsServer.port }], timeoutMs: 1000 }), timeoutMs: 1000 },
     });
     await svc.start();
     port = svc.bound[0].port;
@@ -149,7 +150,7 @@ describe('e2e: SipResolver against a DNS server that never answers', function ()
     await new Promise<void>((r) => silent.bind(0, '127.0.0.1', () => r()));
     let received = 0;
     silent.on('message', () => received++);
-    const r = new SipResolver({ servers: [`127.0.0.1:${silent.address().port}`], timeoutMs: 300 });
+    const r = new SipResolver({ client: new StubResolver({ servers: [{ address: '127.0.0.1', port: silent.address().port }], timeoutMs: 200 }), timeoutMs: 300 });
     try {
       const t0 = Date.now();
       const q = { host: 'carrier.test', secure: false };

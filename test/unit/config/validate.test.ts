@@ -29,6 +29,15 @@ describe('config: resolveSettings', () => {
     expect(s.pairs).to.deep.equal(['tserver.example.com']);
   });
 
+  it('--resolver: flag, else config file, else SRVPROXY_RESOLVER (comma-separated), else none (resolv.conf)', () => {
+    const env = { SRVPROXY_RESOLVER: '127.0.0.1:5353, [::1]:53' };
+    expect(resolveSettings(base, {}, {}).resolver).to.equal(undefined);
+    expect(resolveSettings(base, {}, env).resolver).to.deep.equal([{ address: '127.0.0.1', port: 5353 }, { address: '::1', port: 53 }]);
+    expect(resolveSettings(base, { resolver: ['127.0.0.2'] }, env).resolver).to.deep.equal([{ address: '127.0.0.2', port: 53 }]);
+    expect(resolveSettings({ ...base, resolver: ['127.0.0.3:54'] }, {}, env).resolver).to.deep.equal([{ address: '127.0.0.3', port: 54 }]);
+    expect(errorOf(() => resolveSettings(base, {}, { SRVPROXY_RESOLVER: 'dns.example.com' })).message).to.match(/^--resolver: 'dns.example.com' is not ADDRESS\[:PORT\]/);
+  });
+
   it('flags win over the config file, the file over defaults', () => {
     const file = readConfigObject({ 'oos-check': 2, oosForce: 3, self: 'proxy2.example.com' }, 'c.json');
     const s = resolveSettings({ ...base, 'oos-check': '1' }, file);
@@ -47,7 +56,6 @@ describe('config: resolveSettings', () => {
     ['bad address', { ...base, listen: ['300.1.1.1'] }, /^--listen: '300.1.1.1' is not an IP address/],
     ['bad --http', { ...base, http: 'localhost' }, /^--http: 'localhost' is not HOST:PORT/],
     ['bad name', { ...base, self: 'bad_na me' }, /^--self: 'bad_na me' is not a valid domain name/],
-    ['serving pair not a pair', { ...base, 'serving-pair': 'other.example.com' }, /^--serving-pair: other.example.com is not one of/],
     ['bad log level', { ...base, 'log-level': 'loud' }, /^--log-level: 'loud' is not one of/],
   ];
   for (const [what, flags, re] of bad) {

@@ -30,6 +30,16 @@ describe('README stays true', () => {
     for (const c of codes) expect(readme, c).to.include(`\`${c}\``);
   });
 
+  it('documents every metric family', () => {
+    const names = new Set<string>();
+    for (const f of sourceFiles(path.join(ROOT, 'src'))) {
+      for (const m of fs.readFileSync(f, 'utf8').matchAll(/(?:counter|gauge)\('(srvproxy_[a-z_]+)'/g)) names.add(m[1]!);
+    }
+    expect(names.size).to.be.greaterThan(20);
+    expect(names).to.include('srvproxy_sip_target_failures_total');
+    for (const n of names) expect(readme, n).to.include(`\`${n}\``);
+  });
+
   it('documents every option of srvproxy run', () => {
     for (const name of Object.keys(RUN_OPTIONS)) expect(readme, name).to.match(new RegExp('`--' + name + '[ `]'));
   });

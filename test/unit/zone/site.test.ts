@@ -34,6 +34,8 @@ _sip._udp.tie SRV 5 0 5060 sips-b
 _sip._udp.noaddr SRV 1 0 5060 sips-a
 _sip._udp.noaddr SRV 2 0 5060 elsewhere.test.
 _sip._udp.otherpool SRV 1 0 5060 proxy1
+_sip._udp.crossed SRV 1 0 5060 proxy2
+_sip._udp.crossed SRV 2 0 5060 sips-b
 `;
 
 describe('site model', () => {
@@ -101,6 +103,14 @@ describe('site model', () => {
     { name: 'a pair with equal priorities', opts: { pairs: ['tie.example.com'] }, message: /both _sip\._udp\.tie\.example\.com targets have priority 5/ },
     { name: 'a pair member without address', opts: { pairs: ['noaddr.example.com'] }, message: /backup elsewhere\.test has no A or AAAA record/ },
     { name: '--serving-pair not among --pair', opts: { servingPair: 'tcponly.example.com' }, message: /--serving-pair tcponly\.example\.com is not one of the --pair names/ },
+    { name: '--self a member of a --pair', opts: { self: 'sips-a.example.com', pool: undefined },
+      message: '--self sips-a.example.com is a member of --pair tserver.example.com (_sip._udp.tserver.example.com. SRV 10 0 5060 sips-a.example.com.); --self must name a proxy instance, an SRV target of the pool' },
+    { name: 'the pool is a pair', opts: { pool: 'tserver.example.com' },
+      message: /^--pair tserver\.example\.com is the pool \(_sip\._udp\.tserver\.example\.com\. SRV 20 0 5070 sips-b\.example\.com\.; _sip\._udp\.tserver\.example\.com\. SRV 10 0 5060 sips-a\.example\.com\.\)/ },
+    { name: "a pair's target is a pool member", opts: { pairs: ['crossed.example.com'] },
+      message: '--pair crossed.example.com: primary proxy2.example.com is also a member of the pool sipproxy.example.com (_sip._udp.sipproxy.example.com. SRV 10 50 5062 proxy2.example.com.); a SIP Server cannot be a proxy instance' },
+    { name: '--serving-pair names SRV records that are not a --pair', opts: { pairs: ['tserver.example.com'], servingPair: 'tcponly.example.com' },
+      message: '--serving-pair tcponly.example.com is not one of the --pair names (tserver.example.com); _sip._tcp.tcponly.example.com is in the zones: add --pair tcponly.example.com' },
     { name: '--local not a pool member', opts: { local: ['sips-a.example.com'] }, message: /--local sips-a\.example\.com is not a member of the pool/ },
   ];
 

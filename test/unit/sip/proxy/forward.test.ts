@@ -9,7 +9,8 @@ import { HealthMonitor } from '../../../../src/health/health-monitor.js';
 import { FakeClock } from '../../../../src/shared/clock.js';
 import { decode, type SipMessage, type SipRequest } from '../../../../src/sip/codec/codec.js';
 import { copyForForward } from '../../../../src/sip/codec/messages.js';
-import { Forwarding, PendingByMember, type ForwardEffect, type ForwardEnv } from '../../../../src/sip/proxy/forward.js';
+import { Forwarding, PendingByMember, type ForwardEffect, type ForwardEnv, type ForwardTarget } from '../../../../src/sip/proxy/forward.js';
+import { FailedTargets } from '../../../../src/sip/proxy/targets.js';
 import { TransactionLayer } from '../../../../src/sip/transaction/layer.js';
 import type { Remote } from '../../../../src/sip/transport/types.js';
 import { ScriptedProber, pairOf, poolMember, recordingLogger, run, siteOf, type Reply } from '../../health/fakes.js';
@@ -44,11 +45,15 @@ function describeEffect(fx: ForwardEffect): string {
       return `await ${fx.wait.waitMs} ms`;
     case 'heard':
       return 'heard ' + fx.member.target;
+    case 'target-failed':
+      return 'target failed #' + fx.at;
+    case 'target-answered':
+      return 'target answered #' + fx.at;
   }
 }
 
 /** Probe replies: every member answers OPTIONS with 200 after 5 ms unless told otherwise. */
-function setup(probes: { a?: Reply | ((n: number) => Reply); b?: Reply | ((n: number) => Reply) } = {}) {
+function setup(probes: { a?: Reply | ((n: number) => Reply); b?: Reply | ((n: number) => Reply) } = {}, direct?: readonly Remote[]) {
   const clock = new FakeClock();
   const sent: { dest: Remote; msg: SipMessage }[] = [];
   const sender = { send: (dest: Remote, data: Buffer) => void sent.push({ dest, msg: decodeOk(data) }) };
@@ -70,12 +75,14 @@ function setup(probes: { a?: Reply | ((n: number) => Reply); b?: Reply | ((n: nu
     settings: { hopTimeoutMs: HOP, failoverWaitMs: 2000, maxFailoverAttempts: 3, retryAfterSeconds: 5 },
     counters,
     pending: new PendingByMember(),
+    targets: new FailedTargets(layer.timerClock),
     observe: (from, ev, to, effects) => trace.push(`${clock.now()}: ${from.kind} --${ev.kind}--> ${to.kind} [${effects.map(describeEffect).join(', ')}]`),
   };
   const forwardings: Forwarding[] = [];
   layer.setUser({
     onRequest: (req, _remote, st) => {
-      const f = new Forwarding(env, st, copyForForward(req), { kind: 'pair', pair }, 'c0ffee00');
+      const target: ForwardTarget = direct ? { kind: 'direct', dests: direct } : { kind: 'pair', pair };
+      const f = new Forwarding(env, st, copyForForward(req), target, 'c0ffee00');
       forwardings.push(f);
       f.start();
     },
@@ -94,7 +101,7 @@ function setup(probes: { a?: Reply | ((n: number) => Reply); b?: Reply | ((n: nu
       { kind: 'response', status, reason: 'x', version: '2.0', headers: { ...m.headers, to: { ...m.headers.to, params: status > 100 ? { tag: 'srv' } : {} } }, content: undefined },
       { protocol: 'udp', address: from, port: 5060 },
     );
-  return { clock, layer, health, trace, counters, forwardings, to, up, answer, stop: () => health.stop() };
+  return { clock, layer, health, env, trace, counters, forwardings, to, up, answer, stop: () => health.stop() };
 }
 
 let n = 0;
@@ -242,6 +249,83 @@ describe('sip/proxy/forward state machine (fake clock, real health plane)', () =
     ]);
     expect(s.to(A, 'CANCEL')).to.have.length(1);
     expect(s.up().map((m) => m.status)).to.deep.equal([180, 408]);
+    s.stop();
+  });
+});
+
+describe('sip/proxy/forward: direct targets (RFC 3263 §4.3 failover across SRV targets)', () => {
+  const G1: Remote = { protocol: 'udp', address: '127.0.0.61', port: 5060 };
+  const G2: Remote = { protocol: 'udp', address: '127.0.0.62', port: 5060 };
+  const G3: Remote = { protocol: 'udp', address: '127.0.0.63', port: 5060 };
+
+  it('a silent target: the next one at the per-hop timeout; the silent one is remembered failed and counted', async () => {
+    const s = setup({}, [G1, G2]);
+    await run(s.clock, 10);
+    s.layer.onMessage(req('INVITE'), UA);
+    const first = s.to(G1.address, 'INVITE')[0]!.msg;
+    await run(s.clock, HOP + 10);
+    const second = s.to(G2.address, 'INVITE');
+    expect(second).to.have.length(1);
+    expect(branch(second[0]!.msg)).to.not.equal(branch(first));
+    s.answer(G2.address, second[0]!.msg, 200);
+    expect(s.trace).to.deep.equal([
+      '10: idle --start--> opening [send direct]',
+      '10: opening --sent--> sending []',
+      '510: sending --hop-timeout--> opening [abandon, target failed #0, count, send direct]',
+      '510: opening --sent--> sending []',
+      '520: sending --response--> done [target answered #1, upstream 200]',
+    ]);
+    expect(s.up().map((m) => m.status)).to.deep.equal([200]);
+    expect(s.env.targets.isFailed(G1)).to.equal(true);
+    expect(s.env.targets.isFailed(G2)).to.equal(false);
+    expect(s.env.targets.failures).to.deep.equal({ 'udp:127.0.0.61:5060': 1 });
+    expect(s.counters.failovers).to.equal(1);
+    await run(s.clock, 10_000);
+    expect(s.env.targets.isFailed(G1), 'forgotten after 10 s').to.equal(false);
+    s.stop();
+  });
+
+  it('a 503 moves to the next target; the last target has no per-hop timer, its answer goes upstream', async () => {
+    const s = setup({}, [G1, G2, G3]);
+    await run(s.clock, 10);
+    s.layer.onMessage(req('MESSAGE'), UA);
+    s.answer(G1.address, s.to(G1.address, 'MESSAGE')[0]!.msg, 503);
+    await run(s.clock, HOP + 10); // G2 silent: G3 at its per-hop timeout
+    const last = s.to(G3.address, 'MESSAGE')[0]!.msg;
+    await run(s.clock, 3 * HOP); // no per-hop timer on the last target
+    s.answer(G3.address, last, 503);
+    expect(s.trace).to.deep.equal([
+      '10: idle --start--> opening [send direct]',
+      '10: opening --sent--> sending []',
+      '10: sending --response--> opening [target failed #0, count, send direct]',
+      '10: opening --sent--> sending []',
+      '510: sending --hop-timeout--> opening [abandon, target failed #1, count, send direct]',
+      '510: opening --sent--> sending []',
+      '2020: sending --response--> done [target answered #2, upstream 503]',
+    ]);
+    expect(s.up().map((m) => m.status)).to.deep.equal([503]);
+    expect(Object.keys(s.env.targets.failures)).to.deep.equal(['udp:127.0.0.61:5060', 'udp:127.0.0.62:5060']);
+    s.stop();
+  });
+
+  it('a target that answered 180 is not left at the per-hop timeout; a cancelled request is not sent to the next target', async () => {
+    const s = setup({}, [G1, G2]);
+    await run(s.clock, 10);
+    s.layer.onMessage(req('INVITE'), UA);
+    s.answer(G1.address, s.to(G1.address, 'INVITE')[0]!.msg, 180);
+    await run(s.clock, 2 * HOP);
+    expect(s.to(G2.address)).to.have.length(0);
+    s.layer.onMessage(req('INVITE'), UA);
+    s.forwardings[1]!.cancel();
+    await run(s.clock, 2 * HOP);
+    expect(s.to(G2.address)).to.have.length(0);
+    expect(s.trace.slice(2)).to.deep.equal([
+      '10: sending --response--> sending [target answered #0, upstream 180]',
+      '1010: idle --start--> opening [send direct]',
+      '1010: opening --sent--> sending []',
+      '1010: sending --cancel--> cancelling []',
+      '1510: cancelling --hop-timeout--> cancelling []',
+    ]);
     s.stop();
   });
 });

@@ -60,7 +60,7 @@ const cases: Case[] = [
   ['outbound to a name outside the site: RFC 3263 resolution', 'sip:bob@carrier.example.net', [], 'outbound', { kind: 'resolve', query: { host: 'carrier.example.net', port: undefined, transport: undefined, secure: false } }],
   ['outbound to a name with port and transport', 'sips:bob@gw.carrier.example.net:5071', [], 'outbound', { kind: 'resolve', query: { host: 'gw.carrier.example.net', port: 5071, transport: 'tls', secure: true } }],
   ['outbound by Route to an outside name over TCP', 'sip:bob@127.0.0.50', ['<sip:edge.carrier.example.net;transport=tcp;lr>'], 'outbound', { kind: 'resolve', query: { host: 'edge.carrier.example.net', port: undefined, transport: 'tcp', secure: false } }],
-  ['outbound to an unknown name in the own zone: 404 (no DNS)', 'sip:bob@unknown.example.com', [], 'outbound', { kind: 'reject', status: 404, reason: 'Not Found' }],
+  ['outbound to a name in the own zone: RFC 3263 resolution (from the zone data)', 'sip:bob@gw.example.com', [], 'outbound', { kind: 'resolve', query: { host: 'gw.example.com', port: undefined, transport: undefined, secure: false } }],
   ['inbound to a name outside the site: the serving pair (never resolved)', 'sip:bob@carrier.example.net', [], 'inbound', { kind: 'pair', name: T }],
   ['outbound default port', 'sip:alice@127.0.0.50', [], 'outbound', { kind: 'direct', address: '127.0.0.50', port: 5060, transport: 'udp' }],
 ];
