@@ -1,7 +1,7 @@
 /**
  * test/support/forwarded: compares a request as a user agent sent it with the
  * copy a member stand-in received from srvproxy: "unchanged in meaning"
- * (method, Request-URI, Call-ID, CSeq, From and To (<> or not), the Vias below the proxy's,
+ * (method, Request-URI, Call-ID, CSeq, From and To (<> or not, parameter names in any case), the Vias below the proxy's,
  * the body, named headers; LWS may differ), Max-Forwards one less (70 added
  * when there was none), and a Content-Length that frames the body.
  */
@@ -12,10 +12,18 @@ const squash = (v: string) => v.replace(/[ \t]+/g, '');
 
 /** A From/To value in one form: no LWS, the URI in <> (a bare addr-spec's parameters are header parameters, RFC 3261 §20.10). */
 function nameAddr(v: string): string {
-  const x = squash(v);
-  if (x.includes('<')) return x;
-  const semi = x.indexOf(';');
-  return semi < 0 ? `<${x}>` : `<${x.slice(0, semi)}>${x.slice(semi)}`;
+  let x = squash(v);
+  if (!x.includes('<')) {
+    const semi = x.indexOf(';');
+    x = semi < 0 ? `<${x}>` : `<${x.slice(0, semi)}>${x.slice(semi)}`;
+  }
+  // header parameter names are case-insensitive (RFC 3261 §7.3.1)
+  const end = x.lastIndexOf('>') + 1;
+  const params = x.slice(end).split(';').map((p) => {
+    const eq = p.indexOf('=');
+    return eq < 0 ? p.toLowerCase() : p.slice(0, eq).toLowerCase() + p.slice(eq);
+  });
+  return x.slice(0, end) + params.join(';');
 }
 
 function splitVias(values: string[]): string[] {
