@@ -178,6 +178,18 @@ describe('e2e: addressing and smuggling at the edge (real instance)', function (
       });
     }
 
+    it('a TCP Via (received=127.0.0.99;rport=<victim port>) on a UDP request: no connection is opened to the victim, answers reach the sender', async () => {
+      const v0 = atVictim();
+      const c1 = `forge-tcpvia-${++seq}`;
+      const c2 = `forge-tcpvia483-${++seq}`;
+      const via = () => `SIP/2.0/TCP ${UA}:${ua.port};branch=${branch()};received=${VICTIM};rport=${victim.port}`;
+      ua.sendUdp(req({ via: via(), callId: c1 }), site().address, site().sipPort);
+      ua.sendUdp(req({ via: via(), callId: c2, mf: '0' }), site().address, site().sipPort);
+      await sleep(2000);
+      expect({ datagrams: atVictim().datagrams - v0.datagrams, connections: atVictim().connections - v0.connections }, 'at the victim').to.deep.equal({ datagrams: 0, connections: 0 });
+      expect(statusOf(finalFor(c2)), 'the 483 at the sender').to.equal(483);
+    });
+
     it('TCP Via with received=127.0.0.99;rport=<victim port>, connection kept: responses come back on it; the victim counts 0', async () => {
       const v0 = atVictim();
       const s = await ua.connectTcp(site().address, site().sipPort);
