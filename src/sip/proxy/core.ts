@@ -17,9 +17,9 @@ import type { Clock } from '../../shared/clock.js';
 import type { HealthView, PairFeedback } from '../../shared/health.js';
 import { logEvent, type Logger } from '../../shared/log.js';
 import type { HaPair, SiteModel } from '../../zone/types.js';
-import type { SipRequest, SipResponse, SipVia } from '../codec/codec.js';
+import type { DecodeFailure, SipRequest, SipResponse, SipVia } from '../codec/codec.js';
 import { fnv1a, newBranch } from '../codec/ids.js';
-import { copyForForward, makeResponse, maxForwards, ownVia, toTag } from '../codec/messages.js';
+import { copyForForward, makeResponse, maxForwards, ownVia, rawResponse, toTag } from '../codec/messages.js';
 import { Forwarding, PendingByMember, respondUpstream, type ForwardCounters, type ForwardEnv, type ForwardSettings, type ForwardTarget } from './forward.js';
 import { DialogRateLimiter } from './overload.js';
 import { decide, loopKey, stripOwnRoutes, classifyUri, type Decision } from './routing.js';
@@ -69,6 +69,8 @@ export interface SipCounters extends ForwardCounters {
   loopsDetected: number;
   tooManyHops: number;
   relayRefused: number;
+  /** Requests refused with 420 (a Proxy-Require option tag, RFC 3261 §16.3 step 5). */
+  badExtension: number;
   pairOutOfService: number;
   /** Responses that matched no transaction or record, dropped (RFC 6026). */
   strayDropped: number;
@@ -118,6 +120,7 @@ export class ProxyCore implements TransactionUser {
       loopsDetected: 0,
       tooManyHops: 0,
       relayRefused: 0,
+      badExtension: 0,
       pairOutOfService: 0,
       strayDropped: 0,
       get transactionsInFlight(): number {
@@ -228,13 +231,25 @@ export class ProxyCore implements TransactionUser {
     }
   }
 
-  onBadMessage(msg: SipRequest | undefined, error: string, remote: Remote): void {
+  /**
+   * A malformed request is answered statelessly (400, or 505 for another SIP version), at the
+   * packet's source (sip/transaction/layer responseDestination); a response or an ACK is dropped.
+   */
+  onBadMessage(bad: DecodeFailure, remote: Remote): void {
     this.counters.malformed++;
-    if (!msg || msg.method === 'ACK') return;
-    const dest = responseDestination(msg.headers.via[0], remote);
-    if (!dest) return;
-    this.count(400);
-    this.opts.layer.sendStateless(makeResponse(msg, 400, error.length < 80 ? 'Bad Request (' + error + ')' : 'Bad Request'), dest);
+    const { msg, status, error } = bad;
+    const reason = status === 505 ? 'Version Not Supported' : error.length < 80 ? 'Bad Request (' + error + ')' : 'Bad Request';
+    if (msg) {
+      if (msg.method === 'ACK') return;
+      this.count(status);
+      this.opts.layer.sendStateless(makeResponse(msg, status, reason), responseDestination(msg.headers.via[0], remote));
+      return;
+    }
+    if (bad.head === undefined) return;
+    const raw = rawResponse(bad.head, status, reason);
+    if (raw === undefined) return;
+    this.count(status);
+    this.opts.layer.sendRaw(Buffer.from(raw, 'latin1'), responseDestination(undefined, remote));
   }
 
   // ---- request handling ----
@@ -270,6 +285,15 @@ export class ProxyCore implements TransactionUser {
     if (this.isLoop(req, ix, hash)) {
       this.counters.loopsDetected++;
       return this.reply(st, 482);
+    }
+    // RFC 3261 §16.3 step 5: srvproxy supports no option tag a proxy must understand
+    const proxyRequire = req.headers['proxy-require'];
+    if (typeof proxyRequire === 'string') {
+      const tags = proxyRequire.split(',').map((t) => t.trim()).filter((t) => t.length > 0);
+      if (tags.length > 0) {
+        this.counters.badExtension++;
+        return this.reply(st, 420, 'Bad Extension', { unsupported: tags.join(', ') });
+      }
     }
     const initial = toTag(req) === undefined;
     if (method === 'INVITE' && initial && !this.limiter.admit()) {

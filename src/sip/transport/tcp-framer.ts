@@ -1,17 +1,20 @@
 /**
  * sip/transport/tcp-framer: RFC 3261 §18.3 framing of a SIP byte stream:
  * headers up to the empty line, then exactly Content-Length bytes of body.
- * Content-Length is required on streams; a missing or malformed one, or a
- * message above the size limit, is a framing error after which the stream
- * cannot be trusted. Buffering is bounded by `maxBytes`. May import:
+ * The head is checked with the rules every transport shares
+ * (sip/codec/head scanHead: CRLF line ends only, no NUL, exactly one
+ * Content-Length, folding allowed). Content-Length is required on streams; a
+ * missing, malformed or repeated one, a bare CR or LF or a NUL in the head,
+ * or a message above the size limit, is a framing error after which the
+ * stream cannot be trusted. Buffering is bounded by `maxBytes`. May import:
  * sip/codec.
  */
 import { skipLeadingWhitespace } from '../codec/codec.js';
+import { HEAD_NO_CONTENT_LENGTH, headError, scanHead } from '../codec/head.js';
 
 export type FrameError = { status: 400 | 513; reason: string; head?: string };
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
-const CONTENT_LENGTH = /^(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$/im;
 
 export class TcpFramer {
   private buf: Buffer = Buffer.alloc(0);
@@ -40,12 +43,14 @@ export class TcpFramer {
         if (this.buf.length > this.maxBytes) return this.fail(onError, { status: 513, reason: 'Message Too Large' });
         return;
       }
-      const head = this.buf.toString('latin1', 0, headEnd);
-      const m = CONTENT_LENGTH.exec(head);
-      if (!m) return this.fail(onError, { status: 400, reason: 'Content-Length Required', head });
-      if (!/^\d{1,9}$/.test(m[1])) return this.fail(onError, { status: 400, reason: 'Bad Content-Length', head });
-      const total = headEnd + 4 + Number(m[1]);
-      if (total > this.maxBytes) return this.fail(onError, { status: 513, reason: 'Message Too Large', head });
+      const cl = scanHead(this.buf, 0, headEnd);
+      if (cl < 0) {
+        const head = this.buf.toString('latin1', 0, headEnd);
+        const reason = cl === HEAD_NO_CONTENT_LENGTH ? 'Content-Length Required' : headError(cl);
+        return this.fail(onError, { status: 400, reason: reason.charAt(0).toUpperCase() + reason.slice(1), head });
+      }
+      const total = headEnd + 4 + cl;
+      if (total > this.maxBytes) return this.fail(onError, { status: 513, reason: 'Message Too Large', head: this.buf.toString('latin1', 0, headEnd) });
       if (this.buf.length < total) return;
       const msg = this.buf.subarray(0, total);
       this.buf = this.buf.subarray(total);

@@ -13,7 +13,7 @@ import type tls from 'node:tls';
 import { SrvError } from '../../shared/errors.js';
 import { logEvent, type Logger } from '../../shared/log.js';
 import { answerableHead, decode, encode, MAX_MESSAGE_BYTES } from '../codec/codec.js';
-import { makeResponse } from '../codec/messages.js';
+import { makeResponse, rawResponse } from '../codec/messages.js';
 import { TcpFramer, type FrameError } from './tcp-framer.js';
 import { connectTls, createTlsServer, type TlsConfig } from './tls.js';
 import { countedSend, type ListenAddress, type Remote, type TransportCounters, type TransportSink } from './types.js';
@@ -267,7 +267,7 @@ export class TcpTransport {
           if (r.ok) this.sink.onMessage(r.msg, remote);
           else {
             this.counters.droppedMalformed++;
-            this.sink.onBadMessage(r.msg, r.error, remote);
+            this.sink.onBadMessage(r, remote);
           }
         },
         (e) => this.onFramingError(c, e),
@@ -288,6 +288,10 @@ export class TcpTransport {
       try {
         const m = answerableHead(e.head);
         if (m) reply = encode(makeResponse(m, e.status, e.reason));
+        else {
+          const raw = rawResponse(e.head, e.status, e.reason);
+          if (raw !== undefined) reply = Buffer.from(raw, 'latin1');
+        }
       } catch {
         reply = undefined;
       }
