@@ -45,7 +45,10 @@ export class SipPeer {
   constructor(readonly address: string) {}
 
   async start(port = 0): Promise<void> {
-    this.udp = dgram.createSocket('udp4');
+    // a SIP server's receive buffer, not the 208 KB default: a TCP chunk of 150 requests reaches srvproxy at once and
+    // leaves it as a burst of 150 datagrams, which a loopback socket with the default buffer partly drops
+    // (srvproxy asks the same for its own sockets, sip/transport/udp)
+    this.udp = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
     this.udp.on('message', (buf, rinfo) => this.deliver(buf, rinfo.address, rinfo.port, 'udp'));
     await new Promise<void>((resolve, reject) => {
       this.udp!.once('error', reject);

@@ -62,7 +62,7 @@ class PendingResolve {
 
 /** Plain-number counters for ops to export (responses, forwards and failovers: ForwardCounters). */
 export interface SipCounters extends ForwardCounters {
-  /** Requests received, by method. */
+  /** Requests received, by method (methods outside ALLOW counted as `other`: a client picks the method, the label set stays bounded). */
   requestsByMethod: Record<string, number>;
   overloadRejections: number;
   malformed: number;
@@ -98,6 +98,7 @@ interface RequestContext {
 }
 
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, INFO, UPDATE, PRACK, MESSAGE, PUBLISH';
+const KNOWN_METHODS = new Set(ALLOW.split(', '));
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
 
 export class ProxyCore implements TransactionUser {
@@ -256,7 +257,8 @@ export class ProxyCore implements TransactionUser {
 
   private handleRequest(req: SipRequest, remote: Remote, st: ServerTransaction): void {
     const method = req.method;
-    this.counters.requestsByMethod[method] = (this.counters.requestsByMethod[method] ?? 0) + 1;
+    const label = KNOWN_METHODS.has(method) ? method : 'other';
+    this.counters.requestsByMethod[label] = (this.counters.requestsByMethod[label] ?? 0) + 1;
     const ix = this.siteIndex();
     if (method === 'CANCEL') return this.handleCancel(req, st);
 
