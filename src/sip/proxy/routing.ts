@@ -105,14 +105,14 @@ export function decide(req: SipRequest, ix: SiteIndex, strip: RouteStrip, fromMe
   // pair, outbound it needs a Route); any other scheme gets 416
   if (!ruri && !(isTelUri(req.uri) && (!fromMember || (route && route.length > 0)))) return { kind: 'reject', status: 416, reason: 'Unsupported URI Scheme' };
   if (!fromMember) {
-    // inbound: only ever to a pair member (no open relay). A preloaded Route naming a host name outside
-    // the site (RFC 3261 §8.1.2, e.g. RFC 4475 §3.1.1.1) is carried to the pair like a foreign Request-URI:
-    // the pair, not srvproxy, decides what it means. A Route naming an address outside the site, another
-    // instance or this one out of place is an attempt to relay: 403.
+    // inbound: only ever to a pair member (no open relay). A preloaded Route (RFC 3261 §8.1.2) naming a
+    // host of the site's own domain that the zones do not name (RFC 4475 §3.1.1.1: services.example.com)
+    // is carried to the serving pair, whose servers own that domain's services; a Route to another domain,
+    // to an address outside the site, to another instance or to this one out of place is a relay attempt: 403.
     if (route && route.length > 0) {
       const r = classifyUri(route[0].uri, ix);
       if (r.kind === 'pair') return { kind: 'pair', pair: r.pair };
-      if (r.kind === 'name') return { kind: 'pair', pair: strip.dialogPair ?? ix.site.servingPair };
+      if (r.kind === 'name' && inOwnZone(r.host, ix)) return { kind: 'pair', pair: strip.dialogPair ?? ix.site.servingPair };
       return { kind: 'reject', status: 403, reason: 'Route Not Allowed' };
     }
     const t = ruri && classifyUri(ruri, ix);
