@@ -28,20 +28,22 @@ export class TcpFramer {
   }
 
   /**
-   * Feeds a chunk. Calls `onMessage` for each whole message (a view of the bytes),
-   * and `onError` once on a framing error, after which everything is ignored.
+   * Feeds a chunk (may be empty, to go on after a stop). Calls `onMessage` for each whole
+   * message (a view of the bytes), at most `max` of them, and `onError` once on a framing
+   * error, after which everything is ignored. True when it stopped at `max` with bytes left.
    */
-  push(chunk: Buffer, onMessage: (msg: Buffer) => void, onError: (e: FrameError) => void): void {
-    if (this.failed) return;
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-    for (;;) {
+  push(chunk: Buffer, onMessage: (msg: Buffer) => void, onError: (e: FrameError) => void, max = Infinity): boolean {
+    if (this.failed) return false;
+    if (chunk.length > 0) this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    for (let n = 0; ; n++) {
+      if (n >= max) return this.buf.length > 0;
       const start = skipLeadingWhitespace(this.buf);
       if (start > 0) this.buf = this.buf.subarray(start);
-      if (this.buf.length === 0) return;
+      if (this.buf.length === 0) return false;
       const headEnd = this.buf.indexOf(CRLFCRLF);
       if (headEnd < 0) {
         if (this.buf.length > this.maxBytes) return this.fail(onError, { status: 513, reason: 'Message Too Large' });
-        return;
+        return false;
       }
       const cl = scanHead(this.buf, 0, headEnd);
       if (cl < 0) {
@@ -51,17 +53,18 @@ export class TcpFramer {
       }
       const total = headEnd + 4 + cl;
       if (total > this.maxBytes) return this.fail(onError, { status: 513, reason: 'Message Too Large', head: this.buf.toString('latin1', 0, headEnd) });
-      if (this.buf.length < total) return;
+      if (this.buf.length < total) return false;
       const msg = this.buf.subarray(0, total);
       this.buf = this.buf.subarray(total);
       onMessage(msg);
-      if (this.failed) return;
+      if (this.failed) return false;
     }
   }
 
-  private fail(onError: (e: FrameError) => void, e: FrameError): void {
+  private fail(onError: (e: FrameError) => void, e: FrameError): false {
     this.failed = true;
     this.buf = Buffer.alloc(0);
     onError(e);
+    return false;
   }
 }

@@ -50,6 +50,16 @@ describe('sip/transport/tcp-framer (RFC 3261 §18.3)', () => {
     expect(run([msg().replace('Content-Length: 0', 'Content-Length: 0007')]).errors).to.deep.equal([]);
   });
 
+  it('hands on at most max messages per push; an empty push goes on where it stopped', () => {
+    const f = new TcpFramer(65535);
+    const got: string[] = [];
+    const on = (m: Buffer) => got.push(m.toString('latin1'));
+    expect(f.push(Buffer.from(msg('a') + msg('b') + msg('c'), 'latin1'), on, () => undefined, 2)).to.equal(true);
+    expect(got).to.deep.equal([msg('a'), msg('b')]);
+    expect(f.push(Buffer.alloc(0), on, () => undefined, 2)).to.equal(false);
+    expect(got).to.deep.equal([msg('a'), msg('b'), msg('c')]);
+  });
+
   it('bounded: an endless head or an oversize Content-Length is 513', () => {
     expect(run(['INVITE sip:x SIP/2.0\r\n' + 'X: y\r\n'.repeat(20000)], 65535).errors[0].status).to.equal(513);
     expect(run([msg().replace('Content-Length: 0', 'Content-Length: 999999')]).errors[0].status).to.equal(513);
