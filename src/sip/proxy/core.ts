@@ -1,6 +1,7 @@
 /**
  * sip/proxy/core: the transaction-stateful proxy core (RFC 3261 §16) of
- * DESIGN.md §7: validates a request (Max-Forwards 483, loops 482), answers
+ * DESIGN.md §7: validates a request (Max-Forwards 483, loops 482,
+ * Proxy-Require 420), answers malformed requests (400/505, statelessly), answers
  * OPTIONS addressed to this instance (200, 503 while draining), sheds new
  * INVITEs above overload-ctrl-dialog-rate, strips our Route, adds
  * Record-Route with the pool FQDN and the pair, decides the target
@@ -8,8 +9,9 @@
  * Request-URI) and hands the request (a RequestContext) to a forwarding
  * context (forward.ts), sharing with all of them one ForwardEnv: the layer,
  * health, settings, counters and the requests pending at each member, which
- * move when their pair switches away from it. ACK for 2xx and stray
- * responses are forwarded statelessly. Counters are plain numbers for ops to
+ * move when their pair switches away from it. ACK for 2xx is forwarded
+ * statelessly; a response that matches no transaction is dropped (RFC 6026).
+ * Counters are plain numbers for ops to
  * export. May import: shared, zone/types, sip/codec, sip/transport,
  * sip/transaction, sip/proxy.
  */
