@@ -109,9 +109,9 @@ function longLineFailure(buf: Buffer, start: number, headEnd: number): DecodeRes
   if (headEnd < 0) return failure(error);
   const kept = buf
     .toString('latin1', start, headEnd)
-    .split('\n')
+    .split('\r\n')
     .filter((l) => l.length <= MAX_LINE_BYTES && !CONTENT_LENGTH.test(l));
-  const r = decode(Buffer.from(kept.join('\n') + '\r\n\r\n', 'latin1'));
+  const r = decode(Buffer.from(kept.join('\r\n') + '\r\n\r\n', 'latin1'));
   const m = r.msg;
   return { ok: false, error, status: 400, msg: m && m.kind === 'request' && m.method !== 'ACK' ? m : undefined };
 }
