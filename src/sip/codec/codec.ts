@@ -110,8 +110,11 @@ function longLineFailure(buf: Buffer, start: number, headEnd: number): DecodeRes
   const kept = buf
     .toString('latin1', start, headEnd)
     .split('\r\n')
-    .filter((l) => l.length <= MAX_LINE_BYTES && !CONTENT_LENGTH.test(l));
-  const r = decode(Buffer.from(kept.join('\r\n') + '\r\n\r\n', 'latin1'));
+    .filter((l) => l.length < MAX_LINE_BYTES && !CONTENT_LENGTH.test(l));
+  const again = Buffer.from(kept.join('\r\n') + '\r\n\r\n', 'latin1');
+  // never recurse twice (lines split on bare LF are counted differently)
+  if (hasLongLine(again, 0, again.length - 4)) return failure(error);
+  const r = decode(again);
   const m = r.msg;
   return { ok: false, error, status: 400, msg: m && m.kind === 'request' && m.method !== 'ACK' ? m : undefined };
 }

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { decode, encode, MAX_MESSAGE_BYTES } from '../../../../src/sip/codec/codec.js';
+import { decode, encode, MAX_LINE_BYTES, MAX_MESSAGE_BYTES } from '../../../../src/sip/codec/codec.js';
 import { parseSipUri } from '../../../../src/sip/codec/uri.js';
 
 const INVITE =
@@ -106,6 +106,16 @@ describe('sip/codec/codec', () => {
     const mf = dec(INVITE.replace(/Max-Forwards: \d+/, 'Max-Forwards: 0068'));
     expect(mf.ok && mf.msg.headers['max-forwards']).to.equal(68);
     expect(err(INVITE.replace(/Max-Forwards: \d+/, 'Max-Forwards: 256'))).to.equal('bad Max-Forwards');
+  });
+
+  it('an over-long header line: 400 with the request read without it; a line just at the limit with its CR never recurses', () => {
+    const at = INVITE.indexOf('\r\n') + 2;
+    for (const n of [MAX_LINE_BYTES - 1, MAX_LINE_BYTES, MAX_LINE_BYTES + 1]) {
+      const r = decode(Buffer.from(INVITE.slice(0, at) + 'X: ' + 'x'.repeat(n - 3) + '\r\n' + INVITE.slice(at), 'latin1'));
+      if (r.ok) continue;
+      expect(r.error).to.equal('header line too long');
+      expect(r.msg?.method).to.equal('INVITE');
+    }
   });
 
   it('refuses messages over the size limit and never hangs on pathological whitespace', () => {
