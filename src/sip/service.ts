@@ -66,7 +66,7 @@ export class SipService {
         this.proxy.heard(remote.address);
         layer.onMessage(msg, remote);
       },
-      onBadMessage: (msg, error, remote) => layer.onBadMessage(msg, error, remote),
+      onBadMessage: (bad, remote) => layer.onBadMessage(bad, remote),
     });
     this.resolver = opts.resolver === false ? undefined : new SipResolver(opts.resolver ?? {});
     this.proxy = new ProxyCore({

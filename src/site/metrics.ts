@@ -108,6 +108,7 @@ export function instanceMetrics(s: Sources): MetricFamily[] {
     counter('srvproxy_sip_failovers_total', 'requests retried on another pair member, or on the next RFC 3263 target', [], () => one(p.failovers)),
     counter('srvproxy_sip_overload_rejections_total', 'INVITEs answered 503 by overload control', [], () => one(p.overloadRejections)),
     counter('srvproxy_sip_relay_refused_total', 'requests refused because they named no pair (no open relay)', [], () => one(p.relayRefused)),
+    counter('srvproxy_sip_bad_extension_total', 'requests refused 420 for a Proxy-Require option tag', [], () => one(p.badExtension)),
     counter('srvproxy_sip_malformed_total', 'malformed SIP messages (answered 400 or dropped)', [], () => one(p.malformed + t.droppedMalformed)),
     gauge('srvproxy_sip_transactions_in_flight', 'SIP transactions held now (server and client, including completed ones absorbing retransmissions)', [], () => one(p.transactionsInFlight)),
     gauge('srvproxy_sip_transactions_pending', 'requests still waiting for their final response (what a graceful stop waits for)', [], () => one(p.transactionsPending)),

@@ -3,6 +3,8 @@
  * process) in front of the simulated HA pair, for the hardening tests (fuzz,
  * floods, open relay, IPv6, TLS); plus what those tests read from the
  * instance: /status, its RSS from /proc, its log, and one call through it.
+ * `startMemberSite` puts the scripted member stand-ins (test/support/sip-server)
+ * in place of the simulated pair, for tests that look at what a member receives.
  */
 import dgram from 'node:dgram';
 import fs from 'node:fs';
@@ -13,7 +15,8 @@ import { promises as dnsp } from 'node:dns';
 import { startSimPair, type SimPair } from '../../src/sim/ha-pair.js';
 import { UserAgent } from '../../src/sim/ua.js';
 import { freePort } from './ports.js';
-import { startSrvproxy, type Proc } from './processes.js';
+import { eventually, startSrvproxy, type Proc } from './processes.js';
+import { ScriptedSipServer } from './sip-server.js';
 
 export interface HardenedSiteOptions {
   /** Address of the instance (default 127.0.0.31; '::1' for IPv6). */
@@ -172,4 +175,39 @@ export async function poolSrv(site: HardenedSite): Promise<string[]> {
   const r = new dnsp.Resolver({ timeout: 1000, tries: 2 });
   r.setServers([site.address.includes(':') ? `[${site.address}]:${site.dnsPort}` : `${site.address}:${site.dnsPort}`]);
   return (await r.resolveSrv('_sip._udp.sipproxy.example.com')).map((x) => x.name);
+}
+
+export interface MemberSite {
+  site: HardenedSite;
+  /** The primary's stand-in (active) on 127.0.0.41. */
+  a: ScriptedSipServer;
+  /** The backup's stand-in (standby: 503 to everything) on 127.0.0.42. */
+  b: ScriptedSipServer;
+  stop(): Promise<void>;
+}
+
+/** An instance in front of two scripted member stand-ins, the pair in service on the primary. */
+export async function startMemberSite(o: Omit<HardenedSiteOptions, 'memberPorts' | 'members'> = {}): Promise<MemberSite> {
+  const a = new ScriptedSipServer('127.0.0.41', 'sips-a.example.com');
+  const b = new ScriptedSipServer('127.0.0.42', 'sips-b.example.com');
+  b.mode = 'standby';
+  await Promise.all([a.start(), b.start()]);
+  let site: HardenedSite;
+  try {
+    site = await startHardenedSite({ ...o, members: ['127.0.0.41', '127.0.0.42'], memberPorts: [a.port, b.port] });
+  } catch (e) {
+    await Promise.all([a.stop(), b.stop()]);
+    throw e;
+  }
+  const stop = async () => {
+    await site.stop();
+    await Promise.all([a.stop(), b.stop()]);
+  };
+  try {
+    await eventually(async () => (await pairStatus(site)).active === 'sips-a.example.com', 8000, 'pair in service on the primary');
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { site, a, b, stop };
 }

@@ -12,7 +12,7 @@ const REASONS: Record<number, string> = {
   100: 'Trying', 200: 'OK', 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
   408: 'Request Timeout', 416: 'Unsupported URI Scheme', 481: 'Call/Transaction Does Not Exist', 482: 'Loop Detected',
   483: 'Too Many Hops', 487: 'Request Terminated', 500: 'Server Internal Error', 502: 'Bad Gateway',
-  503: 'Service Unavailable', 513: 'Message Too Large',
+  503: 'Service Unavailable', 505: 'Version Not Supported', 513: 'Message Too Large', 420: 'Bad Extension',
 };
 
 function reasonPhrase(status: number): string {
@@ -38,6 +38,43 @@ export function makeResponse(req: SipRequest, status: number, reason?: string, e
   };
   if (extra) for (const k of Object.keys(extra)) headers[k] = extra[k];
   return { kind: 'response', status, reason: reason ?? reasonPhrase(status), version: '2.0', headers, content: undefined };
+}
+
+// eslint-disable-next-line no-control-regex -- the point is to find control characters
+const CONTROL_RE = /[\x00-\x1f\x7f]/g;
+
+/** The headers a response copies from its request (RFC 3261 §8.2.6.2), by lower-case name or compact form. */
+const COPIED: Record<string, string> = { via: 'Via', v: 'Via', from: 'From', f: 'From', to: 'To', t: 'To', 'call-id': 'Call-ID', i: 'Call-ID', cseq: 'CSeq' };
+
+/**
+ * A response to a request too malformed to be parsed into a message (a bad
+ * Via, From or To, a missing header), built from the raw lines of its head:
+ * the Via, From, To, Call-ID and CSeq lines copied as written (unfolded,
+ * control characters replaced by spaces), a To tag added. Undefined for a
+ * response, an ACK, or a head without a Via line. Not a hot path.
+ */
+export function rawResponse(head: string, status: number, reason?: string): string | undefined {
+  const lines = head.split('\r\n');
+  const start = lines[0].trim();
+  if (start.startsWith('SIP/') || /^ACK[ \t]/.test(start)) return undefined;
+  let out = 'SIP/2.0 ' + status + ' ' + (reason ?? reasonPhrase(status)).replace(CONTROL_RE, ' ') + '\r\n';
+  let vias = 0;
+  let toLine = '';
+  for (let i = 1; i < lines.length; i++) {
+    let line = lines[i];
+    while (i + 1 < lines.length && /^[ \t]/.test(lines[i + 1])) line += ' ' + lines[++i].trim();
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = COPIED[line.slice(0, colon).trim().toLowerCase()];
+    if (!name) continue;
+    const value = line.slice(colon + 1).replace(CONTROL_RE, ' ').trim();
+    if (name === 'Via') vias++;
+    if (name === 'To') toLine = value;
+    else out += name + ': ' + value + '\r\n';
+  }
+  if (vias === 0) return undefined;
+  if (toLine) out += 'To: ' + toLine + (status > 100 && !/;[ \t]*tag[ \t]*=/i.test(toLine) ? ';tag=' + newTag() : '') + '\r\n';
+  return out + 'Content-Length: 0\r\n\r\n';
 }
 
 const VIA_PROTOCOL: Record<Transport, string> = { udp: 'UDP', tcp: 'TCP', tls: 'TLS' };

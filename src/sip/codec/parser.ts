@@ -49,9 +49,14 @@ for (const [c, n] of Object.entries({ v: 'via', f: 'from', t: 'to', i: 'call-id'
 const NOT_COMBINABLE = new Set(['www-authenticate', 'authorization', 'proxy-authenticate', 'proxy-authorization']);
 
 const METHOD_RE = /^[A-Za-z0-9\-.!%*_+`'~]+$/;
-const VIA_RE = /^SIP\s*\/\s*(\d+\.\d+)\s*\/\s*([^\s/]+)\s+(\[[0-9a-fA-F:.]+\]|[^\s;:[\]]+)(?:\s*:\s*(\d{1,5}))?\s*(;[\s\S]*)?$/;
-const CSEQ_RE = /^(\d{1,10})\s+([A-Za-z0-9\-.!%*_+`'~]+)$/;
+const VIA_RE = /^SIP\s*\/\s*(\d+\.\d+)\s*\/\s*([^\s/]+)\s+(\[[0-9a-fA-F:.]+\]|[^\s;:[\]]+)(?:\s*:\s*(\d{1,5}))?\s*(;[\s\S]*)?$/i;
+const CSEQ_RE = /^0*(\d{1,10})\s+([A-Za-z0-9\-.!%*_+`'~]+)$/;
 const VERSION_RE = /^SIP\/(\d+\.\d+)$/i;
+const TOKEN_RE = /^[A-Za-z0-9\-.!%*_+`'~]+$/;
+/** display-name = *(token LWS) / quoted-string: the unquoted form (RFC 3261 §25.1). */
+const DISPLAY_TOKENS_RE = /^[A-Za-z0-9\-.!%*_+`'~]+(?:[ \t]+[A-Za-z0-9\-.!%*_+`'~]+)*$/;
+/** Headers that may appear once only (RFC 3261 §7.3.1, §20); the Via, Contact, Route families are lists. */
+const SINGLETON = new Set(['call-id', 'content-type', 'max-forwards', 'content-length', 'cseq', 'from', 'to']);
 
 function isWs(c: number): boolean {
   return c === 32 || c === 9;
@@ -59,13 +64,22 @@ function isWs(c: number): boolean {
 
 /**
  * Parses the head of a message (`head`: start line and header lines, without
- * the blank line) and attaches `body`. Returns the message, or a failure.
+ * the blank line) and attaches `body`. Returns the message, or a failure:
+ * the first thing wrong, with the message as far as it could be read (a
+ * malformed header is skipped and the rest still read, so that a 400 can
+ * copy what it needs). Folding (CRLF then SP/HT) is unfolded here, for every
+ * header (sip/codec/head reads Content-Length with the same rule).
  */
 export function parseHead(head: string, maxHeaderLines: number): RawSipMessage | ParseFailure {
   const eol = head.indexOf('\r\n');
   const startLine = eol < 0 ? head : head.slice(0, eol);
-  const msg = parseStartLine(startLine);
-  if (!msg) return { error: 'unparseable start line or header' };
+  let firstError: string | undefined;
+  let msg = parseStartLine(startLine);
+  if (!msg) {
+    msg = lenientRequestLine(startLine);
+    if (!msg) return { error: 'unparseable start line or header' };
+    firstError = 'bad Request-Line';
+  }
   const headers = msg.headers;
   let lines = 1;
   let pos = eol < 0 ? head.length : eol + 2;
@@ -75,10 +89,9 @@ export function parseHead(head: string, maxHeaderLines: number): RawSipMessage |
     let end = head.indexOf('\r\n', pos);
     if (end < 0) end = head.length;
     const colon = head.indexOf(':', pos);
-    if (colon <= pos || colon > end) return { error: 'unparseable start line or header', partial: msg };
-    let value: string;
+    let value: string | undefined;
     if (end + 2 < head.length && isWs(head.charCodeAt(end + 2))) {
-      let line = head.slice(colon + 1, end);
+      let line = colon > pos && colon < end ? head.slice(colon + 1, end) : '';
       pos = end + 2;
       while (pos < head.length && isWs(head.charCodeAt(pos))) {
         let e2 = head.indexOf('\r\n', pos);
@@ -91,24 +104,30 @@ export function parseHead(head: string, maxHeaderLines: number): RawSipMessage |
     } else {
       let v0 = colon + 1;
       let v1 = end;
-      // trimmed as String.prototype.trim would (a stray CR before the CRLF included)
-      while (v0 < v1 && head.charCodeAt(v0) <= 32) v0++;
-      while (v1 > v0 && head.charCodeAt(v1 - 1) <= 32) v1--;
+      while (v0 < v1 && isWs(head.charCodeAt(v0))) v0++;
+      while (v1 > v0 && isWs(head.charCodeAt(v1 - 1))) v1--;
       value = head.slice(v0, v1);
       pos = end + 2;
     }
     if (++lines > maxHeaderLines) return { error: 'too many header lines', partial: msg };
+    if (colon <= lineStart || colon > end) {
+      firstError ??= 'unparseable start line or header';
+      continue;
+    }
     const raw = head.slice(lineStart, colon);
     let name = KNOWN.get(raw);
     if (name === undefined) {
       name = raw.trim().toLowerCase();
-      if (name.length === 0 || /\s/.test(name)) return { error: 'unparseable start line or header', partial: msg };
+      if (!TOKEN_RE.test(name)) {
+        firstError ??= 'unparseable start line or header';
+        continue;
+      }
       if (name.length === 1) name = COMPACT[name] ?? name;
     }
     const problem = addHeader(headers, name, value);
-    if (problem) return { error: problem, partial: msg };
+    if (problem) firstError ??= problem;
   }
-  return msg;
+  return firstError === undefined ? msg : { error: firstError, partial: msg };
 }
 
 function parseStartLine(line: string): RawSipMessage | undefined {
@@ -126,15 +145,23 @@ function parseStartLine(line: string): RawSipMessage | undefined {
     if (j < line.length && !isWs(line.charCodeAt(j))) return undefined;
     return { kind: 'response', status: Number(line.slice(i, j)), reason: line.slice(j).trim(), version: v[1], headers: {}, content: undefined };
   }
-  // Request-Line = Method SP Request-URI SP SIP-Version
+  // Request-Line = Method SP Request-URI SP SIP-Version: one SP each, nothing after the version (RFC 4475 §3.1.2.8-10)
   const sp1 = line.indexOf(' ');
   const sp2 = sp1 < 0 ? -1 : line.indexOf(' ', sp1 + 1);
-  if (sp1 <= 0 || sp2 < 0) return undefined;
+  if (sp1 <= 0 || sp2 < 0 || sp2 === sp1 + 1) return undefined;
   const method = line.slice(0, sp1);
   const uri = line.slice(sp1 + 1, sp2);
-  const v = VERSION_RE.exec(line.slice(sp2 + 1).trimEnd());
-  if (!v || uri.length === 0 || !METHOD_RE.test(method)) return undefined;
+  const v = VERSION_RE.exec(line.slice(sp2 + 1));
+  if (!v || !METHOD_RE.test(method)) return undefined;
+  for (let i = 0; i < uri.length; i++) if (uri.charCodeAt(i) <= 32 || uri.charCodeAt(i) === 127) return undefined;
   return { kind: 'request', method, uri, version: v[1], headers: {}, content: undefined };
+}
+
+/** A request line that is not well formed but still names a method and a version: read so that the request can be answered 400. */
+function lenientRequestLine(line: string): RawSipMessage | undefined {
+  const parts = line.trim().split(/[ \t]+/);
+  if (parts.length < 3 || !METHOD_RE.test(parts[0]) || !/^SIP\/\d+\.\d+$/i.test(parts[parts.length - 1])) return undefined;
+  return { kind: 'request', method: parts[0], uri: parts.slice(1, -1).join(' '), version: '2.0', headers: {}, content: undefined };
 }
 
 /** Adds one header line's value; a message with a malformed structured header is refused. */
@@ -184,17 +211,28 @@ function addHeader(h: RawSipHeaders, name: string, value: string): string | unde
       return undefined;
     }
     case 'cseq': {
+      if (h.cseq !== undefined) return 'repeated CSeq';
       const m = CSEQ_RE.exec(value);
       if (!m) return 'bad CSeq';
       h.cseq = { seq: Number(m[1]), method: m[2] };
       return undefined;
     }
     case 'content-length':
+      // the value the codec uses comes from sip/codec/head (the rule the TCP framer shares); this one is checked to agree
+      if (h['content-length'] !== undefined) return 'several Content-Length values';
       h['content-length'] = /^\d{1,10}$/.test(value) ? Number(value) : NaN;
       return undefined;
+    case 'max-forwards': {
+      // 1*DIGIT (leading zeros allowed), 0-255 (RFC 3261 §20.22)
+      if (h['max-forwards'] !== undefined) return 'repeated Max-Forwards';
+      if (!/^\d{1,10}$/.test(value) || Number(value) > 255) return 'bad Max-Forwards';
+      h['max-forwards'] = Number(value);
+      return undefined;
+    }
     default: {
       const prev = h[name];
       if (prev === undefined) h[name] = value;
+      else if (SINGLETON.has(name)) return 'repeated ' + name;
       else if (NOT_COMBINABLE.has(name)) h[name] = Array.isArray(prev) ? [...(prev as string[]), value] : [prev as string, value];
       else h[name] = (prev as string) + ',' + value; // a combinable extension header: always text
       return undefined;
@@ -276,35 +314,61 @@ function parseVia(item: string): SipVia | undefined {
   return { version: m[1], protocol: m[2], host: m[3], port: m[4] ? Number(m[4]) : undefined, params };
 }
 
-/** name-addr or addr-spec with header parameters (From, To, Contact, Route entries). */
+/**
+ * name-addr or addr-spec with header parameters (From, To, Contact, Route
+ * entries), RFC 3261 §20.10: a display name is a quoted string or tokens; the
+ * URI in <> has no LWS inside the brackets; an addr-spec (no <>) ends at the
+ * first `;` and may not contain `,` `?` or LWS.
+ */
 function parseAor(v: string): SipAor | undefined {
+  const n = v.length;
   let name: string | undefined;
-  let uri: string;
-  let rest: number;
-  let i = 0;
+  let lt: number;
   if (v.charCodeAt(0) === 34 /* " */) {
-    i = 1;
-    while (i < v.length && v.charCodeAt(i) !== 34) i += v.charCodeAt(i) === 92 ? 2 : 1;
-    if (i >= v.length) return undefined;
+    let i = 1;
+    while (i < n && v.charCodeAt(i) !== 34) i += v.charCodeAt(i) === 92 ? 2 : 1;
+    if (i >= n) return undefined;
+    name = v.slice(0, i + 1);
     i++;
-  }
-  const lt = v.indexOf('<', i);
-  if (lt >= 0) {
-    const gt = v.indexOf('>', lt + 1);
-    if (gt < 0) return undefined;
-    const n = v.slice(0, lt).trim();
-    name = n.length ? n : undefined;
-    uri = v.slice(lt + 1, gt).trim();
-    rest = gt + 1;
+    while (i < n && isWs(v.charCodeAt(i))) i++;
+    if (v.charCodeAt(i) !== 60 /* < */) return undefined; // a display name needs <...>
+    lt = i;
   } else {
-    if (i > 0) return undefined; // a display name needs <...>
-    const semi = v.indexOf(';');
-    uri = (semi < 0 ? v : v.slice(0, semi)).trim();
-    rest = semi < 0 ? v.length : semi;
-    if (/\s/.test(uri)) return undefined;
+    let j = 0;
+    while (j < n) {
+      const c = v.charCodeAt(j);
+      if (c === 60 || c === 59 /* ; */) break;
+      j++;
+    }
+    if (j < n && v.charCodeAt(j) === 60) {
+      let e = j;
+      while (e > 0 && isWs(v.charCodeAt(e - 1))) e--;
+      if (e > 0) {
+        const dn = v.slice(0, e);
+        if (!DISPLAY_TOKENS_RE.test(dn)) return undefined;
+        name = dn;
+      }
+      lt = j;
+    } else {
+      let e = j;
+      while (e > 0 && isWs(v.charCodeAt(e - 1))) e--;
+      const uri = v.slice(0, e);
+      if (!uri) return undefined;
+      for (let k = 0; k < uri.length; k++) {
+        const c = uri.charCodeAt(k);
+        if (c <= 32 || c === 44 /* , */ || c === 63 /* ? */ || c === 34 || c === 62 /* > */) return undefined;
+      }
+      const params: SipParams = {};
+      if (!parseParams(v, j, params)) return undefined;
+      return { name: undefined, uri, params };
+    }
   }
+  const gt = v.indexOf('>', lt + 1);
+  if (gt < 0) return undefined;
+  const uri = v.slice(lt + 1, gt);
   if (!uri) return undefined;
+  for (let k = 0; k < uri.length; k++) if (uri.charCodeAt(k) <= 32) return undefined;
   const params: SipParams = {};
-  if (!parseParams(v, rest, params)) return undefined;
+  if (!parseParams(v, gt + 1, params)) return undefined;
   return { name, uri, params };
 }

@@ -65,29 +65,28 @@ export function parseUriText(s: string): SipUri | undefined {
   const n = s.length;
   let i: number;
   let schema: string;
-  if (s.startsWith('sip:')) {
+  // the scheme is case-insensitive (RFC 3261 §19.1.4)
+  if (s.startsWith('sip:') || ((s.charCodeAt(0) | 32) === 115 && (s.charCodeAt(1) | 32) === 105 && (s.charCodeAt(2) | 32) === 112 && s.charCodeAt(3) === 58)) {
     schema = 'sip';
     i = 4;
-  } else if (s.startsWith('sips:')) {
+  } else if ((s.charCodeAt(0) | 32) === 115 && (s.charCodeAt(1) | 32) === 105 && (s.charCodeAt(2) | 32) === 112 && (s.charCodeAt(3) | 32) === 115 && s.charCodeAt(4) === 58) {
     schema = 'sips';
     i = 5;
   } else return undefined;
   if (hasSpace(s, i, n)) return undefined;
   let user: string | undefined;
   let password: string | undefined;
+  // userinfo ends at the first '@': '@' is allowed nowhere else unescaped, while the user part may hold ; ? / (user-unreserved)
   const at = s.indexOf('@', i);
   if (at >= 0) {
-    const q = s.indexOf('?', i);
-    if (q < 0 || q > at) {
-      const c = s.indexOf(':', i);
-      if (c >= 0 && c < at) {
-        user = s.slice(i, c);
-        password = s.slice(c + 1, at);
-        if (!password) return undefined;
-      } else user = s.slice(i, at);
-      if (!user) return undefined;
-      i = at + 1;
-    }
+    const c = s.indexOf(':', i);
+    if (c >= 0 && c < at) {
+      user = s.slice(i, c);
+      password = s.slice(c + 1, at);
+      if (!password) return undefined;
+    } else user = s.slice(i, at);
+    if (!user) return undefined;
+    i = at + 1;
   }
   let host: string;
   if (s.charCodeAt(i) === 91 /* [ */) {

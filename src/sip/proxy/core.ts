@@ -1,6 +1,7 @@
 /**
  * sip/proxy/core: the transaction-stateful proxy core (RFC 3261 §16) of
- * DESIGN.md §7: validates a request (Max-Forwards 483, loops 482), answers
+ * DESIGN.md §7: validates a request (Max-Forwards 483, loops 482,
+ * Proxy-Require 420), answers malformed requests (400/505, statelessly), answers
  * OPTIONS addressed to this instance (200, 503 while draining), sheds new
  * INVITEs above overload-ctrl-dialog-rate, strips our Route, adds
  * Record-Route with the pool FQDN and the pair, decides the target
@@ -9,8 +10,9 @@
  * one weighted choice, those that failed lately last) and hands the request (a RequestContext) to a forwarding
  * context (forward.ts), sharing with all of them one ForwardEnv: the layer,
  * health, settings, counters and the requests pending at each member, which
- * move when their pair switches away from it. ACK for 2xx and stray
- * responses are forwarded statelessly. Counters are plain numbers for ops to
+ * move when their pair switches away from it. ACK for 2xx is forwarded
+ * statelessly; a response that matches no transaction is dropped (RFC 6026).
+ * Counters are plain numbers for ops to
  * export. May import: shared, zone/types, sip/codec, sip/transport,
  * sip/transaction, sip/proxy.
  */
@@ -18,9 +20,9 @@ import type { Clock } from '../../shared/clock.js';
 import type { HealthView, PairFeedback } from '../../shared/health.js';
 import { logEvent, type Logger } from '../../shared/log.js';
 import type { HaPair, SiteModel } from '../../zone/types.js';
-import type { SipRequest, SipResponse, SipVia } from '../codec/codec.js';
+import type { DecodeFailure, SipRequest, SipResponse, SipVia } from '../codec/codec.js';
 import { fnv1a, newBranch } from '../codec/ids.js';
-import { copyForForward, makeResponse, maxForwards, ownVia, toTag } from '../codec/messages.js';
+import { copyForForward, makeResponse, maxForwards, ownVia, rawResponse, toTag } from '../codec/messages.js';
 import { Forwarding, PendingByMember, respondUpstream, type ForwardCounters, type ForwardEnv, type ForwardSettings, type ForwardTarget } from './forward.js';
 import { DialogRateLimiter } from './overload.js';
 import { decide, loopKey, stripOwnRoutes, classifyUri, type Decision } from './routing.js';
@@ -64,13 +66,15 @@ class PendingResolve {
 
 /** Plain-number counters for ops to export (responses, forwards and failovers: ForwardCounters). */
 export interface SipCounters extends ForwardCounters {
-  /** Requests received, by method. */
+  /** Requests received, by method (methods outside ALLOW counted as `other`: a client picks the method, the label set stays bounded). */
   requestsByMethod: Record<string, number>;
   overloadRejections: number;
   malformed: number;
   loopsDetected: number;
   tooManyHops: number;
   relayRefused: number;
+  /** Requests refused with 420 (a Proxy-Require option tag, RFC 3261 §16.3 step 5). */
+  badExtension: number;
   pairOutOfService: number;
   /** Responses that matched no transaction or record, dropped (RFC 6026). */
   strayDropped: number;
@@ -103,6 +107,7 @@ interface RequestContext {
 const MAX_TARGETS = 16;
 
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, INFO, UPDATE, PRACK, MESSAGE, PUBLISH';
+const KNOWN_METHODS = new Set(ALLOW.split(', '));
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
 
 export class ProxyCore implements TransactionUser {
@@ -126,6 +131,7 @@ export class ProxyCore implements TransactionUser {
       loopsDetected: 0,
       tooManyHops: 0,
       relayRefused: 0,
+      badExtension: 0,
       pairOutOfService: 0,
       strayDropped: 0,
       targetFailures: targets.failures,
@@ -238,20 +244,33 @@ export class ProxyCore implements TransactionUser {
     }
   }
 
-  onBadMessage(msg: SipRequest | undefined, error: string, remote: Remote): void {
+  /**
+   * A malformed request is answered statelessly (400, or 505 for another SIP version), at the
+   * packet's source (sip/transaction/layer responseDestination); a response or an ACK is dropped.
+   */
+  onBadMessage(bad: DecodeFailure, remote: Remote): void {
     this.counters.malformed++;
-    if (!msg || msg.method === 'ACK') return;
-    const dest = responseDestination(msg.headers.via[0], remote);
-    if (!dest) return;
-    this.count(400);
-    this.opts.layer.sendStateless(makeResponse(msg, 400, error.length < 80 ? 'Bad Request (' + error + ')' : 'Bad Request'), dest);
+    const { msg, status, error } = bad;
+    const reason = status === 505 ? 'Version Not Supported' : error.length < 80 ? 'Bad Request (' + error + ')' : 'Bad Request';
+    if (msg) {
+      if (msg.method === 'ACK') return;
+      this.count(status);
+      this.opts.layer.sendStateless(makeResponse(msg, status, reason), responseDestination(msg.headers.via[0], remote));
+      return;
+    }
+    if (bad.head === undefined) return;
+    const raw = rawResponse(bad.head, status, reason);
+    if (raw === undefined) return;
+    this.count(status);
+    this.opts.layer.sendRaw(Buffer.from(raw, 'latin1'), responseDestination(undefined, remote));
   }
 
   // ---- request handling ----
 
   private handleRequest(req: SipRequest, remote: Remote, st: ServerTransaction): void {
     const method = req.method;
-    this.counters.requestsByMethod[method] = (this.counters.requestsByMethod[method] ?? 0) + 1;
+    const label = KNOWN_METHODS.has(method) ? method : 'other';
+    this.counters.requestsByMethod[label] = (this.counters.requestsByMethod[label] ?? 0) + 1;
     const ix = this.siteIndex();
     if (method === 'CANCEL') return this.handleCancel(req, st);
 
@@ -280,6 +299,15 @@ export class ProxyCore implements TransactionUser {
     if (this.isLoop(req, ix, hash)) {
       this.counters.loopsDetected++;
       return this.reply(st, 482);
+    }
+    // RFC 3261 §16.3 step 5: srvproxy supports no option tag a proxy must understand
+    const proxyRequire = req.headers['proxy-require'];
+    if (typeof proxyRequire === 'string') {
+      const tags = proxyRequire.split(',').map((t) => t.trim()).filter((t) => t.length > 0);
+      if (tags.length > 0) {
+        this.counters.badExtension++;
+        return this.reply(st, 420, 'Bad Extension', { unsupported: tags.join(', ') });
+      }
     }
     const initial = toTag(req) === undefined;
     if (method === 'INVITE' && initial && !this.limiter.admit()) {

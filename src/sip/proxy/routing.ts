@@ -101,20 +101,26 @@ export type Decision =
 export function decide(req: SipRequest, ix: SiteIndex, strip: RouteStrip, fromMember: HaPair | undefined): Decision {
   const route = req.headers.route;
   const ruri = parseSipUri(req.uri);
-  if (!ruri) return { kind: 'reject', status: 416, reason: 'Unsupported URI Scheme' };
+  // RFC 3261 §16.3 step 2: sip, sips and tel are routed (a tel: URI has no host: inbound it goes to the serving
+  // pair, outbound it needs a Route); any other scheme gets 416
+  if (!ruri && !(isTelUri(req.uri) && (!fromMember || (route && route.length > 0)))) return { kind: 'reject', status: 416, reason: 'Unsupported URI Scheme' };
   if (!fromMember) {
-    // inbound: only ever to a pair member (no open relay)
+    // inbound: only ever to a pair member (no open relay). A preloaded Route (RFC 3261 §8.1.2) naming a
+    // host of the site's own domain that the zones do not name (RFC 4475 §3.1.1.1: services.example.com)
+    // is carried to the serving pair, whose servers own that domain's services; a Route to another domain,
+    // to an address outside the site, to another instance or to this one out of place is a relay attempt: 403.
     if (route && route.length > 0) {
       const r = classifyUri(route[0].uri, ix);
       if (r.kind === 'pair') return { kind: 'pair', pair: r.pair };
+      if (r.kind === 'name' && inOwnZone(r.host, ix)) return { kind: 'pair', pair: strip.dialogPair ?? ix.site.servingPair };
       return { kind: 'reject', status: 403, reason: 'Route Not Allowed' };
     }
-    const t = classifyUri(ruri, ix);
-    if (t.kind === 'pair') return { kind: 'pair', pair: t.pair };
+    const t = ruri && classifyUri(ruri, ix);
+    if (t && t.kind === 'pair') return { kind: 'pair', pair: t.pair };
     return { kind: 'pair', pair: strip.dialogPair ?? ix.site.servingPair };
   }
   // outbound: by Route, else by Request-URI
-  const u = route && route.length > 0 ? route[0].uri : ruri;
+  const u = route && route.length > 0 ? route[0].uri : ruri!;
   const t = classifyUri(u, ix);
   switch (t.kind) {
     case 'pair':
@@ -129,6 +135,19 @@ export function decide(req: SipRequest, ix: SiteIndex, strip: RouteStrip, fromMe
       // RFC 3263 (sip/proxy/resolver): a name in the served zones from the zone data, any other by DNS
       return { kind: 'resolve', query: { host: t.host, port: uriPort(u), transport: namedTransport(u), secure: u.schema === 'sips' } };
   }
+}
+
+/** A tel: URI (RFC 3966), scheme in any case. */
+function isTelUri(uri: string): boolean {
+  return uri.length > 4 && uri.charCodeAt(3) === 58 /* : */ && uri.slice(0, 3).toLowerCase() === 'tel';
+}
+
+/** The domain of the served zone, as the pool FQDN implies it (the pool name minus its first label). */
+function inOwnZone(host: string, ix: SiteIndex): boolean {
+  const pool = ix.poolName;
+  const dot = pool.indexOf('.');
+  const zone = dot > 0 && pool.indexOf('.', dot + 1) > 0 ? pool.slice(dot + 1) : pool;
+  return host === zone || host.endsWith('.' + zone);
 }
 
 /** RFC 3261 §16.6 step 8 / §16.3 step 4: the fields whose hash goes into our branch for loop detection. */

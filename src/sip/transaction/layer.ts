@@ -1,13 +1,15 @@
 /**
  * sip/transaction/layer: matches incoming messages to transactions (RFC 3261
- * §17.1.3, §17.2.3), keeps the two tables bounded, adds received/rport to the
- * top Via of every incoming request (§18.2.1, RFC 3581), and hands new
- * requests, stray ACKs and stray responses to its user (the proxy core).
+ * §17.1.3, §17.2.3), keeps the two tables bounded, writes received/rport
+ * into the top Via of every incoming request from the packet (§18.2.1, RFC
+ * 3581 §4: a client's own values are replaced or removed), says where a
+ * response goes (§18.2.2 with RFC 3581, from the packet only), and hands new
+ * requests, stray ACKs, stray responses and malformed requests to its user
+ * (the proxy core).
  * May import: shared, sip/codec, sip/transport, sip/transaction.
  */
-import { isIP } from 'node:net';
 import { systemClock, type Clock } from '../../shared/clock.js';
-import { encode, type SipMessage, type SipRequest, type SipResponse, type SipVia } from '../codec/codec.js';
+import { encode, type DecodeFailure, type SipMessage, type SipRequest, type SipResponse, type SipVia } from '../codec/codec.js';
 import { branchOf, fromTag, isRfc3261Branch, makeResponse } from '../codec/messages.js';
 import { ClientTransaction, type ClientTransactionUser } from './client.js';
 import { Retired, RetiredExpiry } from './retired.js';
@@ -27,8 +29,8 @@ export interface TransactionUser {
    * responses went).
    */
   onStrayResponse(res: SipResponse, remote: Remote, upstream?: Remote): void;
-  /** A malformed message (`msg` set when it is an answerable request). */
-  onBadMessage(msg: SipRequest | undefined, error: string, remote: Remote): void;
+  /** A malformed message (`bad.msg` set, its top Via stamped, when it is an answerable request). */
+  onBadMessage(bad: DecodeFailure, remote: Remote): void;
 }
 
 export interface TransactionLayerOptions {
@@ -49,28 +51,36 @@ function stripBrackets(h: string): string {
   return h.length > 1 && h[0] === '[' && h[h.length - 1] === ']' ? h.slice(1, -1) : h;
 }
 
-/** RFC 3261 §18.2.1 + RFC 3581: record where a request really came from. */
+/**
+ * RFC 3261 §18.2.1 + RFC 3581 §4: record where a request really came from.
+ * A `received` or `rport` value the client wrote is never kept: received is
+ * the source address (written when sent-by differs from it, or when rport is
+ * asked for), rport the source port; a forged received is removed.
+ */
 function stampReceived(via: SipVia, remote: Remote): void {
-  if (stripBrackets(via.host).toLowerCase() !== remote.address) via.params.received = remote.address;
-  if ('rport' in via.params) via.params.rport = String(remote.port);
+  const p = via.params;
+  if ('rport' in p) {
+    p.received = remote.address;
+    p.rport = String(remote.port);
+  } else if (stripBrackets(via.host).toLowerCase() !== remote.address) p.received = remote.address;
+  else if ('received' in p) delete p.received;
 }
 
-/** Where a response goes (§18.2.2): back on the connection, else received/rport, else sent-by. */
-export function responseDestination(via: SipVia, remote: Remote | undefined): Remote | undefined {
-  const proto = via.protocol.toUpperCase() === 'UDP' ? 'udp' : 'tcp';
-  const received = typeof via.params.received === 'string' ? via.params.received : undefined;
-  const rport = typeof via.params.rport === 'string' ? Number(via.params.rport) : undefined;
-  const host = stripBrackets(via.host);
-  let address = received ?? (isIP(host) ? host : remote?.address);
-  if (!address || !isIP(address)) return undefined;
-  const port = rport && rport > 0 && rport < 65536 ? rport : via.port && via.port > 0 ? via.port : 5060;
-  if (proto === 'tcp') {
-    // the connection while it lives; else a new one to the sent-by port (rport is ephemeral on TCP)
-    const tport = via.port && via.port > 0 ? via.port : 5060;
-    return { protocol: 'tcp', address, port: tport, conn: remote?.protocol === 'tcp' ? remote.conn : undefined };
+/**
+ * Where a response goes (RFC 3261 §18.2.2, RFC 3581 §4), computed from the
+ * packet only: over TCP/TLS the connection the request came on, and while it
+ * is gone a new one to the source address at the sent-by port; over UDP the
+ * source address, at the source port when rport was asked for, else at the
+ * sent-by port. Never an address the message names.
+ */
+export function responseDestination(via: SipVia | undefined, remote: Remote): Remote {
+  if (remote.protocol !== 'udp') {
+    const secure = remote.secure === true || remote.protocol === 'tls';
+    const port = via?.port && via.port > 0 ? via.port : secure ? 5061 : 5060;
+    return { protocol: secure ? 'tls' : 'tcp', address: remote.address, port, conn: remote.conn };
   }
-  if (rport === undefined && received === undefined && !isIP(host) && remote) address = remote.address;
-  return { protocol: 'udp', address, port };
+  if (!via || 'rport' in via.params) return { protocol: 'udp', address: remote.address, port: remote.port };
+  return { protocol: 'udp', address: remote.address, port: via.port && via.port > 0 ? via.port : 5060 };
 }
 
 function sentBy(via: SipVia): string {
@@ -192,6 +202,11 @@ export class TransactionLayer implements TransportSink {
     return true;
   }
 
+  /** Sends bytes built elsewhere without a transaction (a 400 to a request too malformed to parse). */
+  sendRaw(data: Buffer, dest: Remote): void {
+    this.opts.sender.send(dest, data);
+  }
+
   /** The INVITE server transaction a CANCEL refers to (§9.2), or its record once it was answered. */
   findInviteFor(cancel: SipRequest): ServerTransaction | Retired | undefined {
     return this.servers.get(serverKey(cancel, 'INVITE'));
@@ -204,9 +219,9 @@ export class TransactionLayer implements TransportSink {
     else this.onResponseIn(msg, remote);
   }
 
-  onBadMessage(msg: SipRequest | undefined, error: string, remote: Remote): void {
-    if (msg) stampReceived(msg.headers.via[0], remote);
-    this.user?.onBadMessage(msg, error, remote);
+  onBadMessage(bad: DecodeFailure, remote: Remote): void {
+    if (bad.msg) stampReceived(bad.msg.headers.via[0], remote);
+    this.user?.onBadMessage(bad, remote);
   }
 
   private onRequestIn(req: SipRequest, remote: Remote): void {
@@ -234,7 +249,6 @@ export class TransactionLayer implements TransportSink {
       return;
     }
     const dest = responseDestination(via, remote);
-    if (!dest) return;
     if (this.servers.size >= this.max) {
       this.counters.rejectedTableFull++;
       this.sendStateless(makeResponse(req, 503, 'Service Unavailable', { 'retry-after': '5' }), dest);

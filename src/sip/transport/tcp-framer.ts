@@ -1,17 +1,20 @@
 /**
  * sip/transport/tcp-framer: RFC 3261 §18.3 framing of a SIP byte stream:
  * headers up to the empty line, then exactly Content-Length bytes of body.
- * Content-Length is required on streams; a missing or malformed one, or a
- * message above the size limit, is a framing error after which the stream
- * cannot be trusted. Buffering is bounded by `maxBytes`. May import:
+ * The head is checked with the rules every transport shares
+ * (sip/codec/head scanHead: CRLF line ends only, no NUL, exactly one
+ * Content-Length, folding allowed). Content-Length is required on streams; a
+ * missing, malformed or repeated one, a bare CR or LF or a NUL in the head,
+ * or a message above the size limit, is a framing error after which the
+ * stream cannot be trusted. Buffering is bounded by `maxBytes`. May import:
  * sip/codec.
  */
 import { skipLeadingWhitespace } from '../codec/codec.js';
+import { HEAD_NO_CONTENT_LENGTH, headError, scanHead } from '../codec/head.js';
 
 export type FrameError = { status: 400 | 513; reason: string; head?: string };
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
-const CONTENT_LENGTH = /^(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$/im;
 
 export class TcpFramer {
   private buf: Buffer = Buffer.alloc(0);
@@ -25,38 +28,43 @@ export class TcpFramer {
   }
 
   /**
-   * Feeds a chunk. Calls `onMessage` for each whole message (a view of the bytes),
-   * and `onError` once on a framing error, after which everything is ignored.
+   * Feeds a chunk (may be empty, to go on after a stop). Calls `onMessage` for each whole
+   * message (a view of the bytes), at most `max` of them, and `onError` once on a framing
+   * error, after which everything is ignored. True when it stopped at `max` with bytes left.
    */
-  push(chunk: Buffer, onMessage: (msg: Buffer) => void, onError: (e: FrameError) => void): void {
-    if (this.failed) return;
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-    for (;;) {
+  push(chunk: Buffer, onMessage: (msg: Buffer) => void, onError: (e: FrameError) => void, max = Infinity): boolean {
+    if (this.failed) return false;
+    if (chunk.length > 0) this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    for (let n = 0; ; n++) {
+      if (n >= max) return this.buf.length > 0;
       const start = skipLeadingWhitespace(this.buf);
       if (start > 0) this.buf = this.buf.subarray(start);
-      if (this.buf.length === 0) return;
+      if (this.buf.length === 0) return false;
       const headEnd = this.buf.indexOf(CRLFCRLF);
       if (headEnd < 0) {
         if (this.buf.length > this.maxBytes) return this.fail(onError, { status: 513, reason: 'Message Too Large' });
-        return;
+        return false;
       }
-      const head = this.buf.toString('latin1', 0, headEnd);
-      const m = CONTENT_LENGTH.exec(head);
-      if (!m) return this.fail(onError, { status: 400, reason: 'Content-Length Required', head });
-      if (!/^\d{1,9}$/.test(m[1])) return this.fail(onError, { status: 400, reason: 'Bad Content-Length', head });
-      const total = headEnd + 4 + Number(m[1]);
-      if (total > this.maxBytes) return this.fail(onError, { status: 513, reason: 'Message Too Large', head });
-      if (this.buf.length < total) return;
+      const cl = scanHead(this.buf, 0, headEnd);
+      if (cl < 0) {
+        const head = this.buf.toString('latin1', 0, headEnd);
+        const reason = cl === HEAD_NO_CONTENT_LENGTH ? 'Content-Length Required' : headError(cl);
+        return this.fail(onError, { status: 400, reason: reason.charAt(0).toUpperCase() + reason.slice(1), head });
+      }
+      const total = headEnd + 4 + cl;
+      if (total > this.maxBytes) return this.fail(onError, { status: 513, reason: 'Message Too Large', head: this.buf.toString('latin1', 0, headEnd) });
+      if (this.buf.length < total) return false;
       const msg = this.buf.subarray(0, total);
       this.buf = this.buf.subarray(total);
       onMessage(msg);
-      if (this.failed) return;
+      if (this.failed) return false;
     }
   }
 
-  private fail(onError: (e: FrameError) => void, e: FrameError): void {
+  private fail(onError: (e: FrameError) => void, e: FrameError): false {
     this.failed = true;
     this.buf = Buffer.alloc(0);
     onError(e);
+    return false;
   }
 }

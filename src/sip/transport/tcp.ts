@@ -3,7 +3,9 @@
  * outgoing connections are framed per RFC 3261 §18.3
  * (sip/transport/tcp-framer); a framing error is answered with 400 (or 513)
  * when the head can be read, then the connection is closed. Connections close
- * after an idle timeout; the total is capped. Sending to a remote reuses an
+ * after an idle timeout; the total is capped. A connection hands on at most
+ * MESSAGES_PER_TURN messages per event-loop turn (the socket paused
+ * meanwhile). Sending to a remote reuses an
  * open connection to it, else connects from the listen address of the same
  * family. No exception leaves a socket handler. May import: shared,
  * sip/codec, sip/transport.
@@ -13,7 +15,7 @@ import type tls from 'node:tls';
 import { SrvError } from '../../shared/errors.js';
 import { logEvent, type Logger } from '../../shared/log.js';
 import { answerableHead, decode, encode, MAX_MESSAGE_BYTES } from '../codec/codec.js';
-import { makeResponse } from '../codec/messages.js';
+import { makeResponse, rawResponse } from '../codec/messages.js';
 import { TcpFramer, type FrameError } from './tcp-framer.js';
 import { connectTls, createTlsServer, type TlsConfig } from './tls.js';
 import { countedSend, type ListenAddress, type Remote, type TransportCounters, type TransportSink } from './types.js';
@@ -39,6 +41,14 @@ interface Conn {
   connected: boolean;
   closing: boolean;
 }
+
+/**
+ * Messages handled from one connection before the event loop turns: a chunk of hundreds of
+ * requests would otherwise hold the loop while the members' answers to the first ones wait
+ * (and their per-hop timers run out).
+ */
+const MESSAGES_PER_TURN = 16;
+const EMPTY = Buffer.alloc(0);
 
 function keyOf(address: string, port: number, secure: boolean): string {
   return (secure ? 's|' : '') + address + '|' + port;
@@ -256,10 +266,25 @@ export class TcpTransport {
   }
 
   private onData(c: Conn, chunk: Buffer): void {
+    if (this.frame(c, chunk)) {
+      // more whole messages wait in this chunk: let other sockets (the members' answers) in first
+      c.socket.pause();
+      setImmediate(() => this.drain(c));
+    }
+  }
+
+  private drain(c: Conn): void {
+    if (c.socket.destroyed || !this.conns.has(c.id)) return;
+    if (this.frame(c, EMPTY)) setImmediate(() => this.drain(c));
+    else if (!c.closing) c.socket.resume();
+  }
+
+  /** Frames and hands on at most MESSAGES_PER_TURN messages; true when more are waiting. */
+  private frame(c: Conn, chunk: Buffer): boolean {
     try {
       const remote: Remote = { protocol: 'tcp', address: c.socket.remoteAddress ?? '', port: c.socket.remotePort ?? 0, conn: c.id };
       if (c.secure) remote.secure = true;
-      c.framer.push(
+      return c.framer.push(
         chunk,
         (bytes) => {
           this.counters.received++;
@@ -267,14 +292,16 @@ export class TcpTransport {
           if (r.ok) this.sink.onMessage(r.msg, remote);
           else {
             this.counters.droppedMalformed++;
-            this.sink.onBadMessage(r.msg, r.error, remote);
+            this.sink.onBadMessage(r, remote);
           }
         },
         (e) => this.onFramingError(c, e),
+        MESSAGES_PER_TURN,
       );
     } catch (err) {
       logEvent(this.log, 'INTERNAL_ERROR', { where: 'sip-tcp', error: String((err as Error)?.stack ?? err) });
       c.socket.destroy();
+      return false;
     }
   }
 
@@ -288,6 +315,10 @@ export class TcpTransport {
       try {
         const m = answerableHead(e.head);
         if (m) reply = encode(makeResponse(m, e.status, e.reason));
+        else {
+          const raw = rawResponse(e.head, e.status, e.reason);
+          if (raw !== undefined) reply = Buffer.from(raw, 'latin1');
+        }
       } catch {
         reply = undefined;
       }

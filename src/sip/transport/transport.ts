@@ -56,7 +56,7 @@ export class SipTransport {
     for (const l of opts.listen) if (!isIP(l.address)) throw new Error('SIP listen address is not an IP address: ' + l.address);
     const proxySink: TransportSink = {
       onMessage: (m, r) => this.sink?.onMessage(m, r),
-      onBadMessage: (m, e, r) => this.sink?.onBadMessage(m, e, r),
+      onBadMessage: (b, r) => this.sink?.onBadMessage(b, r),
     };
     const maxBytes = Math.min(opts.maxMessageBytes ?? MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES);
     this.udp = opts.listen.map((l) => new UdpListener(l, proxySink, this.counters, opts.log, maxBytes));

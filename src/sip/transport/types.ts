@@ -2,7 +2,7 @@
  * sip/transport/types: what the transports hand upwards and take downwards.
  * May import: sip/codec.
  */
-import type { SipMessage, SipRequest } from '../codec/codec.js';
+import type { DecodeFailure, SipMessage } from '../codec/codec.js';
 import type { Transport } from '../codec/message.js';
 
 /** 'tls' is a destination only: a message that arrived over TLS has protocol 'tcp' and `secure` set (the connection is what answers it). */
@@ -27,8 +27,8 @@ export interface ListenAddress {
 export interface TransportSink {
   /** A well-formed message. */
   onMessage(msg: SipMessage, remote: Remote): void;
-  /** A malformed message; `msg` is set when it is a request that can be answered (400). */
-  onBadMessage(msg: SipRequest | undefined, error: string, remote: Remote): void;
+  /** A malformed message, with what is known to answer it (a request: 400 or 505). */
+  onBadMessage(bad: DecodeFailure, remote: Remote): void;
 }
 
 export interface TransportCounters {

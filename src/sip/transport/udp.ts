@@ -92,7 +92,7 @@ export class UdpListener {
       if (r.ok) this.sink.onMessage(r.msg, remote);
       else if (r.error !== 'empty') {
         this.counters.droppedMalformed++;
-        this.sink.onBadMessage(r.msg, r.error, remote);
+        this.sink.onBadMessage(r, remote);
       }
     } catch (err) {
       logEvent(this.log, 'INTERNAL_ERROR', { where: 'sip-udp', error: String((err as Error)?.stack ?? err) });

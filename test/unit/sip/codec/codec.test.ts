@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { decode, encode, MAX_MESSAGE_BYTES } from '../../../../src/sip/codec/codec.js';
+import { decode, encode, MAX_LINE_BYTES, MAX_MESSAGE_BYTES } from '../../../../src/sip/codec/codec.js';
 import { parseSipUri } from '../../../../src/sip/codec/uri.js';
 
 const INVITE =
@@ -64,7 +64,9 @@ describe('sip/codec/codec', () => {
     ['CSeq method mismatch', INVITE.replace('CSeq: 1 INVITE', 'CSeq: 1 BYE'), true],
     ['bad Max-Forwards', INVITE.replace('Max-Forwards: 70', 'Max-Forwards: lots'), true],
     ['Content-Length beyond the datagram', INVITE.replace('Content-Length: 4', 'Content-Length: 40'), true],
-    ['bad Request-URI', INVITE.replace('sip:bob@tserver.example.com', 'http://x'), true],
+    ['bad Request-URI', INVITE.replace('sip:bob@tserver.example.com', 'sip:bob@'), true],
+    ['a header in the Request-URI (RFC 4475 §3.1.2.11)', INVITE.replace('sip:bob@tserver.example.com', 'sip:bob@tserver.example.com?Route=%3Csip:x%3E'), true],
+    ['not a URI scheme', INVITE.replace('sip:bob@tserver.example.com', '1http://x'), true],
     ['bad version', INVITE.replace('SIP/2.0\r\nVia', 'SIP/3.0\r\nVia'), true],
   ];
   for (const [name, text, answerable] of bad) {
@@ -76,6 +78,45 @@ describe('sip/codec/codec', () => {
       expect(!!r.msg).to.equal(answerable);
     });
   }
+
+  it('another SIP version: status 505; any other URI scheme decodes (the proxy core answers 416); tel: decodes', () => {
+    const v = decode(Buffer.from(INVITE.replace('SIP/2.0\r\nVia', 'SIP/3.0\r\nVia'), 'latin1'));
+    expect(v.ok === false && v.status).to.equal(505);
+    expect(decode(Buffer.from(INVITE.replace('sip:bob@tserver.example.com', 'http://x'), 'latin1')).ok).to.equal(true);
+    expect(decode(Buffer.from(INVITE.replace('sip:bob@tserver.example.com', 'tel:+15551234567'), 'latin1')).ok).to.equal(true);
+    expect(decode(Buffer.from(INVITE.replace('sip:bob@tserver.example.com', 'SIP:bob@tserver.example.com'), 'latin1')).ok).to.equal(true);
+  });
+
+  it('one grammar: bare LF, bare CR, NUL refused in a head (NUL allowed as a quoted-pair); several Content-Length refused; repeated singletons refused', () => {
+    const dec = (t: string) => decode(Buffer.from(t, 'latin1'));
+    const err = (t: string) => {
+      const r = dec(t);
+      return r.ok ? 'ok' : r.error;
+    };
+    const at = INVITE.indexOf('\r\n') + 2;
+    const withLine = (l: string) => INVITE.slice(0, at) + l + '\r\n' + INVITE.slice(at);
+    expect(err(withLine('Subject: x\nRoute: <sip:evil;lr>'))).to.equal('bare LF in the head');
+    expect(err(withLine('Subject: x\rRoute: <sip:evil;lr>'))).to.equal('bare CR in the head');
+    expect(err(withLine('Subject: x\x00y'))).to.equal('NUL in the head');
+    expect(err(withLine('To-Note: "a\\\x00b"'))).to.equal('ok');
+    expect(err(withLine('Content-Length: 0'))).to.match(/Content-Length/);
+    expect(err(withLine('Call-ID: second'))).to.equal('repeated call-id');
+    expect(err(withLine('CSeq: 2 INVITE'))).to.equal('repeated CSeq');
+    expect(err(withLine('Max-Forwards: 10'))).to.match(/Max-Forwards/);
+    const mf = dec(INVITE.replace(/Max-Forwards: \d+/, 'Max-Forwards: 0068'));
+    expect(mf.ok && mf.msg.headers['max-forwards']).to.equal(68);
+    expect(err(INVITE.replace(/Max-Forwards: \d+/, 'Max-Forwards: 256'))).to.equal('bad Max-Forwards');
+  });
+
+  it('an over-long header line: 400 with the request read without it; a line just at the limit with its CR never recurses', () => {
+    const at = INVITE.indexOf('\r\n') + 2;
+    for (const n of [MAX_LINE_BYTES - 1, MAX_LINE_BYTES, MAX_LINE_BYTES + 1]) {
+      const r = decode(Buffer.from(INVITE.slice(0, at) + 'X: ' + 'x'.repeat(n - 3) + '\r\n' + INVITE.slice(at), 'latin1'));
+      if (r.ok) continue;
+      expect(r.error).to.equal('header line too long');
+      expect(r.msg?.method).to.equal('INVITE');
+    }
+  });
 
   it('refuses messages over the size limit and never hangs on pathological whitespace', () => {
     expect(decode(Buffer.alloc(MAX_MESSAGE_BYTES + 1, 0x41)).ok).to.equal(false);

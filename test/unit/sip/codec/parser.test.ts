@@ -120,10 +120,13 @@ describe('sip/codec/parser and serializer (hand-written; package sip as the refe
     }
   });
 
-  it('header values are trimmed as String.trim does (a stray CR before the line end is whitespace)', () => {
-    const r = decode(Buffer.from(CORPUS[3].replace('CSeq: 1 OPTIONS\r\n', 'CSeq: 1 OPTIONS \r\r\n'), 'latin1'));
+  it('header values are trimmed of SP/HT; a stray CR before the line end is a bare CR, refused (one grammar for every transport)', () => {
+    const r = decode(Buffer.from(CORPUS[3].replace('CSeq: 1 OPTIONS\r\n', 'CSeq: 1 OPTIONS \t\r\n'), 'latin1'));
     if (!r.ok) throw new Error(r.error);
     expect(r.msg.headers.cseq).to.deep.equal({ seq: 1, method: 'OPTIONS' });
+    const bad = decode(Buffer.from(CORPUS[3].replace('CSeq: 1 OPTIONS\r\n', 'CSeq: 1 OPTIONS \r\r\n'), 'latin1'));
+    expect(bad.ok).to.equal(false);
+    if (!bad.ok) expect(bad.error).to.equal('bare CR in the head');
   });
 
   it('URIs: same result as package sip for ordinary ones; IPv6 references read', () => {

@@ -125,7 +125,7 @@ describe('sip/proxy/core (fake clock, in-memory network)', () => {
     delete back.headers['record-route'];
     layer.onMessage(requestFromPeer(back), { protocol: 'udp', address: A, port: 5060 });
     expect(sent.at(-1)!.msg.status).to.equal(482);
-    layer.onBadMessage(req('MESSAGE'), 'bad CSeq', UA);
+    layer.onBadMessage({ ok: false, error: 'bad CSeq', status: 400, msg: req('MESSAGE') }, UA);
     expect(sent.at(-1)!.msg.status).to.equal(400);
   });
 

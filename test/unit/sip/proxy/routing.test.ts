@@ -46,6 +46,8 @@ const cases: Case[] = [
   ['R-URI a foreign name: serving pair', 'sip:bob@evil.example.net', [], 'inbound', { kind: 'pair', name: T }],
   ['own Route with pair param picks the dialog pair', 'sip:alice@127.0.0.99', ['<sip:sipproxy.example.com;lr;pair=other.example.com>'], 'inbound', { kind: 'pair', name: O }],
   ['Route to a member after ours', 'sip:x@1.2.3.4', ['<sip:127.0.0.11:5060;lr>', '<sip:127.0.0.21;lr>'], 'inbound', { kind: 'pair', name: T }],
+  ['a preloaded Route naming a host of the own domain the zones do not name: the serving pair', 'sip:bob@tserver.example.com', ['<sip:services.example.com;lr>'], 'inbound', { kind: 'pair', name: T }],
+  ['a Route naming a host of another domain: refused', 'sip:bob@tserver.example.com', ['<sip:services.example.net;lr>'], 'inbound', { kind: 'reject', status: 403, reason: 'Route Not Allowed' }],
   ['Route to the outside: refused', 'sip:bob@tserver.example.com', ['<sip:127.0.0.99;lr>'], 'inbound', { kind: 'reject', status: 403, reason: 'Route Not Allowed' }],
   ['maddr trick does not escape', 'sip:bob@tserver.example.com;maddr=127.0.0.99', [], 'inbound', { kind: 'pair', name: T }],
   ['R-URI naming the proxy itself: serving pair', 'sip:bob@sipproxy.example.com', [], 'inbound', { kind: 'pair', name: T }],

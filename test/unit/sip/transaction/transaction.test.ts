@@ -4,7 +4,7 @@ import { FakeClock } from '../../../../src/shared/clock.js';
 import type { SipRequest, SipResponse } from '../../../../src/sip/codec/codec.js';
 import { requestFrom } from '../../../support/sip-wire.js';
 import type { ClientFailure } from '../../../../src/sip/transaction/client.js';
-import { TransactionLayer, type TransactionUser } from '../../../../src/sip/transaction/layer.js';
+import { responseDestination, TransactionLayer, type TransactionUser } from '../../../../src/sip/transaction/layer.js';
 import type { ServerTransaction } from '../../../../src/sip/transaction/server.js';
 import type { Remote } from '../../../../src/sip/transport/types.js';
 
@@ -166,6 +166,34 @@ describe('sip/transaction (RFC 3261 §17, T1=500 T2=4000 T4=5000)', () => {
     expect(sender.times((m) => m.status === 200)).to.have.length(1);
     clock.advance(32_000);
     expect(layer.serverCount).to.equal(0);
+  });
+
+  it('addressing from the packet: a forged received/rport is replaced or removed; responses never go to a Via-chosen address (RFC 3581 §4)', () => {
+    const forged = (via: string) =>
+      requestFrom(`OPTIONS sip:bob@example.com SIP/2.0\r\nVia: ${via}\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@y>\r\nCall-ID: f-${via.length}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`);
+    const src: Remote = { protocol: 'udp', address: '127.0.0.50', port: 40000 };
+    // sent-by is the source address: the forged received is removed, the response goes to the source at the sent-by port
+    const { layer, sender, seen } = setup();
+    const a = forged('SIP/2.0/UDP 127.0.0.50:5070;branch=z9hG4bKf1;received=127.0.0.99');
+    layer.onMessage(a, src);
+    expect(a.headers.via[0].params).to.not.have.property('received');
+    seen.st!.respond(resp(a, 200));
+    expect(sender.sent.at(-1)!.dest).to.deep.equal({ protocol: 'udp', address: '127.0.0.50', port: 5070 });
+    // rport with a forged value and received: both rewritten from the packet
+    const b = forged('SIP/2.0/UDP 127.0.0.50:5070;branch=z9hG4bKf2;received=127.0.0.99;rport=9999');
+    layer.onMessage(b, src);
+    expect(b.headers.via[0].params).to.include({ received: '127.0.0.50', rport: '40000' });
+    seen.st!.respond(resp(b, 200));
+    expect(sender.sent.at(-1)!.dest).to.deep.equal({ protocol: 'udp', address: '127.0.0.50', port: 40000 });
+    // a TCP Via on a UDP request is answered over UDP, at the source
+    const c = forged('SIP/2.0/TCP 127.0.0.99:5070;branch=z9hG4bKf3;rport');
+    layer.onMessage(c, src);
+    seen.st!.respond(resp(c, 200));
+    expect(sender.sent.at(-1)!.dest).to.deep.equal({ protocol: 'udp', address: '127.0.0.50', port: 40000 });
+    // over TCP and TLS: the connection; without it the source address at the sent-by port, never the Via host
+    const via = c.headers.via[0];
+    expect(responseDestination(via, { protocol: 'tcp', address: '127.0.0.50', port: 40001, conn: 7 })).to.deep.equal({ protocol: 'tcp', address: '127.0.0.50', port: 5070, conn: 7 });
+    expect(responseDestination({ ...via, port: undefined }, { protocol: 'tcp', address: '127.0.0.50', port: 40001, conn: 8, secure: true })).to.deep.equal({ protocol: 'tls', address: '127.0.0.50', port: 5061, conn: 8 });
   });
 
   it('server non-INVITE: timer J; a transaction the user never answers ends by itself', () => {

@@ -36,6 +36,30 @@ describe('sip/transport/tcp-framer (RFC 3261 §18.3)', () => {
     expect(run([msg().replace('Content-Length: 0', 'Content-Length: 1e3')]).errors[0].status).to.equal(400);
   });
 
+  it('the rules of sip/codec/head: a folded Content-Length is read; two Content-Length values, a bare LF or CR, a NUL: 400, nothing framed', () => {
+    const folded = msg('abc').replace('Content-Length: 3', 'content-length  :\r\n  3');
+    expect(run([folded + msg()]).messages).to.deep.equal([folded, msg()]);
+    const inner = msg();
+    const smuggle = msg(inner).replace('Content-Length:', 'Content-Length: 0\r\nContent-Length:');
+    const r = run([smuggle]);
+    expect(r.messages).to.deep.equal([]);
+    expect(r.errors[0]).to.include({ status: 400, reason: 'Several Content-Length values' });
+    expect(run([msg().replace('Call-ID: c', 'Subject: x\nRoute: <sip:e;lr>\r\nCall-ID: c')]).errors[0]).to.include({ status: 400, reason: 'Bare LF in the head' });
+    expect(run([msg().replace('Call-ID: c', 'Subject: x\rCall-ID: c')]).errors[0]).to.include({ status: 400, reason: 'Bare CR in the head' });
+    expect(run([msg().replace('Call-ID: c', 'Call-ID: c\x00')]).errors[0]).to.include({ status: 400, reason: 'NUL in the head' });
+    expect(run([msg().replace('Content-Length: 0', 'Content-Length: 0007')]).errors).to.deep.equal([]);
+  });
+
+  it('hands on at most max messages per push; an empty push goes on where it stopped', () => {
+    const f = new TcpFramer(65535);
+    const got: string[] = [];
+    const on = (m: Buffer) => got.push(m.toString('latin1'));
+    expect(f.push(Buffer.from(msg('a') + msg('b') + msg('c'), 'latin1'), on, () => undefined, 2)).to.equal(true);
+    expect(got).to.deep.equal([msg('a'), msg('b')]);
+    expect(f.push(Buffer.alloc(0), on, () => undefined, 2)).to.equal(false);
+    expect(got).to.deep.equal([msg('a'), msg('b'), msg('c')]);
+  });
+
   it('bounded: an endless head or an oversize Content-Length is 513', () => {
     expect(run(['INVITE sip:x SIP/2.0\r\n' + 'X: y\r\n'.repeat(20000)], 65535).errors[0].status).to.equal(513);
     expect(run([msg().replace('Content-Length: 0', 'Content-Length: 999999')]).errors[0].status).to.equal(513);
