@@ -18,6 +18,14 @@ import { freePort } from './ports.js';
 import { eventually, startSrvproxy, type Proc } from './processes.js';
 import { ScriptedSipServer } from './sip-server.js';
 
+/** The probe intervals of a hardened site, unless the test's own flags set them. */
+function probeDefaults(args: readonly string[]): string[] {
+  const out: string[] = [];
+  if (!args.includes('--oos-check')) out.push('--oos-check', '1');
+  if (!args.includes('--oos-force')) out.push('--oos-force', '0.5');
+  return out;
+}
+
 export interface HardenedSiteOptions {
   /** Address of the instance (default 127.0.0.31; '::1' for IPv6). */
   proxy?: string;
@@ -112,7 +120,7 @@ export async function startHardenedSite(o: HardenedSiteOptions = {}): Promise<Ha
     if (o.nodeOptions) process.env.NODE_OPTIONS = o.nodeOptions;
     const starting = startSrvproxy(
       ['--self', 'proxy1.example.com', '--pair', 'tserver.example.com', '--zones', zoneDir, '--dns-port', String(dnsPort),
-        '--oos-check', '1', '--oos-force', '0.5', ...(o.args ?? [])],
+        ...probeDefaults(o.args ?? []), ...(o.args ?? [])],
       httpPort,
       'proxy1',
     );
