@@ -1,0 +1,243 @@
+/**
+ * sip/proxy/admission: adaptive overload control (DESIGN.md §7), on by
+ * default. It keeps the lateness of work (how old a message is when it is
+ * handled: the age of a UDP lateness probe, and the event-loop delay) under
+ * a target by admitting fewer new out-of-dialog requests from user agents,
+ * a latency-targeted token bucket in the manner of Clearwater's load monitor:
+ *
+ *             lateness > target (a window of EVAL_MS)
+ *   ┌──────┐ ─────────────────────────────────────────► ┌─────────────────────────────┐
+ *   │ open │    rate := admitted rate × decrease         │ limiting(rate, token bucket) │
+ *   └──────┘ ◄───────────────────────────────────────── └─────────────────────────────┘
+ *             lateness < target/2 and nothing shed          every period (2 s), at most one change:
+ *             for QUIET_PERIODS periods in a row              lateness > target, not already falling:
+ *                                                               rate := min(rate, admitted) × clamp(1 - lateness/period, .5, .9)
+ *                                                             lateness < 0.8 × target and requests were shed
+ *                                                             (the rate is in use): rate += step (additive;
+ *                                                             a quarter step near the last saturated rate)
+ *
+ * The pitfalls of such controllers are avoided: the rate only rises while
+ * demand exceeds it (a rate nobody uses is not raised, so a later burst does
+ * not find a huge allowance), it changes at most once a period (the effect
+ * of one change is seen before the next), and it does not decrease again
+ * while the lateness is already falling (the backlog of before the last
+ * decrease is draining). Only `admit()` is on the hot path: one comparison
+ * while open, a token-bucket refill while limiting.
+ * Entering and leaving `limiting` is logged once each (SIP_OVERLOAD_ADAPTIVE,
+ * SIP_OVERLOAD_ADAPTIVE_END). May import: shared.
+ */
+import type { Clock, TimerHandle } from '../../shared/clock.js';
+import { logEvent, type Logger } from '../../shared/log.js';
+
+export interface AdmissionSettings {
+  /** Lateness target, ms; 0 turns the controller off (everything admitted). */
+  targetMs: number;
+  /** Least time between two rate changes, ms (default 2000). */
+  periodMs?: number;
+  /** The rate never goes below this, new requests per second (default 5). */
+  minRate?: number;
+}
+
+/** How often the lateness is looked at, ms (while open: how fast an overload is noticed). */
+export const EVAL_MS = 500;
+/** Quiet periods (lateness low, nothing shed) before the bucket is removed. */
+const QUIET_PERIODS = 2;
+/** Token-bucket depth, in seconds of the rate. */
+const BURST_SECONDS = 0.25;
+/** Additive step, as a share of the admitted rate measured when the overload began. */
+const STEP_SHARE = 0.1;
+
+export type AdmissionState =
+  | { readonly kind: 'off' }
+  | { readonly kind: 'open' }
+  | {
+      readonly kind: 'limiting';
+      /** Admitted new requests per second. */
+      rate: number;
+      /** Additive increase per period, fixed for the episode. */
+      readonly step: number;
+      /** The admitted rate measured the last time work was late (what the proxy carried saturated). */
+      ceiling: number;
+      tokens: number;
+      refilledAt: number;
+      /** Consecutive periods with low lateness and nothing shed. */
+      quiet: number;
+      /** Lateness of the window that led to the last change (or hold), ms. */
+      lastLateness: number;
+    };
+
+/** What ops shows of the controller. */
+export interface AdmissionSnapshot {
+  state: 'off' | 'open' | 'limiting';
+  targetMs: number;
+  /** Admitted new requests per second while limiting; null otherwise. */
+  rate: number | null;
+  /** Lateness of the last window looked at, ms (the larger of probe age and loop delay). */
+  latenessMs: number;
+  /** Event-loop delay of the last window, ms. */
+  loopDelayMs: number;
+  /** Requests admitted and shed by the controller since start. */
+  admitted: number;
+  shed: number;
+}
+
+export class AdaptiveAdmission {
+  private state: AdmissionState;
+  private timer: TimerHandle | undefined;
+  private readonly periodMs: number;
+  private readonly minRate: number;
+  // the window being measured (since the last change, or the last look while open)
+  private windowStart: number;
+  private admittedInWindow = 0;
+  private shedInWindow = 0;
+  private ageSum = 0;
+  private ageCount = 0;
+  private lastLatenessMs = 0;
+  private lastLoopDelayMs = 0;
+  private admittedTotal = 0;
+  private shedTotal = 0;
+
+  constructor(
+    private readonly settings: AdmissionSettings,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    /** Mean event-loop delay (ms) since the previous call; absent: probe ages only. */
+    private readonly loopDelay?: () => number,
+  ) {
+    this.periodMs = settings.periodMs ?? 2000;
+    this.minRate = settings.minRate ?? 5;
+    this.state = settings.targetMs > 0 ? { kind: 'open' } : { kind: 'off' };
+    this.windowStart = clock.now();
+  }
+
+  get enabled(): boolean {
+    return this.state.kind !== 'off';
+  }
+
+  /** True while new out-of-dialog requests are being shed (SIP_OVERLOAD_ADAPTIVE until _END). */
+  get limiting(): boolean {
+    return this.state.kind === 'limiting';
+  }
+
+  /** Starts looking at the lateness every EVAL_MS (nothing to do when off). */
+  start(): void {
+    if (this.state.kind === 'off' || this.timer) return;
+    this.windowStart = this.clock.now();
+    const tick = () => {
+      this.timer = this.clock.setTimeout(tick, EVAL_MS);
+      this.evaluate();
+    };
+    this.timer = this.clock.setTimeout(tick, EVAL_MS);
+  }
+
+  stop(): void {
+    this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** The age (ms) of a message when it was handled: a lateness probe came back. */
+  sample(ageMs: number): void {
+    this.ageSum += ageMs;
+    this.ageCount++;
+  }
+
+  /** One new out-of-dialog request from a user agent: true to admit it, false to shed it (503). */
+  admit(): boolean {
+    const s = this.state;
+    if (s.kind !== 'limiting') {
+      this.admittedInWindow++;
+      this.admittedTotal++;
+      return true;
+    }
+    const now = this.clock.now();
+    const burst = Math.max(1, s.rate * BURST_SECONDS);
+    s.tokens = Math.min(burst, s.tokens + ((now - s.refilledAt) * s.rate) / 1000);
+    s.refilledAt = now;
+    if (s.tokens >= 1) {
+      s.tokens -= 1;
+      this.admittedInWindow++;
+      this.admittedTotal++;
+      return true;
+    }
+    this.shedInWindow++;
+    this.shedTotal++;
+    return false;
+  }
+
+  snapshot(): AdmissionSnapshot {
+    const s = this.state;
+    return {
+      state: s.kind,
+      targetMs: this.settings.targetMs,
+      rate: s.kind === 'limiting' ? Math.round(s.rate * 10) / 10 : null,
+      latenessMs: Math.round(this.lastLatenessMs * 10) / 10,
+      loopDelayMs: Math.round(this.lastLoopDelayMs * 10) / 10,
+      admitted: this.admittedTotal,
+      shed: this.shedTotal,
+    };
+  }
+
+  /** One look at the window (every EVAL_MS; public for tests on a fake clock). */
+  evaluate(): void {
+    const s = this.state;
+    if (s.kind === 'off') return;
+    const now = this.clock.now();
+    const elapsed = now - this.windowStart;
+    if (s.kind === 'limiting' && elapsed < this.periodMs) return;
+    const loop = this.loopDelay ? this.loopDelay() : 0;
+    const age = this.ageCount > 0 ? this.ageSum / this.ageCount : 0;
+    const lateness = Math.max(age, loop);
+    this.lastLatenessMs = lateness;
+    this.lastLoopDelayMs = loop;
+    const admittedRate = elapsed > 0 ? (this.admittedInWindow * 1000) / elapsed : 0;
+    const shed = this.shedInWindow;
+    this.newWindow(now);
+    const target = this.settings.targetMs;
+
+    if (s.kind === 'open') {
+      if (lateness <= target) return;
+      const rate = Math.max(this.minRate, admittedRate * decrease(lateness, this.periodMs));
+      const step = Math.max(1, admittedRate * STEP_SHARE);
+      this.state = { kind: 'limiting', rate, step, ceiling: admittedRate, tokens: 0, refilledAt: now, quiet: 0, lastLateness: lateness };
+      logEvent(this.log, 'SIP_OVERLOAD_ADAPTIVE', { latenessMs: Math.round(lateness), targetMs: target, rate: Math.round(rate) });
+      return;
+    }
+    // limiting: one decision per period
+    const falling = lateness < s.lastLateness * 0.7;
+    s.lastLateness = lateness;
+    if (lateness > target) {
+      s.quiet = 0;
+      if (falling) return;
+      s.ceiling = admittedRate;
+      s.rate = Math.max(this.minRate, Math.min(s.rate, admittedRate) * decrease(lateness, this.periodMs));
+      return;
+    }
+    if (shed === 0 && lateness < target / 2) {
+      if (++s.quiet >= QUIET_PERIODS) {
+        this.state = { kind: 'open' };
+        logEvent(this.log, 'SIP_OVERLOAD_ADAPTIVE_END', { latenessMs: Math.round(lateness), targetMs: target });
+      }
+      return;
+    }
+    s.quiet = 0;
+    // near the rate at which work was late last time, a quarter step: the knee is sharp (a queue
+    // is empty below capacity and grows without bound above it), so probe it gently
+    if (shed > 0 && lateness < target * 0.8) s.rate += s.rate < s.ceiling * 0.85 ? s.step : s.step / 4;
+  }
+
+  private newWindow(now: number): void {
+    this.windowStart = now;
+    this.admittedInWindow = 0;
+    this.shedInWindow = 0;
+    this.ageSum = 0;
+    this.ageCount = 0;
+  }
+}
+
+/**
+ * Multiplicative decrease of the admitted rate: enough to work off the backlog (`lateness` ms of
+ * work) within one period, by a tenth at least and by half at most.
+ */
+function decrease(lateness: number, periodMs: number): number {
+  return Math.min(0.9, Math.max(0.5, 1 - lateness / periodMs));
+}
