@@ -28,6 +28,7 @@
  */
 import type { Clock, TimerHandle } from '../../shared/clock.js';
 import { logEvent, type Logger } from '../../shared/log.js';
+import type { AdmissionView } from '../../shared/overload.js';
 
 export interface AdmissionSettings {
   /** Lateness target, ms; 0 turns the controller off (everything admitted). */
@@ -66,20 +67,8 @@ export type AdmissionState =
       lastLateness: number;
     };
 
-/** What ops shows of the controller. */
-export interface AdmissionSnapshot {
-  state: 'off' | 'open' | 'limiting';
-  targetMs: number;
-  /** Admitted new requests per second while limiting; null otherwise. */
-  rate: number | null;
-  /** Lateness of the last window looked at, ms (the larger of probe age and loop delay). */
-  latenessMs: number;
-  /** Event-loop delay of the last window, ms. */
-  loopDelayMs: number;
-  /** Requests admitted and shed by the controller since start. */
-  admitted: number;
-  shed: number;
-}
+/** What ops shows of the controller (shared/overload). */
+export type AdmissionSnapshot = AdmissionView;
 
 export class AdaptiveAdmission {
   private state: AdmissionState;
