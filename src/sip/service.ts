@@ -35,8 +35,9 @@ export interface SipServiceOptions {
    */
   overloadTargetDelayMs?: number;
   /**
-   * Test only: busy-waits this long (ms) for every incoming message before handling it, to make
-   * an instance slow in tests of overload control. Never set in production.
+   * Test only: busy-waits this long (ms) for every incoming message the transaction layer does
+   * not absorb as a retransmission (a quarter of it for a request refused by overload control),
+   * to make an instance slow in tests of overload control. Never set in production.
    */
   testDelayPerMessageMs?: number;
   log: Logger;
@@ -80,8 +81,16 @@ export class SipService {
     const delayMs = opts.testDelayPerMessageMs ?? 0;
     this.transport.setSink({
       onMessage: (msg, remote) => {
-        if (delayMs > 0) busyWait(delayMs);
         this.proxy.heard(remote.address);
+        if (delayMs > 0) {
+          // charged to work: a retransmission the layer absorbs costs what it really costs, a
+          // request refused by overload control (parsed, answered 503) a quarter of the delay
+          const absorbed = layer.counters.retransmissionsAbsorbed;
+          const refused = this.proxy.counters.overloadRejections;
+          layer.onMessage(msg, remote);
+          if (layer.counters.retransmissionsAbsorbed === absorbed) busyWait(this.proxy.counters.overloadRejections === refused ? delayMs : delayMs / 4);
+          return;
+        }
         layer.onMessage(msg, remote);
       },
       onBadMessage: (msg, error, remote) => layer.onBadMessage(msg, error, remote),

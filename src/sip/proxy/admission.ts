@@ -9,7 +9,8 @@
  *   ┌──────┐ ─────────────────────────────────────────► ┌─────────────────────────────┐
  *   │ open │    rate := admitted rate × decrease         │ limiting(rate, token bucket) │
  *   └──────┘ ◄───────────────────────────────────────── └─────────────────────────────┘
- *             lateness < target/2 and nothing shed          every period (2 s), at most one change:
+ *             lateness < target/2 and nothing shed          every period (2 s), at most one change
+ *                                                           (a decrease sooner while lateness > 2 × target and rising):
  *             for QUIET_PERIODS periods in a row              lateness > target, not already falling:
  *                                                               rate := min(rate, admitted) × clamp(1 - lateness/period, .5, .9)
  *                                                             lateness < 0.8 × target and requests were shed
@@ -19,7 +20,9 @@
  * The pitfalls of such controllers are avoided: the rate only rises while
  * demand exceeds it (a rate nobody uses is not raised, so a later burst does
  * not find a huge allowance), it changes at most once a period (the effect
- * of one change is seen before the next), and it does not decrease again
+ * of one change is seen before the next; the one exception is a brake every
+ * EVAL_MS while work is more than twice as late as the target and getting
+ * later, as at the onset of a surge), and it does not decrease again
  * while the lateness is already falling (the backlog of before the last
  * decrease is draining). Only `admit()` is on the hot path: one comparison
  * while open, a token-bucket refill while limiting.
@@ -75,7 +78,8 @@ export class AdaptiveAdmission {
   private timer: TimerHandle | undefined;
   private readonly periodMs: number;
   private readonly minRate: number;
-  // the window being measured (since the last change, or the last look while open)
+  // the window being measured (since the last change, or the last look while open); lateness
+  // samples are per look (EVAL_MS), so that a decision sees the latest lateness
   private windowStart: number;
   private admittedInWindow = 0;
   private shedInWindow = 0;
@@ -171,19 +175,20 @@ export class AdaptiveAdmission {
     const s = this.state;
     if (s.kind === 'off') return;
     const now = this.clock.now();
-    const elapsed = now - this.windowStart;
-    if (s.kind === 'limiting' && elapsed < this.periodMs) return;
     const loop = this.loopDelay ? this.loopDelay() : 0;
     const age = this.ageCount > 0 ? this.ageSum / this.ageCount : 0;
+    this.ageSum = 0;
+    this.ageCount = 0;
     const lateness = Math.max(age, loop);
+    const previous = this.lastLatenessMs;
     this.lastLatenessMs = lateness;
     this.lastLoopDelayMs = loop;
-    const admittedRate = elapsed > 0 ? (this.admittedInWindow * 1000) / elapsed : 0;
-    const shed = this.shedInWindow;
-    this.newWindow(now);
     const target = this.settings.targetMs;
+    const elapsed = now - this.windowStart;
+    const admittedRate = elapsed > 0 ? (this.admittedInWindow * 1000) / elapsed : 0;
 
     if (s.kind === 'open') {
+      this.newWindow(now);
       if (lateness <= target) return;
       const rate = Math.max(this.minRate, admittedRate * decrease(lateness, this.periodMs));
       const step = Math.max(1, admittedRate * STEP_SHARE);
@@ -191,7 +196,12 @@ export class AdaptiveAdmission {
       logEvent(this.log, 'SIP_OVERLOAD_ADAPTIVE', { latenessMs: Math.round(lateness), targetMs: target, rate: Math.round(rate) });
       return;
     }
-    // limiting: one decision per period
+    // limiting: one decision a period; sooner only to brake, while work is twice as late as the
+    // target and getting later (the rate of the last change was still too high)
+    const brake = lateness > 2 * target && lateness > previous && elapsed >= EVAL_MS;
+    if (elapsed < this.periodMs && !brake) return;
+    const shed = this.shedInWindow;
+    this.newWindow(now);
     const falling = lateness < s.lastLateness * 0.7;
     s.lastLateness = lateness;
     if (lateness > target) {
@@ -218,8 +228,6 @@ export class AdaptiveAdmission {
     this.windowStart = now;
     this.admittedInWindow = 0;
     this.shedInWindow = 0;
-    this.ageSum = 0;
-    this.ageCount = 0;
   }
 }
 

@@ -5,7 +5,8 @@
  * when it is read: every PROBE_INTERVAL_MS a small socket of its own sends
  * the listener a stamped datagram (a random token and the send time), which
  * queues behind whatever the kernel holds for the listener, and its age on
- * arrival goes to the sink (overload control). May import: shared,
+ * arrival goes to the sink (overload control); a probe not back by the next
+ * round reports its age so far. May import: shared,
  * sip/codec, sip/transport.
  */
 import { randomBytes } from 'node:crypto';
@@ -22,12 +23,19 @@ const UDP_RECV_BUFFER = 4 * 1024 * 1024;
 export const PROBE_INTERVAL_MS = 100;
 const PROBE_BYTES = 16;
 
-/** The lateness probe of one listener: its socket, its token, its timer. */
+/** Most probes remembered as outstanding (sent, not yet read back). */
+const PROBES_OUTSTANDING = 128;
+
+/** The lateness probe of one listener: its socket, its token, its timer, the send times of the probes not read back yet. */
 interface LatenessProbe {
   socket: dgram.Socket;
   port: number;
   token: Buffer;
   timer: NodeJS.Timeout;
+  /** A FIFO of send times (ms): the probes outstanding, oldest at `head`. */
+  sent: Float64Array;
+  head: number;
+  count: number;
 }
 
 export class UdpListener {
@@ -73,6 +81,35 @@ export class UdpListener {
     });
   }
 
+  /**
+   * Sends the next probe. A probe still outstanding from an earlier round is already late by
+   * its age: that is reported now, so that a backlog older than the window is seen before
+   * its probes come out of it.
+   */
+  private sendProbe(packet: Buffer, port: number, to: string): void {
+    const p = this.probe;
+    if (!p) return;
+    const now = performance.now();
+    if (p.count > 0) this.lateness!(now - p.sent[p.head]);
+    if (p.count === PROBES_OUTSTANDING) {
+      p.head = (p.head + 1) % PROBES_OUTSTANDING; // forget the oldest (lost, or very late)
+      p.count--;
+    }
+    p.sent[(p.head + p.count) % PROBES_OUTSTANDING] = now;
+    p.count++;
+    packet.writeDoubleLE(now, 8);
+    p.socket.send(packet, port, to);
+  }
+
+  /** A probe came back: its age is reported, and it and any probe sent before it (lost) are no longer outstanding. */
+  private probeBack(p: LatenessProbe, sentAt: number): void {
+    while (p.count > 0 && p.sent[p.head] <= sentAt) {
+      p.head = (p.head + 1) % PROBES_OUTSTANDING;
+      p.count--;
+    }
+    this.lateness!(performance.now() - sentAt);
+  }
+
   /** A socket on the loopback (or the listen address) that sends the listener a stamped datagram every PROBE_INTERVAL_MS. */
   private startProbe(): Promise<void> {
     const wildcard = this.listen.address === '0.0.0.0' || this.listen.address === '::';
@@ -87,12 +124,9 @@ export class UdpListener {
         const token = randomBytes(8);
         const packet = Buffer.alloc(PROBE_BYTES);
         token.copy(packet, 0);
-        const timer = setInterval(() => {
-          packet.writeDoubleLE(performance.now(), 8);
-          ps.send(packet, port, to);
-        }, PROBE_INTERVAL_MS);
+        const timer = setInterval(() => this.sendProbe(packet, port, to), PROBE_INTERVAL_MS);
         timer.unref();
-        this.probe = { socket: ps, port: ps.address().port, token, timer };
+        this.probe = { socket: ps, port: ps.address().port, token, timer, sent: new Float64Array(PROBES_OUTSTANDING), head: 0, count: 0 };
         resolve();
       });
     });
@@ -136,7 +170,7 @@ export class UdpListener {
     try {
       const p = this.probe;
       if (p && rinfo.port === p.port && buf.length === PROBE_BYTES && buf.compare(p.token, 0, 8, 0, 8) === 0) {
-        this.lateness!(performance.now() - buf.readDoubleLE(8));
+        this.probeBack(p, buf.readDoubleLE(8));
         return;
       }
       if (rinfo.port === 0) {

@@ -171,7 +171,7 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
     ctl.stop();
   });
 
-  it('holds while the lateness is already falling (a backlog draining), and never goes under the floor', () => {
+  it('holds while the lateness is already falling (a backlog draining), brakes while it rises far above the target, never under the floor', () => {
     const clock = new FakeClock();
     const ctl = new AdaptiveAdmission({ targetMs: TARGET, minRate: 5 }, clock, silentLogger);
     ctl.start();
@@ -179,22 +179,28 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
     ctl.sample(1000);
     clock.advance(EVAL_MS); // 200/s × 0.5
     expect(ctl.snapshot().rate).to.equal(100);
-    const admitAll = () => {
-      for (let i = 0; i < 400; i++) ctl.admit();
+    /** One look: 100 requests offered, one probe of `late` ms. */
+    const look = (late: number) => {
+      for (let i = 0; i < 100; i++) ctl.admit();
+      ctl.sample(late);
+      clock.advance(EVAL_MS);
     };
     // falling by more than 30% a period: hold
     for (const late of [600, 350, 200]) {
-      admitAll();
-      ctl.sample(late);
-      clock.advance(2000);
+      for (let i = 0; i < 4; i++) look(late);
       expect(ctl.snapshot().rate).to.equal(100);
     }
-    // stuck high: decrease each period, down to the floor
-    for (let p = 0; p < 12; p++) {
-      admitAll();
-      ctl.sample(1500);
-      clock.advance(2000);
+    // rising far above the target: a decrease at every look, down to the floor
+    const rates: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      look(1500 + i);
+      rates.push(ctl.snapshot().rate!);
     }
+    expect(rates[0]).to.be.at.most(50);
+    for (let i = 1; i < rates.length; i++) expect(rates[i] < rates[i - 1]! || rates[i] === 5, rates.join(' ')).to.equal(true);
+    expect(rates.at(-1)).to.equal(5);
+    // the same lateness without rising: no brake before the period is over
+    look(1505);
     expect(ctl.snapshot().rate).to.equal(5);
     ctl.stop();
   });
