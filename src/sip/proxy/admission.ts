@@ -15,7 +15,8 @@
  *                                                               rate := min(rate, admitted) × clamp(1 - lateness/period, .5, .9)
  *                                                             lateness < 0.8 × target and requests were shed
  *                                                             (the rate is in use): rate += step (additive;
- *                                                             a quarter step near the last saturated rate)
+ *                                                             a quarter step just under the last saturated
+ *                                                             rate, max(step, rate/10) elsewhere)
  *
  * The pitfalls of such controllers are avoided: the rate only rises while
  * demand exceeds it (a rate nobody uses is not raised, so a later burst does
@@ -219,9 +220,18 @@ export class AdaptiveAdmission {
       return;
     }
     s.quiet = 0;
-    // near the rate at which work was late last time, a quarter step: the knee is sharp (a queue
-    // is empty below capacity and grows without bound above it), so probe it gently
-    if (shed > 0 && lateness < target * 0.8) s.rate += s.rate < s.ceiling * 0.85 ? s.step : s.step / 4;
+    if (shed > 0 && lateness < target * 0.8) s.rate += this.increase(s);
+  }
+
+  /**
+   * The additive step: a quarter step just under the rate at which work was late last time (the
+   * knee is sharp: a queue is empty below capacity and grows without bound above it, so it is
+   * approached gently), a full step, or a tenth of the rate when larger, elsewhere (far under
+   * it, to recover from a deep cut; above it, the knee has moved and is looked for again).
+   */
+  private increase(s: Extract<AdmissionState, { kind: 'limiting' }>): number {
+    if (s.rate >= s.ceiling * 0.85 && s.rate < s.ceiling) return s.step / 4;
+    return Math.max(s.step, s.rate * 0.1);
   }
 
   private newWindow(now: number): void {
