@@ -5,7 +5,7 @@
  * a target by admitting fewer new out-of-dialog requests from user agents,
  * a latency-targeted token bucket in the manner of Clearwater's load monitor:
  *
- *             lateness > target (a window of EVAL_MS)
+ *             lateness > target (two looks in a row, EVAL_MS apart)
  *   ┌──────┐ ─────────────────────────────────────────► ┌─────────────────────────────┐
  *   │ open │    rate := admitted rate × decrease         │ limiting(rate, token bucket) │
  *   └──────┘ ◄───────────────────────────────────────── └─────────────────────────────┘
@@ -45,6 +45,8 @@ export interface AdmissionSettings {
 
 /** How often the lateness is looked at, ms (while open: how fast an overload is noticed). */
 export const EVAL_MS = 500;
+/** Consecutive looks with work late before limiting starts. */
+const ENTER_LOOKS = 2;
 /** Quiet periods (lateness low, nothing shed) before the bucket is removed. */
 const QUIET_PERIODS = 2;
 /** Token-bucket depth, in seconds of the rate. */
@@ -54,7 +56,14 @@ const STEP_SHARE = 0.1;
 
 export type AdmissionState =
   | { readonly kind: 'off' }
-  | { readonly kind: 'open' }
+  | {
+      readonly kind: 'open';
+      /** Consecutive looks with work later than the target (one is a blip: a GC pause, a descheduled process). */
+      over: number;
+      /** Admitted at the previous look, and over how long (the rate at entry is measured over two looks). */
+      previousAdmitted: number;
+      previousMs: number;
+    }
   | {
       readonly kind: 'limiting';
       /** Admitted new requests per second. */
@@ -100,7 +109,7 @@ export class AdaptiveAdmission {
   ) {
     this.periodMs = settings.periodMs ?? 2000;
     this.minRate = settings.minRate ?? 5;
-    this.state = settings.targetMs > 0 ? { kind: 'open' } : { kind: 'off' };
+    this.state = settings.targetMs > 0 ? openState() : { kind: 'off' };
     this.windowStart = clock.now();
   }
 
@@ -189,11 +198,22 @@ export class AdaptiveAdmission {
     const admittedRate = elapsed > 0 ? (this.admittedInWindow * 1000) / elapsed : 0;
 
     if (s.kind === 'open') {
+      const admitted = this.admittedInWindow;
       this.newWindow(now);
-      if (lateness <= target) return;
-      const rate = Math.max(this.minRate, admittedRate * decrease(lateness, this.periodMs));
-      const step = Math.max(1, admittedRate * STEP_SHARE);
-      this.state = { kind: 'limiting', rate, step, ceiling: admittedRate, tokens: 0, refilledAt: now, quiet: 0, lastLateness: lateness };
+      const over = lateness > target ? s.over + 1 : 0;
+      if (over < ENTER_LOOKS) {
+        s.over = over;
+        s.previousAdmitted = admitted;
+        s.previousMs = elapsed;
+        return;
+      }
+      const span = elapsed + s.previousMs;
+      const carried = span > 0 ? ((admitted + s.previousAdmitted) * 1000) / span : 0;
+      const rate = Math.max(this.minRate, carried * decrease(lateness, this.periodMs));
+      const step = Math.max(1, carried * STEP_SHARE);
+      // a full bucket: what was just carried goes on being admitted until the rate really binds
+      const tokens = Math.max(1, rate * BURST_SECONDS);
+      this.state = { kind: 'limiting', rate, step, ceiling: carried, tokens, refilledAt: now, quiet: 0, lastLateness: lateness };
       logEvent(this.log, 'SIP_OVERLOAD_ADAPTIVE', { latenessMs: Math.round(lateness), targetMs: target, rate: Math.round(rate) });
       return;
     }
@@ -214,7 +234,7 @@ export class AdaptiveAdmission {
     }
     if (shed === 0 && lateness < target / 2) {
       if (++s.quiet >= QUIET_PERIODS) {
-        this.state = { kind: 'open' };
+        this.state = openState();
         logEvent(this.log, 'SIP_OVERLOAD_ADAPTIVE_END', { latenessMs: Math.round(lateness), targetMs: target });
       }
       return;
@@ -239,6 +259,10 @@ export class AdaptiveAdmission {
     this.admittedInWindow = 0;
     this.shedInWindow = 0;
   }
+}
+
+function openState(): AdmissionState {
+  return { kind: 'open', over: 0, previousAdmitted: 0, previousMs: 0 };
 }
 
 /**

@@ -143,10 +143,12 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
     const clock = new FakeClock();
     const ctl = new AdaptiveAdmission({ targetMs: TARGET }, clock, silentLogger);
     ctl.start();
-    // 200 admitted in the first window at lateness 1200 ms: limiting at 400/s × 0.5
-    for (let i = 0; i < 200; i++) ctl.admit();
-    ctl.sample(1200);
-    clock.advance(EVAL_MS);
+    // 200 admitted in each of two looks at lateness 1200 ms: limiting at 400/s × 0.5
+    for (let look = 0; look < 2; look++) {
+      for (let i = 0; i < 200; i++) ctl.admit();
+      ctl.sample(1200);
+      clock.advance(EVAL_MS);
+    }
     expect(ctl.snapshot()).to.include({ state: 'limiting', rate: 200 });
     // lateness moderate (60 ms: under target, over half of it) and demand well below the rate
     for (let p = 0; p < 5; p++) {
@@ -175,9 +177,11 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
     const clock = new FakeClock();
     const ctl = new AdaptiveAdmission({ targetMs: TARGET, minRate: 5 }, clock, silentLogger);
     ctl.start();
-    for (let i = 0; i < 100; i++) ctl.admit();
-    ctl.sample(1000);
-    clock.advance(EVAL_MS); // 200/s × 0.5
+    for (let look = 0; look < 2; look++) {
+      for (let i = 0; i < 100; i++) ctl.admit();
+      ctl.sample(1000);
+      clock.advance(EVAL_MS);
+    } // 200/s × 0.5
     expect(ctl.snapshot().rate).to.equal(100);
     /** One look: 100 requests offered, one probe of `late` ms. */
     const look = (late: number) => {
@@ -215,7 +219,7 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
     expect(ctl.snapshot()).to.include({ state: 'off', rate: null });
   });
 
-  it('event-loop delay counts as lateness as well', () => {
+  it('event-loop delay counts as lateness as well; one late look alone (a pause) does not start limiting', () => {
     const clock = new FakeClock();
     let loop = 0;
     const ctl = new AdaptiveAdmission({ targetMs: TARGET }, clock, silentLogger, () => loop);
@@ -225,6 +229,13 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
     expect(ctl.limiting).to.equal(false);
     loop = 250;
     for (let i = 0; i < 100; i++) ctl.admit();
+    clock.advance(EVAL_MS);
+    expect(ctl.snapshot()).to.include({ state: 'open', latenessMs: 250 });
+    loop = 0;
+    clock.advance(EVAL_MS);
+    loop = 250;
+    clock.advance(EVAL_MS);
+    expect(ctl.limiting).to.equal(false);
     clock.advance(EVAL_MS);
     expect(ctl.snapshot()).to.include({ state: 'limiting', loopDelayMs: 250, latenessMs: 250 });
   });

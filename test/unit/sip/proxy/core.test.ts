@@ -89,12 +89,17 @@ describe('sip/proxy/core (fake clock, in-memory network)', () => {
     proxy.start();
     for (let i = 0; i < 10; i++) layer.onMessage(req('INVITE'), UA);
     proxy.admission.sample(400);
-    clock.advance(500); // 10 admitted in 500 ms at 400 ms of lateness: limiting at 20/s × 0.8
-    expect(proxy.admissionState).to.include({ state: 'limiting', rate: 16 });
+    clock.advance(500);
+    proxy.admission.sample(400);
+    clock.advance(500); // 10 admitted in 1 s at 400 ms of lateness (two looks): limiting at 10/s × 0.8
+    expect(proxy.admissionState).to.include({ state: 'limiting', rate: 8 });
     expect(proxy.overloadActive).to.equal(true);
     const status = (r: SipRequest) => sent.filter((x) => x.msg.status !== undefined && x.msg.headers['call-id'] === r.headers['call-id']).map((x) => x.msg.status);
     const forwarded = (r: SipRequest) => sent.filter((x) => x.msg.method === r.method && x.msg.headers['call-id'] === r.headers['call-id']).length;
 
+    // the bucket starts full (a quarter second of the rate: 2), then the rate binds
+    layer.onMessage(req('INVITE'), UA);
+    layer.onMessage(req('INVITE'), UA);
     const shed: SipRequest[] = [req('INVITE'), req('REGISTER', '', 'sip:tserver.example.com'), req('SUBSCRIBE'), req('MESSAGE')];
     for (const r of shed) layer.onMessage(r, UA);
     for (const r of shed) expect(status(r), r.method).to.deep.equal([503]);
