@@ -200,7 +200,9 @@ export class AdaptiveAdmission {
     if (s.kind === 'open') {
       const admitted = this.admittedInWindow;
       this.newWindow(now);
-      const over = lateness > target ? s.over + 1 : 0;
+      // late twice in a row, and not draining (a burst, e.g. the requests held during a
+      // switchover released at once, is worked off by itself)
+      const over = lateness > target && (s.over === 0 || lateness >= previous * 0.7) ? s.over + 1 : 0;
       if (over < ENTER_LOOKS) {
         s.over = over;
         s.previousAdmitted = admitted;
