@@ -21,8 +21,20 @@
 # After each step, a progress line says what is left at most (steps, seconds).
 # Each step's figures go to BENCH_STEPS when set (scripts/bench.sh charts them).
 #
+# Then the overload curve (SIP_OVERLOAD=0 skips it, SIP_OVERLOAD_ONLY=1 runs
+# only it): each proxy gets half a core (pinned to CPU 0 beside a busy loop)
+# and the sipp processes the other (CPU 1), so that sipp can offer more than
+# the proxy carries; the offered rate rises by OV_STEP from OV_START, the
+# proxies alternating, until it is twice the best goodput seen for that proxy
+# (or OV_MAX). Goodput = calls set up (200 to the INVITE) per second of
+# offered load; a 503 from overload control is acknowledged and not a setup.
+# Per step: offered, goodput, 503s, failed (neither set up nor refused, or
+# BYE lost), p99 setup of set-up calls; at the end each proxy's goodput at
+# 1.5x and 2x its best, as a share of the best, and its peak RSS.
+#
 # Environment: SIP_PROXIES ("srvproxy kamailio"), SIP_START (500), SIP_STEP
-# (500), SIP_MAX (8000), SIP_STEP_SECONDS (6), BENCH_KEEP=1 keeps the logs.
+# (500), SIP_MAX (8000), SIP_STEP_SECONDS (6), OV_START (250), OV_STEP (250),
+# OV_MAX (6000), OV_STEP_SECONDS (6), BENCH_KEEP=1 keeps the logs.
 # Exit status: 0 when every proxy and sipp started and lasted; 1 otherwise.
 set -uo pipefail
 . "$(dirname "$0")/bench/lib.sh"
@@ -155,6 +167,7 @@ sleep 2 # the first OPTIONS rounds
 T0=$SECONDS
 
 searching=1
+[ "${SIP_OVERLOAD_ONLY:-0}" = 1 ] && searching=0
 while [ "$searching" = 1 ]; do
   searching=0
   for name in $PROXIES; do
@@ -173,6 +186,7 @@ while [ "$searching" = 1 ]; do
   done
 done
 
+search_report() {
 echo
 echo "SIP calls/s with < 0.1% failed (INVITE/200/ACK/BYE/200, Record-Route, UDP, loopback, $(nproc) cores shared with sipp)"
 printf '%-10s %12s %10s %12s %14s %14s\n' proxy calls/s "CPU s" "CPU ms/call" "peak RSS MB" "peak PSS MB"
@@ -198,6 +212,104 @@ if [[ "$a" =~ ^[0-9]+$ ]] && [[ "$b" =~ ^[0-9]+$ ]]; then
   ratio=$(awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
   echo "ratio srvproxy/Kamailio: $ratio"
   result sip.ratio "$ratio"
+fi
+}
+[ "${SIP_OVERLOAD_ONLY:-0}" = 1 ] || search_report
+
+# ---- the overload curve ----
+
+OV_START=${OV_START:-250}
+OV_STEP=${OV_STEP:-250}
+OV_MAX=${OV_MAX:-6000}
+OV_STEP_SECONDS=${OV_STEP_SECONDS:-6}
+declare -A OV_NEXT=() OV_BEST=() OV_BEST_AT=() OV_DONE=() OV_LINES=()
+
+# pin_half_core: every proxy's processes (and threads) on CPU 0 beside one
+# busy loop, the sipp stand-ins on CPU 1; the UAC runs pinned to CPU 1.
+pin_half_core() {
+  local name p
+  bash -c 'while :; do :; done' &
+  BUSY_PID=$!
+  track "$BUSY_PID"
+  taskset -pc 0 "$BUSY_PID" >/dev/null
+  for name in $PROXIES; do
+    [ -n "${PID[$name]:-}" ] || continue
+    for p in $(proc_tree "${PID[$name]}"); do taskset -apc 0 "$p" >/dev/null 2>&1; done
+  done
+  for p in $(pgrep -x sipp 2>/dev/null); do
+    case "$(readlink "/proc/$p/cwd")" in "$WORK"/*) taskset -apc 1 "$p" >/dev/null 2>&1 ;; esac
+  done
+  SIPP_CPU=1
+}
+
+# ov_step NAME RATE: one step of the curve; appends a line to OV_LINES[NAME].
+ov_step() {
+  local name=$1 rate=$2 calls=$(($2 * OV_STEP_SECONDS)) base=${BASE[$1]} created ok failed setups p99 goodput refused
+  UAC_ADDR=127.0.0.${base}0
+  run_uac "$name-ov-$rate" uac-rr-overload.xml "127.0.0.${base}1:$PORT" "$rate" "$calls" $((rate * 4)) $((OV_STEP_SECONDS + 30)) \
+    -recv_timeout 5000 -max_invite_retrans 4 -max_non_invite_retrans 4
+  finish_uac
+  created=$(uac_stat created) ok=$(uac_stat ok) failed=$(uac_stat failed) setups=$(uac_stat setups) p99=$(uac_stat setup_p99_ms)
+  goodput=$(awk -v s="$setups" -v t="$OV_STEP_SECONDS" 'BEGIN { printf "%.0f", s / t }')
+  refused=$((ok - setups))
+  [ "$refused" -ge 0 ] || refused=0
+  if [ "$goodput" -gt "${OV_BEST[$name]}" ]; then OV_BEST[$name]=$goodput OV_BEST_AT[$name]=$rate; fi
+  OV_LINES[$name]+="$rate $goodput $refused $failed $p99"$'\n'
+  printf '  %-9s offered %5s/s: goodput %5s/s, %6s refused (503), %6s failed, p99 setup %s ms\n' \
+    "$name" "$rate" "$goodput" "$refused" "$failed" "$p99" >&2
+  step_record "$(printf '{"part":"sip-overload","series":"%s","rate":%s,"goodput":%s,"refused":%s,"failed":%s,"setupP99Ms":%s}' \
+    "$name" "$rate" "$goodput" "$refused" "$(json_num "$failed")" "$(json_num "$p99")")"
+  sleep 2
+}
+
+if [ "${SIP_OVERLOAD:-1}" != 0 ]; then
+  pin_half_core
+  log "overload curve: proxies pinned to CPU 0 beside a busy loop, sipp on CPU 1"
+  for name in $PROXIES; do
+    [ -n "${PID[$name]:-}" ] && kill -0 "${PID[$name]}" 2>/dev/null || continue
+    OV_NEXT[$name]=$OV_START OV_BEST[$name]=0 OV_BEST_AT[$name]=0 OV_DONE[$name]=0
+    # warm-up (JIT, caches) at a rate both carry, not counted
+    UAC_ADDR=127.0.0.${BASE[$name]}0
+    run_uac "$name-ov-warmup" uac-rr-overload.xml "127.0.0.${BASE[$name]}1:$PORT" 100 300 400 40
+    finish_uac
+    sleep 2
+  done
+  searching=1
+  while [ "$searching" = 1 ]; do
+    searching=0
+    for name in $PROXIES; do
+      [ -n "${OV_DONE[$name]:-}" ] && [ "${OV_DONE[$name]}" = 0 ] || continue
+      if ! kill -0 "${PID[$name]}" 2>/dev/null; then
+        log "$name exited during the overload curve"
+        OV_DONE[$name]=1 started_all=0
+        continue
+      fi
+      ov_step "$name" "${OV_NEXT[$name]}"
+      # done at twice the best goodput, once the best is two steps behind (goodput no longer rising)
+      if { [ "${OV_NEXT[$name]}" -ge $((2 * OV_BEST[$name])) ] && [ "${OV_NEXT[$name]}" -ge $((OV_BEST_AT[$name] + 2 * OV_STEP)) ]; } ||
+        [ $((OV_NEXT[$name] + OV_STEP)) -gt "$OV_MAX" ]; then
+        OV_DONE[$name]=1
+      fi
+      OV_NEXT[$name]=$((OV_NEXT[$name] + OV_STEP))
+      searching=1
+    done
+  done
+  echo
+  echo "SIP overload curve (proxy: half a core, pinned beside a busy loop; sipp: the other core)"
+  for name in $PROXIES; do
+    [ -n "${OV_LINES[$name]:-}" ] || continue
+    echo "$name (best goodput ${OV_BEST[$name]}/s, peak RSS $(hwm_mb $(proc_tree "${PID[$name]}")) MB)"
+    printf '  %8s %8s %8s %8s %10s\n' offered goodput refused failed "p99 ms"
+    printf '%s' "${OV_LINES[$name]}" | awk '{ printf "  %8s %8s %8s %8s %10s\n", $1, $2, $3, $4, $5 }'
+    # goodput at the first offered rate >= 1.5x and >= 2x the best, as a share of the best
+    for f in 1.5 2; do
+      share=$(printf '%s' "${OV_LINES[$name]}" | awk -v b="${OV_BEST[$name]}" -v f="$f" \
+        '$1 >= f * b && !done { printf "%.2f (offered %s)", (b > 0 ? $2 / b : 0), $1; done = 1 } END { if (!done) print "-" }')
+      echo "  goodput at ${f}x the best: $share"
+      result "sip.overload.$name.goodput_at_${f}x" "${share%% *}"
+    done
+    result "sip.overload.$name.best" "${OV_BEST[$name]}"
+  done
 fi
 
 [ "$started_all" = 1 ] || exit 1

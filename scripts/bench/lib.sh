@@ -282,13 +282,13 @@ start_pss_sampler() {
 
 # run_uac NAME SCENARIO TARGET RATE CALLS LIMIT SECONDS [sipp args...]: one
 # sipp UAC run in the background from UAC_ADDR:UAC_PORT. Sets UAC_PID and
-# UAC_DIR; collect it with finish_uac.
+# UAC_DIR; collect it with finish_uac. SIPP_CPU: pin it to that CPU.
 run_uac() {
   local name=$1 scen=$2 target=$3 rate=$4 calls=$5 limit=$6 secs=$7
   shift 7
   UAC_DIR="$WORK/$name"
   mkdir -p "$UAC_DIR"
-  (cd "$UAC_DIR" && exec timeout -k 3 "$secs" sipp -sf "$SIPP_DIR/$scen" -i "$UAC_ADDR" -p "$UAC_PORT" "$target" \
+  (cd "$UAC_DIR" && exec ${SIPP_CPU:+taskset -c "$SIPP_CPU"} timeout -k 3 "$secs" sipp -sf "$SIPP_DIR/$scen" -i "$UAC_ADDR" -p "$UAC_PORT" "$target" \
     -r "$rate" -m "$calls" -l "$limit" -nostdin -trace_stat -stf stat.csv -fd 1 \
     -trace_rtt -rtt_freq 1 -trace_err -error_file errors.log -max_log_size 2000000 \
     -max_recv_loops 10000 -max_sched_loops 10000 -buff_size 2097152 "$@") >"$UAC_DIR/sipp.out" 2>&1 &

@@ -7,7 +7,7 @@
 
 export type OptionKind =
   | 'fqdn' | 'fqdn[]' | 'string[]' | 'address[]' | 'port' | 'hostport' | 'seconds' | 'count' | 'rate' | 'level' | 'format'
-  | 'upstream[]' | 'cidr[]' | 'path' | 'uint';
+  | 'upstream[]' | 'cidr[]' | 'path' | 'uint' | 'ms';
 
 export interface OptionSpec {
   kind: OptionKind;
@@ -47,7 +47,8 @@ export const RUN_OPTIONS = {
   'tls-key': { kind: 'path', describe: 'PEM private key for --tls-cert' },
   'tls-ca': { kind: 'path', describe: 'PEM CA bundle that pair members\' TLS certificates must chain to (default: the system CAs)' },
   'tls-port': { kind: 'port', describe: "SIP over TLS port (default: --self's port in the pool's _sips._tcp SRV records, else 5061)" },
-  'overload-ctrl-dialog-rate': { kind: 'rate', describe: 'INVITEs per second above which new dialogs get 503 (0: off)', default: 0 },
+  'overload-ctrl-dialog-rate': { kind: 'rate', describe: 'INVITEs per second above which new dialogs get 503 (0: off); a hard cap on top of the adaptive control', default: 0 },
+  'overload-target-delay': { kind: 'ms', describe: 'adaptive overload control: keep the lateness of work (age of a message when handled, event-loop delay) under this many ms by answering new out-of-dialog requests from user agents 503 (0: off)', default: 100 },
   'log-level': { kind: 'level', describe: 'error, warn, info or debug', default: 'info' },
   'log-format': { kind: 'format', describe: 'json or text', default: 'text' },
 } as const satisfies Record<string, OptionSpec>;

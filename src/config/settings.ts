@@ -24,6 +24,8 @@ export interface Settings {
   peerUpAfter: number;
   /** INVITEs per second above which new dialogs get 503; 0 = off. */
   overloadCtrlDialogRate: number;
+  /** Adaptive overload control: lateness target, ms; 0 = off (--overload-target-delay). */
+  overloadTargetDelayMs: number;
   /** Per-hop timeout for a forwarded request before failover, ms. */
   hopTimeoutMs: number;
   /** Upstream resolvers for names outside the zones, in order (--forward); with forwardAllow. */

@@ -95,6 +95,8 @@ function convert(flag: string, kind: OptionKind, v: unknown): unknown {
       return number(flag, v, 0, 1000, true);
     case 'rate':
       return number(flag, v, 0, 1_000_000, false);
+    case 'ms':
+      return number(flag, v, 0, 60_000, true);
     case 'level':
       if (v === 'error' || v === 'warn' || v === 'info' || v === 'debug') return v;
       return fail(flag, `'${String(v)}' is not one of error, warn, info, debug`);
@@ -167,6 +169,7 @@ export function resolveSettings(
     peerDownAfter: get<number>('peer-down-after')!,
     peerUpAfter: get<number>('peer-up-after')!,
     overloadCtrlDialogRate: get<number>('overload-ctrl-dialog-rate')!,
+    overloadTargetDelayMs: get<number>('overload-target-delay')!,
     forward: get<{ address: string; port: number }[]>('forward'),
     forwardAllow: get<string[]>('forward-allow'),
     resolver: get<{ address: string; port: number }[]>('resolver'),
@@ -189,5 +192,6 @@ export function resolveSettings(
     fail(s.tlsCert === undefined ? 'tls-cert' : 'tls-key', `is required with --${s.tlsCert === undefined ? 'tls-key' : 'tls-cert'}`);
   }
   // --serving-pair among --pair: checked with the zones (zone/site), where the refusal can name the records
+  if (s.overloadTargetDelayMs > 0 && s.overloadTargetDelayMs < 10) fail('overload-target-delay', `${s.overloadTargetDelayMs} ms is below 10 ms, the event-loop delay resolution (0 turns it off)`);
   return s;
 }

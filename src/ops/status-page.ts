@@ -32,7 +32,7 @@ export function renderStatusBody(s: StatusDocument): string {
     '<p class="summary">',
     s.draining ? badge('warn', 'DRAINING') : badge('ok', 'SERVING'),
     ' ',
-    s.overload.active ? badge('bad', 'OVERLOAD: shedding new INVITEs') : badge('ok', 'no overload'),
+    s.overload.active ? badge('bad', 'OVERLOAD: shedding new requests') : badge('ok', 'no overload'),
     s.pool.failOpen ? ' ' + badge('bad', 'FAIL-OPEN: every member withdrawn') : '',
     '</p>',
   );
@@ -82,7 +82,15 @@ export function renderStatusBody(s: StatusDocument): string {
   out.push(
     '<h2>Overload</h2><p>',
     s.overload.dialogRate > 0 ? 'overload-ctrl-dialog-rate ' + esc(s.overload.dialogRate) + '/s' : 'overload-ctrl-dialog-rate off',
-    ', ', esc(s.overload.rejections), ' INVITEs rejected since start</p>',
+    ', ', esc(s.overload.rejections), ' new requests rejected since start</p>',
+  );
+  const a = s.overload.adaptive;
+  out.push(
+    '<p data-adaptive="', esc(a.state), '">',
+    a.state === 'off'
+      ? 'adaptive control off'
+      : 'adaptive control ' + esc(a.state) + (a.rate === null ? '' : ' at ' + esc(a.rate) + '/s') + ', lateness ' + esc(a.latenessMs) + ' ms (target ' + esc(a.targetMs) + ' ms, event loop ' + esc(a.loopDelayMs) + ' ms), ' + esc(a.shed) + ' shed, ' + esc(a.admitted) + ' admitted',
+    '</p>',
   );
 
   out.push('<h2>Last events</h2>');

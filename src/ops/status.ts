@@ -8,6 +8,7 @@
  * May import: shared, zone/types, ops.
  */
 import type { HealthView, PairMode } from '../shared/health.js';
+import type { AdmissionView } from '../shared/overload.js';
 import type { RecentEvent, RecentEvents } from '../shared/recent-events.js';
 import type { SiteModel } from '../zone/types.js';
 import type { StatusHistory, Switchover } from './history.js';
@@ -53,9 +54,15 @@ export interface StatusDocument {
   overload: {
     /** overload-ctrl-dialog-rate (INVITEs per second; 0: off). */
     dialogRate: number;
-    /** True while new INVITEs are answered 503 (between SIP_OVERLOAD and SIP_OVERLOAD_END). */
+    /**
+     * True while new INVITEs are answered 503 (between SIP_OVERLOAD and SIP_OVERLOAD_END, or
+     * SIP_OVERLOAD_ADAPTIVE and SIP_OVERLOAD_ADAPTIVE_END).
+     */
     active: boolean;
+    /** New requests answered 503 by overload control since start (the cap and the adaptive control). */
     rejections: number;
+    /** The adaptive controller (--overload-target-delay): state, admitted rate, lateness, counts. */
+    adaptive: AdmissionView;
   };
   /** The server's clock when the document was built, ISO 8601. */
   time: string;
@@ -73,7 +80,7 @@ export interface StatusSources {
   switchovers(pair: string): number;
   /** Every pool member withdrawn: DNS answers the whole configured set (the answer feed's state). */
   failOpen(): boolean;
-  overload: { dialogRate: number; active(): boolean; rejections(): number };
+  overload: { dialogRate: number; active(): boolean; rejections(): number; adaptive(): AdmissionView };
   now?: () => number;
 }
 
@@ -115,6 +122,7 @@ export function buildStatus(site: SiteModel, health: HealthView, src: StatusSour
       dialogRate: src.overload.dialogRate,
       active: src.overload.active(),
       rejections: src.overload.rejections(),
+      adaptive: src.overload.adaptive(),
     },
     time: iso((src.now ?? Date.now)()),
     startedAt: iso(src.history.startedAt),

@@ -4,6 +4,7 @@
  * stopped together. May import: shared, zone/types, sip/transport,
  * sip/transaction, sip/proxy, sip/prober.
  */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { systemClock, type Clock } from '../shared/clock.js';
 import type { HealthView, PairFeedback, Prober } from '../shared/health.js';
 import type { Logger } from '../shared/log.js';
@@ -28,6 +29,17 @@ export interface SipServiceOptions {
   hopTimeoutMs?: number;
   /** INVITEs per second above which new INVITEs get 503; 0 = off. */
   overloadCtrlDialogRate?: number;
+  /**
+   * Adaptive overload control's lateness target, ms (default 0 = off here; the CLI's default is
+   * on): UDP lateness probes and the event-loop delay feed it.
+   */
+  overloadTargetDelayMs?: number;
+  /**
+   * Test only: busy-waits this long (ms) for every incoming message the transaction layer does
+   * not absorb as a retransmission (a quarter of it for a request refused by overload control),
+   * to make an instance slow in tests of overload control. Never set in production.
+   */
+  testDelayPerMessageMs?: number;
   log: Logger;
   clock?: Clock;
   /** Draining (OPTIONS to self answered 503); default: health.draining. */
@@ -55,15 +67,30 @@ export class SipService {
   /** Undefined when the resolver option is false. */
   readonly resolver: SipResolver | undefined;
 
+  private readonly loopDelay: IntervalHistogram | undefined;
+
   constructor(opts: SipServiceOptions) {
     const clock = opts.clock ?? systemClock;
-    this.transport = new SipTransport({ ...opts.transport, listen: opts.listen, log: opts.log, tcp: { ...opts.transport?.tcp, ...opts.tcp } });
+    const adaptive = (opts.overloadTargetDelayMs ?? 0) > 0;
+    const lateness = adaptive ? (ageMs: number) => this.proxy.admission.sample(ageMs) : undefined;
+    this.transport = new SipTransport({ ...opts.transport, lateness, listen: opts.listen, log: opts.log, tcp: { ...opts.transport?.tcp, ...opts.tcp } });
     this.layer = new TransactionLayer({ sender: this.transport, clock, timers: opts.timers, maxTransactions: opts.maxTransactions });
+    if (adaptive) this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
     // Every incoming message passes the proxy's liveness note (pair members only) on its way to the layer.
     const layer = this.layer;
+    const delayMs = opts.testDelayPerMessageMs ?? 0;
     this.transport.setSink({
       onMessage: (msg, remote) => {
         this.proxy.heard(remote.address);
+        if (delayMs > 0) {
+          // charged to work: a retransmission the layer absorbs costs what it really costs, a
+          // request refused by overload control (parsed, answered 503) a quarter of the delay
+          const absorbed = layer.counters.retransmissionsAbsorbed;
+          const refused = this.proxy.counters.overloadRejections;
+          layer.onMessage(msg, remote);
+          if (layer.counters.retransmissionsAbsorbed === absorbed) busyWait(this.proxy.counters.overloadRejections === refused ? delayMs : delayMs / 4);
+          return;
+        }
         layer.onMessage(msg, remote);
       },
       onBadMessage: (bad, remote) => layer.onBadMessage(bad, remote),
@@ -83,6 +110,8 @@ export class SipService {
       maxFailoverAttempts: opts.maxFailoverAttempts,
       retryAfterSeconds: opts.retryAfterSeconds,
       overloadCtrlDialogRate: opts.overloadCtrlDialogRate ?? 0,
+      overloadTargetDelayMs: opts.overloadTargetDelayMs ?? 0,
+      loopDelay: this.loopDelay ? () => this.readLoopDelay() : undefined,
       isDraining: opts.isDraining,
     });
     this.layer.setUser(this.proxy);
@@ -90,12 +119,23 @@ export class SipService {
   }
 
   /** Binds every listen address (UDP and TCP); rejects with SRV_ERR_LISTEN (e.g. EADDRINUSE) after closing what it opened. */
-  start(): Promise<void> {
-    return this.transport.start();
+  async start(): Promise<void> {
+    await this.transport.start();
+    this.loopDelay?.enable();
+    this.proxy.start();
+  }
+
+  /** Mean event-loop delay since the last read, ms (beyond the 10 ms sampling resolution). */
+  private readLoopDelay(): number {
+    const h = this.loopDelay!;
+    const mean = h.count > 0 ? h.mean / 1e6 : 0;
+    h.reset();
+    return Math.max(0, mean - 10);
   }
 
   /** Closes every socket and ends every transaction. */
   async stop(): Promise<void> {
+    this.loopDelay?.disable();
     this.proxy.close();
     this.resolver?.close();
     await this.transport.stop();
@@ -114,5 +154,13 @@ export class SipService {
   /** Listen addresses with the ports actually bound. */
   get bound(): readonly ListenAddress[] {
     return this.transport.bound;
+  }
+}
+
+/** Test only (testDelayPerMessageMs): spends `ms` of CPU, as a slow machine would. */
+function busyWait(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // spin
   }
 }

@@ -57,6 +57,16 @@ function siteOf(zones: ZoneSet, s: Settings): SiteModel {
 /** Longest wait for in-flight transactions on a graceful stop. */
 const STOP_DRAIN_MS = 5000;
 
+/**
+ * Test only: SRVPROXY_TEST_DELAY_PER_MESSAGE_MS makes the instance spend that many ms of CPU on
+ * every incoming SIP message (tests of overload control need an instance that is easy to
+ * overload). Not an option: nothing an operator should ever set.
+ */
+function testDelayPerMessage(): number {
+  const v = Number(process.env.SRVPROXY_TEST_DELAY_PER_MESSAGE_MS ?? 0);
+  return Number.isFinite(v) && v > 0 ? Math.min(v, 100) : 0;
+}
+
 export async function startInstance(settings: Settings, parentLog: Logger): Promise<Instance> {
   // Every event this instance logs is also kept for /status and the status page.
   const events = new RecentEvents();
@@ -91,6 +101,8 @@ export async function startInstance(settings: Settings, parentLog: Logger): Prom
     listen: listenAddresses.map((address) => ({ address, port: sipPort })),
     hopTimeoutMs: settings.hopTimeoutMs,
     overloadCtrlDialogRate: settings.overloadCtrlDialogRate,
+    overloadTargetDelayMs: settings.overloadTargetDelayMs,
+    testDelayPerMessageMs: testDelayPerMessage(),
     log,
     // SIP over TLS (--tls-cert/--tls-key): on --tls-port, else the _sips._tcp SRV port of self, else 5061
     transport:
@@ -192,6 +204,7 @@ export async function startInstance(settings: Settings, parentLog: Logger): Prom
       dialogRate: settings.overloadCtrlDialogRate,
       active: () => sip.proxy.overloadActive,
       rejections: () => sip.proxy.counters.overloadRejections,
+      adaptive: () => sip.proxy.admissionState,
     },
   };
   const http = new HttpPlane({

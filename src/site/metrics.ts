@@ -71,6 +71,7 @@ interface Sources {
   overloadActive: () => boolean;
 }
 
+
 const counter = (name: string, help: string, labelNames: string[], read: MetricFamily['read']): MetricFamily => ({ name, help, type: 'counter', labelNames, read });
 const gauge = (name: string, help: string, labelNames: string[], read: MetricFamily['read']): MetricFamily => ({ name, help, type: 'gauge', labelNames, read });
 const one = (v: number): Iterable<readonly [Labels, number]> => [[{}, v]];
@@ -106,7 +107,11 @@ export function instanceMetrics(s: Sources): MetricFamily[] {
     }),
     counter('srvproxy_sip_forwarded_total', 'requests forwarded to each pair member', ['member'], () => byLabel('member', p.forwardedByMember)),
     counter('srvproxy_sip_failovers_total', 'requests retried on another pair member, or on the next RFC 3263 target', [], () => one(p.failovers)),
-    counter('srvproxy_sip_overload_rejections_total', 'INVITEs answered 503 by overload control', [], () => one(p.overloadRejections)),
+    counter('srvproxy_sip_overload_rejections_total', 'new requests answered 503 by overload control (the dialog-rate cap and the adaptive control)', [], () => one(p.overloadRejections)),
+    counter('srvproxy_sip_overload_shed_total', 'new out-of-dialog requests from user agents shed (503) by the adaptive overload control, by method', ['method'], () => byLabel('method', p.overloadShedByMethod)),
+    gauge('srvproxy_sip_overload_admit_rate', 'new out-of-dialog requests per second the adaptive overload control admits while limiting (0 while it admits everything)', [], () => one(s.sip.proxy.admissionState.rate ?? 0)),
+    gauge('srvproxy_sip_lateness_seconds', 'lateness of work over the last window: age of a UDP probe when read, or event-loop delay, the larger', [], () => one(s.sip.proxy.admissionState.latenessMs / 1000)),
+    gauge('srvproxy_event_loop_delay_seconds', 'mean event-loop delay over the last window of the adaptive overload control', [], () => one(s.sip.proxy.admissionState.loopDelayMs / 1000)),
     counter('srvproxy_sip_relay_refused_total', 'requests refused because they named no pair (no open relay)', [], () => one(p.relayRefused)),
     counter('srvproxy_sip_bad_extension_total', 'requests refused 420 for a Proxy-Require option tag', [], () => one(p.badExtension)),
     counter('srvproxy_sip_malformed_total', 'malformed SIP messages (answered 400 or dropped)', [], () => one(p.malformed + t.droppedMalformed)),
@@ -167,6 +172,6 @@ export function instanceMetrics(s: Sources): MetricFamily[] {
     gauge('srvproxy_pool_fail_open', '1 while every pool member is withdrawn and DNS answers the whole configured set', [], () =>
       one(s.failOpen() ? 1 : 0),
     ),
-    gauge('srvproxy_sip_overload_active', '1 while overload control answers new INVITEs 503', [], () => one(s.overloadActive() ? 1 : 0)),
+    gauge('srvproxy_sip_overload_active', '1 while overload control answers new requests 503', [], () => one(s.overloadActive() ? 1 : 0)),
   ];
 }

@@ -21,8 +21,8 @@ export class Proc {
   readonly exited: Promise<number | null>;
   private frozen = false;
 
-  constructor(script: string, args: string[], readonly name = path.basename(script)) {
-    this.child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(script: string, args: string[], readonly name = path.basename(script), env?: Record<string, string>) {
+    this.child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : undefined });
     const keep = (d: Buffer) => {
       this.output += d.toString();
       if (this.output.length > 200_000) this.output = this.output.slice(-100_000);
@@ -92,8 +92,8 @@ export async function eventually(fn: () => boolean | Promise<boolean>, ms: numbe
 }
 
 /** Runs `srvproxy run ARGS` and waits until its /healthz answers. */
-export async function startSrvproxy(args: string[], httpPort: number, name = 'srvproxy'): Promise<Proc> {
-  const p = new Proc(CLI, ['run', '--http', `127.0.0.1:${httpPort}`, '--log-format', 'json', ...args], name);
+export async function startSrvproxy(args: string[], httpPort: number, name = 'srvproxy', env?: Record<string, string>): Promise<Proc> {
+  const p = new Proc(CLI, ['run', '--http', `127.0.0.1:${httpPort}`, '--log-format', 'json', ...args], name, env);
   await eventually(
     async () => {
       if (!p.running) throw new Error('exited');

@@ -3,7 +3,10 @@
  * DESIGN.md §7: validates a request (Max-Forwards 483, loops 482,
  * Proxy-Require 420), answers malformed requests (400/505, statelessly), answers
  * OPTIONS addressed to this instance (200, 503 while draining), sheds new
- * INVITEs above overload-ctrl-dialog-rate, strips our Route, adds
+ * out-of-dialog requests from user agents while the adaptive controller
+ * (admission.ts) limits them, and new INVITEs above
+ * overload-ctrl-dialog-rate (503 + a randomised Retry-After; never ACK,
+ * CANCEL, OPTIONS, in-dialog requests, or requests from pair members), strips our Route, adds
  * Record-Route with the pool FQDN and the pair, decides the target
  * (inbound: only ever a pair's active member; outbound: Route, then
  * Request-URI, a name resolved by RFC 3263 into targets tried in the order of
@@ -24,6 +27,7 @@ import type { DecodeFailure, SipRequest, SipResponse, SipVia } from '../codec/co
 import { fnv1a, newBranch } from '../codec/ids.js';
 import { copyForForward, makeResponse, maxForwards, ownVia, rawResponse, toTag } from '../codec/messages.js';
 import { Forwarding, PendingByMember, respondUpstream, type ForwardCounters, type ForwardEnv, type ForwardSettings, type ForwardTarget } from './forward.js';
+import { AdaptiveAdmission, type AdmissionSnapshot } from './admission.js';
 import { DialogRateLimiter } from './overload.js';
 import { decide, loopKey, stripOwnRoutes, classifyUri, type Decision } from './routing.js';
 import { orderTargets, type ResolveOutcome, type ResolvedTarget, type SipResolver } from './resolver.js';
@@ -53,6 +57,10 @@ export interface ProxyOptions {
   retryAfterSeconds?: number;
   /** INVITEs per second above which new INVITEs get 503; 0 = off. */
   overloadCtrlDialogRate: number;
+  /** Adaptive overload control's lateness target, ms; 0 or absent = off. */
+  overloadTargetDelayMs?: number;
+  /** Mean event-loop delay (ms) since the previous call, for the adaptive controller. */
+  loopDelay?: () => number;
   /** True while draining (OPTIONS to self answered 503); default: health.draining. */
   isDraining?: () => boolean;
   /** RFC 3263 resolution of outbound names (the zones' and others); without it they get 404. */
@@ -68,7 +76,10 @@ class PendingResolve {
 export interface SipCounters extends ForwardCounters {
   /** Requests received, by method (methods outside ALLOW counted as `other`: a client picks the method, the label set stays bounded). */
   requestsByMethod: Record<string, number>;
+  /** New requests answered 503 by overload control (the hard cap and the adaptive controller). */
   overloadRejections: number;
+  /** Of those, the ones the adaptive controller shed, by method. */
+  overloadShedByMethod: Record<string, number>;
   malformed: number;
   loopsDetected: number;
   tooManyHops: number;
@@ -109,11 +120,17 @@ const MAX_TARGETS = 16;
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, INFO, UPDATE, PRACK, MESSAGE, PUBLISH';
 const KNOWN_METHODS = new Set(ALLOW.split(', '));
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
+/** Out-of-dialog requests that overload control never sheds (ACK and CANCEL never reach it). */
+const NEVER_SHED = new Set(['OPTIONS', 'ACK', 'CANCEL', 'BYE', 'PRACK']);
 
 export class ProxyCore implements TransactionUser {
   readonly counters: SipCounters;
   private index: SiteIndex | undefined;
   private readonly limiter: DialogRateLimiter;
+  /** Adaptive overload control (off when its target is 0). */
+  readonly admission: AdaptiveAdmission;
+  /** Retry-After values for overload 503s, spread over [r, 2r] seconds so that shed clients do not come back together. */
+  private readonly retryAfters: string[];
   private readonly env: ForwardEnv;
   private readonly settings: ForwardSettings;
   private readonly unsubscribe: () => void;
@@ -126,6 +143,7 @@ export class ProxyCore implements TransactionUser {
       responsesByCode: Object.create(null) as Record<string, number>,
       forwardedByMember: Object.create(null) as Record<string, number>,
       overloadRejections: 0,
+      overloadShedByMethod: Object.create(null) as Record<string, number>,
       failovers: 0,
       malformed: 0,
       loopsDetected: 0,
@@ -143,12 +161,16 @@ export class ProxyCore implements TransactionUser {
       },
     };
     this.limiter = new DialogRateLimiter(opts.overloadCtrlDialogRate, opts.clock, opts.log);
+    this.admission = new AdaptiveAdmission({ targetMs: opts.overloadTargetDelayMs ?? 0 }, opts.clock, opts.log, opts.loopDelay);
     this.settings = {
       hopTimeoutMs: opts.hopTimeoutMs,
       failoverWaitMs: opts.failoverWaitMs ?? 10_000,
       maxFailoverAttempts: opts.maxFailoverAttempts ?? 3,
       retryAfterSeconds: opts.retryAfterSeconds ?? 5,
     };
+    const r = this.settings.retryAfterSeconds;
+    this.retryAfters = [];
+    for (let i = r; i <= 2 * r; i++) this.retryAfters.push(String(i));
     this.env = {
       layer,
       clock: layer.timerClock,
@@ -165,14 +187,25 @@ export class ProxyCore implements TransactionUser {
     });
   }
 
-  /** True while overload-ctrl-dialog-rate refuses new INVITEs. */
+  /** True while overload control (the hard cap or the adaptive controller) answers new requests 503. */
   get overloadActive(): boolean {
-    return this.limiter.active;
+    return this.limiter.active || this.admission.limiting;
+  }
+
+  /** The adaptive controller's state, for ops. */
+  get admissionState(): AdmissionSnapshot {
+    return this.admission.snapshot();
+  }
+
+  /** Starts the adaptive controller's clock (it looks at the lateness twice a second). */
+  start(): void {
+    this.admission.start();
   }
 
   /** Stop listening to health changes (the transaction layer is cleared by its owner). */
   close(): void {
     this.unsubscribe();
+    this.admission.stop();
   }
 
   /**
@@ -310,9 +343,17 @@ export class ProxyCore implements TransactionUser {
       }
     }
     const initial = toTag(req) === undefined;
-    if (method === 'INVITE' && initial && !this.limiter.admit()) {
-      this.counters.overloadRejections++;
-      return this.reply(st, 503, 'Service Unavailable', { 'retry-after': String(this.settings.retryAfterSeconds) });
+    // Overload: only new work from user agents is shed. A retransmission never gets here (the
+    // transaction layer absorbed it); requests from pair members, in-dialog requests, OPTIONS
+    // and BYE always pass, so established calls and health keep working.
+    if (initial && !from && !NEVER_SHED.has(method)) {
+      if (!this.admission.admit()) {
+        this.counters.overloadShedByMethod[method] = (this.counters.overloadShedByMethod[method] ?? 0) + 1;
+        return this.shed(st);
+      }
+      if (method === 'INVITE' && !this.limiter.admit()) return this.shed(st);
+    } else if (method === 'INVITE' && initial && !this.limiter.admit()) {
+      return this.shed(st);
     }
 
     const rq: RequestContext = { req, st, ix, fromPair: from?.pair, maxForwards: mf, loopHash: hash, initial, tryingSent: false };
@@ -479,6 +520,13 @@ export class ProxyCore implements TransactionUser {
     let h = v.host.toLowerCase();
     if (h.startsWith('[')) h = h.slice(1, -1);
     return ix.ownAddresses.has(h) && ix.ownPorts.has(v.port ?? 5060);
+  }
+
+  /** 503 for overload, with a Retry-After drawn from [r, 2r] seconds (RFC 3261 §21.5.4). */
+  private shed(st: ServerTransaction): void {
+    this.counters.overloadRejections++;
+    const ra = this.retryAfters[Math.floor(Math.random() * this.retryAfters.length)];
+    this.reply(st, 503, 'Service Unavailable', { 'retry-after': ra });
   }
 
   private reply(st: ServerTransaction, status: number, reason?: string, extra?: Record<string, string>): void {

@@ -28,6 +28,8 @@ export interface TransportTuning {
   maxMessageBytes?: number;
   /** SIP over TLS: a listener on each listen address at tls.port, and TLS to destinations with protocol 'tls'. */
   tls?: TlsConfig;
+  /** Receives the age (ms) of every UDP lateness probe (sip/transport/udp); absent: no probes. */
+  lateness?: (ageMs: number) => void;
 }
 
 export interface TransportOptions extends TransportTuning {
@@ -59,7 +61,7 @@ export class SipTransport {
       onBadMessage: (b, r) => this.sink?.onBadMessage(b, r),
     };
     const maxBytes = Math.min(opts.maxMessageBytes ?? MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES);
-    this.udp = opts.listen.map((l) => new UdpListener(l, proxySink, this.counters, opts.log, maxBytes));
+    this.udp = opts.listen.map((l) => new UdpListener(l, proxySink, this.counters, opts.log, maxBytes, opts.lateness));
     this.tcp = new TcpTransport(proxySink, this.counters, opts.log, { ...DEFAULT_TCP_OPTIONS, ...opts.tcp }, maxBytes, opts.tls);
   }
 

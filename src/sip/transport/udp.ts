@@ -1,8 +1,15 @@
 /**
  * sip/transport/udp: one UDP socket per listen address. Drops datagrams from
  * source port 0 and above the size limit; never lets an exception out of a
- * socket handler. May import: shared, sip/codec, sip/transport.
+ * socket handler. With a lateness sink, it measures how old a datagram is
+ * when it is read: every PROBE_INTERVAL_MS a small socket of its own sends
+ * the listener a stamped datagram (a random token and the send time), which
+ * queues behind whatever the kernel holds for the listener, and its age on
+ * arrival goes to the sink (overload control); a probe not back by the next
+ * round reports its age so far. May import: shared,
+ * sip/codec, sip/transport.
  */
+import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import { SrvError } from '../../shared/errors.js';
@@ -12,9 +19,28 @@ import { countedSend, type ListenAddress, type Remote, type TransportCounters, t
 
 /** Bytes of UDP receive buffer asked for per socket. */
 const UDP_RECV_BUFFER = 4 * 1024 * 1024;
+/** How often a lateness probe is sent, ms. */
+export const PROBE_INTERVAL_MS = 100;
+const PROBE_BYTES = 16;
+
+/** Most probes remembered as outstanding (sent, not yet read back). */
+const PROBES_OUTSTANDING = 128;
+
+/** The lateness probe of one listener: its socket, its token, its timer, the send times of the probes not read back yet. */
+interface LatenessProbe {
+  socket: dgram.Socket;
+  port: number;
+  token: Buffer;
+  timer: NodeJS.Timeout;
+  /** A FIFO of send times (ms): the probes outstanding, oldest at `head`. */
+  sent: Float64Array;
+  head: number;
+  count: number;
+}
 
 export class UdpListener {
   private socket: dgram.Socket | undefined;
+  private probe: LatenessProbe | undefined;
   readonly family: 4 | 6;
 
   constructor(
@@ -23,6 +49,8 @@ export class UdpListener {
     private readonly counters: TransportCounters,
     private readonly log: Logger,
     private readonly maxBytes = MAX_MESSAGE_BYTES,
+    /** Receives the age (ms) of each lateness probe; absent: no probe. */
+    private readonly lateness?: (ageMs: number) => void,
   ) {
     this.family = isIP(listen.address) === 6 ? 6 : 4;
   }
@@ -43,6 +71,62 @@ export class UdpListener {
         s.removeListener('error', onStartError);
         s.on('error', (err) => logEvent(this.log, 'INTERNAL_ERROR', { where: 'sip-udp', error: String(err) }));
         this.socket = s;
+        if (!this.lateness) return resolve();
+        this.startProbe().then(resolve, (err: Error) => {
+          this.socket = undefined;
+          s.close();
+          reject(new SrvError('SRV_ERR_LISTEN', `cannot start the lateness probe of SIP UDP ${this.listen.address}:${this.listen.port}: ${err.message}`));
+        });
+      });
+    });
+  }
+
+  /**
+   * Sends the next probe. A probe still outstanding from an earlier round is already late by
+   * its age: that is reported now, so that a backlog older than the window is seen before
+   * its probes come out of it.
+   */
+  private sendProbe(packet: Buffer, port: number, to: string): void {
+    const p = this.probe;
+    if (!p) return;
+    const now = performance.now();
+    if (p.count > 0) this.lateness!(now - p.sent[p.head]);
+    if (p.count === PROBES_OUTSTANDING) {
+      p.head = (p.head + 1) % PROBES_OUTSTANDING; // forget the oldest (lost, or very late)
+      p.count--;
+    }
+    p.sent[(p.head + p.count) % PROBES_OUTSTANDING] = now;
+    p.count++;
+    packet.writeDoubleLE(now, 8);
+    p.socket.send(packet, port, to);
+  }
+
+  /** A probe came back: its age is reported, and it and any probe sent before it (lost) are no longer outstanding. */
+  private probeBack(p: LatenessProbe, sentAt: number): void {
+    while (p.count > 0 && p.sent[p.head] <= sentAt) {
+      p.head = (p.head + 1) % PROBES_OUTSTANDING;
+      p.count--;
+    }
+    this.lateness!(performance.now() - sentAt);
+  }
+
+  /** A socket on the loopback (or the listen address) that sends the listener a stamped datagram every PROBE_INTERVAL_MS. */
+  private startProbe(): Promise<void> {
+    const wildcard = this.listen.address === '0.0.0.0' || this.listen.address === '::';
+    const to = wildcard ? (this.family === 6 ? '::1' : '127.0.0.1') : this.listen.address;
+    const port = this.port;
+    return new Promise((resolve, reject) => {
+      const ps = dgram.createSocket({ type: this.family === 6 ? 'udp6' : 'udp4', ipv6Only: this.family === 6 });
+      ps.once('error', reject);
+      ps.bind(0, to, () => {
+        ps.removeListener('error', reject);
+        ps.on('error', () => undefined); // a lost probe is only a missing sample
+        const token = randomBytes(8);
+        const packet = Buffer.alloc(PROBE_BYTES);
+        token.copy(packet, 0);
+        const timer = setInterval(() => this.sendProbe(packet, port, to), PROBE_INTERVAL_MS);
+        timer.unref();
+        this.probe = { socket: ps, port: ps.address().port, token, timer, sent: new Float64Array(PROBES_OUTSTANDING), head: 0, count: 0 };
         resolve();
       });
     });
@@ -54,6 +138,12 @@ export class UdpListener {
   }
 
   stop(): Promise<void> {
+    const p = this.probe;
+    this.probe = undefined;
+    if (p) {
+      clearInterval(p.timer);
+      p.socket.close();
+    }
     const s = this.socket;
     this.socket = undefined;
     if (!s) return Promise.resolve();
@@ -78,6 +168,11 @@ export class UdpListener {
 
   private onDatagram(buf: Buffer, rinfo: dgram.RemoteInfo): void {
     try {
+      const p = this.probe;
+      if (p && rinfo.port === p.port && buf.length === PROBE_BYTES && buf.compare(p.token, 0, 8, 0, 8) === 0) {
+        this.probeBack(p, buf.readDoubleLE(8));
+        return;
+      }
       if (rinfo.port === 0) {
         this.counters.droppedPort0++;
         return;

@@ -17,7 +17,7 @@ function errorOf(fn: () => unknown): ConfigError {
 describe('config: resolveSettings', () => {
   it('applies the DESIGN.md defaults', () => {
     const s = resolveSettings(base);
-    expect(s).to.include({ self: 'proxy1.example.com', dnsPort: 53, oosCheck: 5, oosForce: 5, peerInterval: 1, peerDownAfter: 3, peerUpAfter: 3, overloadCtrlDialogRate: 0, hopTimeoutMs: 500, logLevel: 'info', logFormat: 'text' });
+    expect(s).to.include({ self: 'proxy1.example.com', dnsPort: 53, oosCheck: 5, oosForce: 5, peerInterval: 1, peerDownAfter: 3, peerUpAfter: 3, overloadCtrlDialogRate: 0, overloadTargetDelayMs: 100, hopTimeoutMs: 500, logLevel: 'info', logFormat: 'text' });
     expect(s.pairs).to.deep.equal(['tserver.example.com']);
     expect(s.zones).to.deep.equal(['zones']);
     expect(s.http).to.deep.equal({ host: '127.0.0.1', port: 8053 });
@@ -57,12 +57,20 @@ describe('config: resolveSettings', () => {
     ['bad --http', { ...base, http: 'localhost' }, /^--http: 'localhost' is not HOST:PORT/],
     ['bad name', { ...base, self: 'bad_na me' }, /^--self: 'bad_na me' is not a valid domain name/],
     ['bad log level', { ...base, 'log-level': 'loud' }, /^--log-level: 'loud' is not one of/],
+    ['non-numeric --overload-target-delay', { ...base, 'overload-target-delay': 'fast' }, /^--overload-target-delay: 'fast' is not a number/],
+    ['negative --overload-target-delay', { ...base, 'overload-target-delay': '-5' }, /^--overload-target-delay: -5 is out of range/],
+    ['--overload-target-delay under the loop-delay resolution', { ...base, 'overload-target-delay': '5' }, /^--overload-target-delay: 5 ms is below 10 ms/],
   ];
   for (const [what, flags, re] of bad) {
     it(`rejects ${what} naming the flag`, () => {
       expect(errorOf(() => resolveSettings(flags)).message).to.match(re);
     });
   }
+
+  it('--overload-target-delay 0 turns the adaptive overload control off', () => {
+    expect(resolveSettings({ ...base, 'overload-target-delay': '0' }).overloadTargetDelayMs).to.equal(0);
+    expect(resolveSettings({ ...base, 'overload-target-delay': '250' }).overloadTargetDelayMs).to.equal(250);
+  });
 
   it('accepts IPv6 in --http', () => {
     expect(resolveSettings({ ...base, http: '[::1]:9000' }).http).to.deep.equal({ host: '::1', port: 9000 });

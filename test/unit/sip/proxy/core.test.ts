@@ -14,7 +14,7 @@ const UA: Remote = { protocol: 'udp', address: '127.0.0.50', port: 5070 };
 const A = '127.0.0.21';
 const B = '127.0.0.22';
 
-function setup(opts: { rate?: number } = {}) {
+function setup(opts: { rate?: number; targetMs?: number } = {}) {
   const clock = new FakeClock();
   const sent: { dest: Remote; msg: SipMessage }[] = [];
   const sender = { send: (dest: Remote, data: Buffer) => void sent.push({ dest, msg: sip.parse(data)! }) };
@@ -27,7 +27,7 @@ function setup(opts: { rate?: number } = {}) {
   const bound = [{ address: '127.0.0.11', port: 5060 }];
   const proxy = new ProxyCore({
     site: () => site, health, feedback: health, layer, clock, log: silentLogger, hopTimeoutMs: 500,
-    overloadCtrlDialogRate: opts.rate ?? 0, transport: { bound, localFor: () => bound[0] },
+    overloadCtrlDialogRate: opts.rate ?? 0, overloadTargetDelayMs: opts.targetMs, transport: { bound, localFor: () => bound[0] },
   });
   layer.setUser(proxy);
   const to = (addr: string, method?: string) => sent.filter((s) => s.dest.address === addr && (!method || s.msg.method === method));
@@ -70,7 +70,7 @@ describe('sip/proxy/core (fake clock, in-memory network)', () => {
     for (let i = 0; i < 8; i++) layer.onMessage(req('INVITE'), UA);
     const rejected = () => sent.filter((s) => s.msg.status === 503);
     expect(rejected()).to.have.length(3);
-    expect(rejected()[0].msg.headers['retry-after']).to.equal('5');
+    expect(Number(rejected()[0].msg.headers['retry-after'])).to.be.within(5, 10);
     const re = req('INVITE');
     re.headers.to!.params.tag = 'x';
     layer.onMessage(re, UA);
@@ -82,6 +82,46 @@ describe('sip/proxy/core (fake clock, in-memory network)', () => {
     const later = req('INVITE');
     layer.onMessage(later, UA);
     expect(sent.filter((s) => s.msg.method === 'INVITE' && s.msg.headers['call-id'] === later.headers['call-id'])).to.have.length(1);
+  });
+
+  it('adaptive overload: while limiting, new out-of-dialog requests from user agents get 503 with a randomised Retry-After; in-dialog requests, BYE, OPTIONS, requests from members and retransmissions are never shed', () => {
+    const { layer, sent, proxy, clock } = setup({ targetMs: 100 });
+    proxy.start();
+    for (let i = 0; i < 10; i++) layer.onMessage(req('INVITE'), UA);
+    proxy.admission.sample(400);
+    clock.advance(500);
+    proxy.admission.sample(400);
+    clock.advance(500); // 10 admitted in 1 s at 400 ms of lateness (two looks): limiting at 10/s × 0.8
+    expect(proxy.admissionState).to.include({ state: 'limiting', rate: 8 });
+    expect(proxy.overloadActive).to.equal(true);
+    const status = (r: SipRequest) => sent.filter((x) => x.msg.status !== undefined && x.msg.headers['call-id'] === r.headers['call-id']).map((x) => x.msg.status);
+    const forwarded = (r: SipRequest) => sent.filter((x) => x.msg.method === r.method && x.msg.headers['call-id'] === r.headers['call-id']).length;
+
+    // the bucket starts full (a quarter second of the rate: 2), then the rate binds
+    layer.onMessage(req('INVITE'), UA);
+    layer.onMessage(req('INVITE'), UA);
+    const shed: SipRequest[] = [req('INVITE'), req('REGISTER', '', 'sip:tserver.example.com'), req('SUBSCRIBE'), req('MESSAGE')];
+    for (const r of shed) layer.onMessage(r, UA);
+    for (const r of shed) expect(status(r), r.method).to.deep.equal([503]);
+    const retryAfters = sent.filter((x) => x.msg.status === 503).map((x) => Number(x.msg.headers['retry-after']));
+    expect(retryAfters.every((v) => v >= 5 && v <= 10)).to.equal(true);
+    expect(proxy.counters.overloadShedByMethod).to.deep.equal({ INVITE: 1, REGISTER: 1, SUBSCRIBE: 1, MESSAGE: 1 });
+    // a retransmission of a shed INVITE: its transaction resends the 503, the controller is not asked again
+    layer.onMessage(shed[0], UA);
+    expect(status(shed[0])).to.deep.equal([503, 503]);
+    expect(proxy.admissionState.shed).to.equal(4);
+
+    const kept: SipRequest[] = [req('BYE'), req('INFO'), req('INVITE'), req('OPTIONS')];
+    for (const r of kept.slice(0, 3)) r.headers.to!.params.tag = 'in-dialog';
+    for (const r of kept) layer.onMessage(r, UA);
+    for (const r of kept) expect(forwarded(r), r.method).to.equal(1);
+    // a new INVITE from a pair member (the proxy as outbound proxy) is never shed
+    const fromMember = req('INVITE', '', 'sip:carol@127.0.0.60:5080');
+    layer.onMessage(fromMember, { protocol: 'udp', address: A, port: 5060 });
+    expect(forwarded(fromMember)).to.equal(1);
+    expect(status(fromMember)).to.not.include(503);
+    expect(proxy.counters.overloadRejections).to.equal(4);
+    proxy.close();
   });
 
   it('fast failover exactly at the per-hop timeout; a transaction already answered (1xx) does not fail over', () => {

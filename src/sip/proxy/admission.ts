@@ -1,0 +1,276 @@
+/**
+ * sip/proxy/admission: adaptive overload control (DESIGN.md §7), on by
+ * default. It keeps the lateness of work (how old a message is when it is
+ * handled: the age of a UDP lateness probe, and the event-loop delay) under
+ * a target by admitting fewer new out-of-dialog requests from user agents,
+ * a latency-targeted token bucket in the manner of Clearwater's load monitor:
+ *
+ *             lateness > target (two looks in a row, EVAL_MS apart)
+ *   ┌──────┐ ─────────────────────────────────────────► ┌─────────────────────────────┐
+ *   │ open │    rate := admitted rate × decrease         │ limiting(rate, token bucket) │
+ *   └──────┘ ◄───────────────────────────────────────── └─────────────────────────────┘
+ *             lateness < target/2 and nothing shed          every period (2 s), at most one change
+ *                                                           (a decrease sooner while lateness > 2 × target and rising):
+ *             for QUIET_PERIODS periods in a row              lateness > target, not already falling:
+ *                                                               rate := min(rate, admitted) × clamp(1 - lateness/period, .5, .9)
+ *                                                             lateness < 0.8 × target and requests were shed
+ *                                                             (the rate is in use): rate += step (additive;
+ *                                                             a quarter step just under the last saturated
+ *                                                             rate, max(step, rate/10) elsewhere)
+ *
+ * The pitfalls of such controllers are avoided: the rate only rises while
+ * demand exceeds it (a rate nobody uses is not raised, so a later burst does
+ * not find a huge allowance), it changes at most once a period (the effect
+ * of one change is seen before the next; the one exception is a brake every
+ * EVAL_MS while work is more than twice as late as the target and getting
+ * later, as at the onset of a surge), and it does not decrease again
+ * while the lateness is already falling (the backlog of before the last
+ * decrease is draining). Only `admit()` is on the hot path: one comparison
+ * while open, a token-bucket refill while limiting.
+ * Entering and leaving `limiting` is logged once each (SIP_OVERLOAD_ADAPTIVE,
+ * SIP_OVERLOAD_ADAPTIVE_END). May import: shared.
+ */
+import type { Clock, TimerHandle } from '../../shared/clock.js';
+import { logEvent, type Logger } from '../../shared/log.js';
+import type { AdmissionView } from '../../shared/overload.js';
+
+export interface AdmissionSettings {
+  /** Lateness target, ms; 0 turns the controller off (everything admitted). */
+  targetMs: number;
+  /** Least time between two rate changes, ms (default 2000). */
+  periodMs?: number;
+  /** The rate never goes below this, new requests per second (default 5). */
+  minRate?: number;
+}
+
+/** How often the lateness is looked at, ms (while open: how fast an overload is noticed). */
+export const EVAL_MS = 500;
+/** Consecutive looks with work late before limiting starts. */
+const ENTER_LOOKS = 2;
+/** Quiet periods (lateness low, nothing shed) before the bucket is removed. */
+const QUIET_PERIODS = 2;
+/** Token-bucket depth, in seconds of the rate. */
+const BURST_SECONDS = 0.25;
+/** Additive step, as a share of the admitted rate measured when the overload began. */
+const STEP_SHARE = 0.1;
+
+export type AdmissionState =
+  | { readonly kind: 'off' }
+  | {
+      readonly kind: 'open';
+      /** Consecutive looks with work later than the target (one is a blip: a GC pause, a descheduled process). */
+      over: number;
+      /** Admitted at the previous look, and over how long (the rate at entry is measured over two looks). */
+      previousAdmitted: number;
+      previousMs: number;
+    }
+  | {
+      readonly kind: 'limiting';
+      /** Admitted new requests per second. */
+      rate: number;
+      /** Additive increase per period, fixed for the episode. */
+      readonly step: number;
+      /** The admitted rate measured the last time work was late (what the proxy carried saturated). */
+      ceiling: number;
+      tokens: number;
+      refilledAt: number;
+      /** Consecutive periods with low lateness and nothing shed. */
+      quiet: number;
+      /** Lateness of the window that led to the last change (or hold), ms. */
+      lastLateness: number;
+    };
+
+/** What ops shows of the controller (shared/overload). */
+export type AdmissionSnapshot = AdmissionView;
+
+export class AdaptiveAdmission {
+  private state: AdmissionState;
+  private timer: TimerHandle | undefined;
+  private readonly periodMs: number;
+  private readonly minRate: number;
+  // the window being measured (since the last change, or the last look while open); lateness
+  // samples are per look (EVAL_MS), so that a decision sees the latest lateness
+  private windowStart: number;
+  private admittedInWindow = 0;
+  private shedInWindow = 0;
+  private ageSum = 0;
+  private ageCount = 0;
+  private lastLatenessMs = 0;
+  private lastLoopDelayMs = 0;
+  private admittedTotal = 0;
+  private shedTotal = 0;
+
+  constructor(
+    private readonly settings: AdmissionSettings,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    /** Mean event-loop delay (ms) since the previous call; absent: probe ages only. */
+    private readonly loopDelay?: () => number,
+  ) {
+    this.periodMs = settings.periodMs ?? 2000;
+    this.minRate = settings.minRate ?? 5;
+    this.state = settings.targetMs > 0 ? openState() : { kind: 'off' };
+    this.windowStart = clock.now();
+  }
+
+  get enabled(): boolean {
+    return this.state.kind !== 'off';
+  }
+
+  /** True while new out-of-dialog requests are being shed (SIP_OVERLOAD_ADAPTIVE until _END). */
+  get limiting(): boolean {
+    return this.state.kind === 'limiting';
+  }
+
+  /** Starts looking at the lateness every EVAL_MS (nothing to do when off). */
+  start(): void {
+    if (this.state.kind === 'off' || this.timer) return;
+    this.windowStart = this.clock.now();
+    const tick = () => {
+      this.timer = this.clock.setTimeout(tick, EVAL_MS);
+      this.evaluate();
+    };
+    this.timer = this.clock.setTimeout(tick, EVAL_MS);
+  }
+
+  stop(): void {
+    this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** The age (ms) of a message when it was handled: a lateness probe came back. */
+  sample(ageMs: number): void {
+    this.ageSum += ageMs;
+    this.ageCount++;
+  }
+
+  /** One new out-of-dialog request from a user agent: true to admit it, false to shed it (503). */
+  admit(): boolean {
+    const s = this.state;
+    if (s.kind !== 'limiting') {
+      this.admittedInWindow++;
+      this.admittedTotal++;
+      return true;
+    }
+    const now = this.clock.now();
+    const burst = Math.max(1, s.rate * BURST_SECONDS);
+    s.tokens = Math.min(burst, s.tokens + ((now - s.refilledAt) * s.rate) / 1000);
+    s.refilledAt = now;
+    if (s.tokens >= 1) {
+      s.tokens -= 1;
+      this.admittedInWindow++;
+      this.admittedTotal++;
+      return true;
+    }
+    this.shedInWindow++;
+    this.shedTotal++;
+    return false;
+  }
+
+  snapshot(): AdmissionSnapshot {
+    const s = this.state;
+    return {
+      state: s.kind,
+      targetMs: this.settings.targetMs,
+      rate: s.kind === 'limiting' ? Math.round(s.rate * 10) / 10 : null,
+      latenessMs: Math.round(this.lastLatenessMs * 10) / 10,
+      loopDelayMs: Math.round(this.lastLoopDelayMs * 10) / 10,
+      admitted: this.admittedTotal,
+      shed: this.shedTotal,
+    };
+  }
+
+  /** One look at the window (every EVAL_MS; public for tests on a fake clock). */
+  evaluate(): void {
+    const s = this.state;
+    if (s.kind === 'off') return;
+    const now = this.clock.now();
+    const loop = this.loopDelay ? this.loopDelay() : 0;
+    const age = this.ageCount > 0 ? this.ageSum / this.ageCount : 0;
+    this.ageSum = 0;
+    this.ageCount = 0;
+    const lateness = Math.max(age, loop);
+    const previous = this.lastLatenessMs;
+    this.lastLatenessMs = lateness;
+    this.lastLoopDelayMs = loop;
+    const target = this.settings.targetMs;
+    const elapsed = now - this.windowStart;
+    const admittedRate = elapsed > 0 ? (this.admittedInWindow * 1000) / elapsed : 0;
+
+    if (s.kind === 'open') {
+      const admitted = this.admittedInWindow;
+      this.newWindow(now);
+      // late twice in a row, and not draining (a burst, e.g. the requests held during a
+      // switchover released at once, is worked off by itself)
+      const over = lateness > target && (s.over === 0 || lateness >= previous * 0.7) ? s.over + 1 : 0;
+      if (over < ENTER_LOOKS) {
+        s.over = over;
+        s.previousAdmitted = admitted;
+        s.previousMs = elapsed;
+        return;
+      }
+      const span = elapsed + s.previousMs;
+      const carried = span > 0 ? ((admitted + s.previousAdmitted) * 1000) / span : 0;
+      const rate = Math.max(this.minRate, carried * decrease(lateness, this.periodMs));
+      const step = Math.max(1, carried * STEP_SHARE);
+      // a full bucket: what was just carried goes on being admitted until the rate really binds
+      const tokens = Math.max(1, rate * BURST_SECONDS);
+      this.state = { kind: 'limiting', rate, step, ceiling: carried, tokens, refilledAt: now, quiet: 0, lastLateness: lateness };
+      logEvent(this.log, 'SIP_OVERLOAD_ADAPTIVE', { latenessMs: Math.round(lateness), targetMs: target, rate: Math.round(rate) });
+      return;
+    }
+    // limiting: one decision a period; sooner only to brake, while work is twice as late as the
+    // target and getting later (the rate of the last change was still too high)
+    const brake = lateness > 2 * target && lateness > previous && elapsed >= EVAL_MS;
+    if (elapsed < this.periodMs && !brake) return;
+    const shed = this.shedInWindow;
+    this.newWindow(now);
+    const falling = lateness < s.lastLateness * 0.7;
+    s.lastLateness = lateness;
+    if (lateness > target) {
+      s.quiet = 0;
+      if (falling) return;
+      s.ceiling = admittedRate;
+      s.rate = Math.max(this.minRate, Math.min(s.rate, admittedRate) * decrease(lateness, this.periodMs));
+      return;
+    }
+    if (shed === 0 && lateness < target / 2) {
+      if (++s.quiet >= QUIET_PERIODS) {
+        this.state = openState();
+        logEvent(this.log, 'SIP_OVERLOAD_ADAPTIVE_END', { latenessMs: Math.round(lateness), targetMs: target });
+      }
+      return;
+    }
+    s.quiet = 0;
+    if (shed > 0 && lateness < target * 0.8) s.rate += this.increase(s);
+  }
+
+  /**
+   * The additive step: a quarter step just under the rate at which work was late last time (the
+   * knee is sharp: a queue is empty below capacity and grows without bound above it, so it is
+   * approached gently), a full step, or a tenth of the rate when larger, elsewhere (far under
+   * it, to recover from a deep cut; above it, the knee has moved and is looked for again).
+   */
+  private increase(s: Extract<AdmissionState, { kind: 'limiting' }>): number {
+    if (s.rate >= s.ceiling * 0.85 && s.rate < s.ceiling) return s.step / 4;
+    return Math.max(s.step, s.rate * 0.1);
+  }
+
+  private newWindow(now: number): void {
+    this.windowStart = now;
+    this.admittedInWindow = 0;
+    this.shedInWindow = 0;
+  }
+}
+
+function openState(): AdmissionState {
+  return { kind: 'open', over: 0, previousAdmitted: 0, previousMs: 0 };
+}
+
+/**
+ * Multiplicative decrease of the admitted rate: enough to work off the backlog (`lateness` ms of
+ * work) within one period, by a tenth at least and by half at most.
+ */
+function decrease(lateness: number, periodMs: number): number {
+  return Math.min(0.9, Math.max(0.5, 1 - lateness / periodMs));
+}

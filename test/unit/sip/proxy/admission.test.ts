@@ -1,0 +1,242 @@
+import { expect } from 'chai';
+import { FakeClock } from '../../../../src/shared/clock.js';
+import { silentLogger, withRecentEvents } from '../../../../src/shared/log.js';
+import { RecentEvents } from '../../../../src/shared/recent-events.js';
+import { AdaptiveAdmission, EVAL_MS } from '../../../../src/sip/proxy/admission.js';
+
+const TARGET = 100;
+
+/**
+ * A proxy on a fake clock: one FIFO of messages (the socket's receive queue)
+ * served at `capacity` work units per second; an admitted new request costs
+ * 1 unit, a shed one (a 503) `shedCost`. A lateness probe enters the queue
+ * every 100 ms and reports its age when it is served, as the UDP probe does.
+ */
+class Sim {
+  readonly clock = new FakeClock();
+  readonly events = new RecentEvents(100);
+  readonly ctl: AdaptiveAdmission;
+  /** Arrival times; a probe is stored as -(time + 1). */
+  private readonly queue: number[] = [];
+  private head = 0;
+  private budget = 0;
+  private arrivals = 0;
+  private nextProbe = 0;
+  admitted = 0;
+  shed = 0;
+  readonly ages: number[] = [];
+
+  constructor(
+    readonly capacity: number,
+    readonly shedCost = 0.1,
+  ) {
+    this.ctl = new AdaptiveAdmission({ targetMs: TARGET }, this.clock, withRecentEvents(silentLogger, this.events));
+    this.ctl.start();
+  }
+
+  /** Offers `rate` new requests per second for `ms`, 10 ms steps; calls `each` every second. */
+  run(rate: number, ms: number, each?: (sim: Sim) => void): void {
+    for (let t = 0; t < ms; t += 10) {
+      this.clock.advance(10);
+      const now = this.clock.now();
+      this.arrivals += rate / 100;
+      while (this.arrivals >= 1) {
+        this.queue.push(now);
+        this.arrivals--;
+      }
+      if (now >= this.nextProbe) {
+        this.queue.push(-(now + 1));
+        this.nextProbe = now + 100;
+      }
+      this.budget = Math.min(this.budget + this.capacity / 100, this.capacity / 100);
+      // serve in order while some budget is left (an item's cost may overdraw by one item)
+      while (this.head < this.queue.length && this.budget > 0) {
+        const at = this.queue[this.head++];
+        if (at < 0) {
+          const age = now - (-at - 1);
+          this.ages.push(age);
+          this.ctl.sample(age);
+        } else if (this.ctl.admit()) {
+          this.admitted++;
+          this.budget -= 1;
+        } else {
+          this.shed++;
+          this.budget -= this.shedCost;
+        }
+      }
+      if (this.head > 10_000) {
+        this.queue.splice(0, this.head);
+        this.head = 0;
+      }
+      if (each && now % 1000 === 0) each(this);
+    }
+  }
+
+  eventNames(): string[] {
+    return this.events.list().map((e) => e.name).reverse();
+  }
+}
+
+describe('sip/proxy/admission (adaptive overload control on a fake clock)', () => {
+  it('under twice its capacity, converges: lateness under the target and goodput near capacity within 10 s', () => {
+    const sim = new Sim(1000);
+    sim.run(500, 5000);
+    expect(sim.ctl.limiting).to.equal(false);
+    expect(sim.shed).to.equal(0);
+    sim.run(2000, 10_000);
+    expect(sim.ctl.limiting).to.equal(true);
+    const admitted0 = sim.admitted;
+    const ages0 = sim.ages.length;
+    sim.run(2000, 20_000);
+    const goodput = (sim.admitted - admitted0) / 20;
+    const ages = sim.ages.slice(ages0);
+    const meanAge = ages.reduce((a, b) => a + b, 0) / ages.length;
+    console.log(`      [figure] capacity 1000/s, offered 2000/s: admitted ${goodput.toFixed(0)}/s, mean lateness ${meanAge.toFixed(0)} ms, max ${Math.max(...ages)} ms`);
+    expect(goodput).to.be.greaterThan(700);
+    expect(meanAge).to.be.lessThan(TARGET);
+    const sorted = [...ages].sort((a, b) => a - b);
+    expect(sorted[Math.floor(sorted.length * 0.95)]).to.be.lessThan(3 * TARGET);
+    expect(sorted[sorted.length - 1]).to.be.lessThan(5 * TARGET);
+    expect(sim.eventNames()).to.deep.equal(['SIP_OVERLOAD_ADAPTIVE']);
+  });
+
+  it('does not oscillate: at a steady overload the rate stays within a narrow band and the state never flips back', () => {
+    const sim = new Sim(1000);
+    sim.run(3000, 10_000);
+    const rates: number[] = [];
+    sim.run(3000, 40_000, (s) => rates.push(s.ctl.snapshot().rate ?? NaN));
+    expect(rates.every((r) => Number.isFinite(r))).to.equal(true);
+    const lo = Math.min(...rates);
+    const hi = Math.max(...rates);
+    console.log(`      [figure] capacity 1000/s, offered 3000/s for 40 s: rate between ${lo.toFixed(0)} and ${hi.toFixed(0)}/s`);
+    expect(hi / lo).to.be.lessThan(1.6);
+    // at most one change a period: 40 s of 1 s samples show no more than 20 distinct values
+    let changes = 0;
+    for (let i = 1; i < rates.length; i++) if (rates[i] !== rates[i - 1]) changes++;
+    expect(changes).to.be.at.most(20);
+    expect(sim.eventNames()).to.deep.equal(['SIP_OVERLOAD_ADAPTIVE']);
+  });
+
+  it('recovers: when the load drops it admits everything again within seconds, logging the end once', () => {
+    const sim = new Sim(1000);
+    sim.run(2500, 15_000);
+    expect(sim.ctl.limiting).to.equal(true);
+    const shed0 = sim.shed;
+    let endAt = -1;
+    sim.run(300, 15_000, (s) => {
+      if (endAt < 0 && !s.ctl.limiting) endAt = s.clock.now();
+    });
+    const recoveryMs = endAt - 15_000;
+    console.log(`      [figure] back to admitting everything ${recoveryMs} ms after the load dropped`);
+    expect(endAt).to.be.greaterThan(0);
+    expect(recoveryMs).to.be.at.most(10_000);
+    const shedAfter = sim.shed - shed0;
+    sim.run(300, 5000);
+    expect(sim.shed - shed0).to.equal(shedAfter);
+    expect(sim.eventNames()).to.deep.equal(['SIP_OVERLOAD_ADAPTIVE', 'SIP_OVERLOAD_ADAPTIVE_END']);
+    // and a new overload is noticed again
+    sim.run(2500, 5000);
+    expect(sim.ctl.limiting).to.equal(true);
+  });
+
+  it('does not raise a rate that is not used, and changes it at most once a period', () => {
+    const clock = new FakeClock();
+    const ctl = new AdaptiveAdmission({ targetMs: TARGET }, clock, silentLogger);
+    ctl.start();
+    // 200 admitted in each of two looks at lateness 1200 ms: limiting at 400/s × 0.5
+    for (let look = 0; look < 2; look++) {
+      for (let i = 0; i < 200; i++) ctl.admit();
+      ctl.sample(1200);
+      clock.advance(EVAL_MS);
+    }
+    expect(ctl.snapshot()).to.include({ state: 'limiting', rate: 200 });
+    // lateness moderate (60 ms: under target, over half of it) and demand well below the rate
+    for (let p = 0; p < 5; p++) {
+      for (let i = 0; i < 50; i++) {
+        clock.advance(20);
+        ctl.admit();
+        if (i % 5 === 0) ctl.sample(60);
+      }
+      expect(ctl.snapshot().rate).to.equal(200);
+    }
+    // demand above the rate at low lateness: one additive step a period, not one per look
+    const seen: number[] = [];
+    for (let t = 0; t < 6000; t += 10) {
+      clock.advance(10);
+      for (let i = 0; i < 5; i++) ctl.admit();
+      if (t % 100 === 0) ctl.sample(20);
+      if (t % 500 === 0) seen.push(ctl.snapshot().rate!);
+    }
+    const steps = new Set(seen);
+    expect(steps.size).to.be.within(3, 4);
+    expect(Math.max(...seen)).to.be.greaterThan(200);
+    ctl.stop();
+  });
+
+  it('holds while the lateness is already falling (a backlog draining), brakes while it rises far above the target, never under the floor', () => {
+    const clock = new FakeClock();
+    const ctl = new AdaptiveAdmission({ targetMs: TARGET, minRate: 5 }, clock, silentLogger);
+    ctl.start();
+    for (let look = 0; look < 2; look++) {
+      for (let i = 0; i < 100; i++) ctl.admit();
+      ctl.sample(1000);
+      clock.advance(EVAL_MS);
+    } // 200/s × 0.5
+    expect(ctl.snapshot().rate).to.equal(100);
+    /** One look: 100 requests offered, one probe of `late` ms. */
+    const look = (late: number) => {
+      for (let i = 0; i < 100; i++) ctl.admit();
+      ctl.sample(late);
+      clock.advance(EVAL_MS);
+    };
+    // falling by more than 30% a period: hold
+    for (const late of [600, 350, 200]) {
+      for (let i = 0; i < 4; i++) look(late);
+      expect(ctl.snapshot().rate).to.equal(100);
+    }
+    // rising far above the target: a decrease at every look, down to the floor
+    const rates: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      look(1500 + i);
+      rates.push(ctl.snapshot().rate!);
+    }
+    expect(rates[0]).to.be.at.most(50);
+    for (let i = 1; i < rates.length; i++) expect(rates[i] < rates[i - 1]! || rates[i] === 5, rates.join(' ')).to.equal(true);
+    expect(rates.at(-1)).to.equal(5);
+    // the same lateness without rising: no brake before the period is over
+    look(1505);
+    expect(ctl.snapshot().rate).to.equal(5);
+    ctl.stop();
+  });
+
+  it('a target of 0 turns it off: everything admitted, no timer', () => {
+    const clock = new FakeClock();
+    const ctl = new AdaptiveAdmission({ targetMs: 0 }, clock, silentLogger);
+    ctl.start();
+    expect(clock.timerCount).to.equal(0);
+    ctl.sample(10_000);
+    for (let i = 0; i < 1000; i++) expect(ctl.admit()).to.equal(true);
+    expect(ctl.snapshot()).to.include({ state: 'off', rate: null });
+  });
+
+  it('event-loop delay counts as lateness as well; one late look alone (a pause) does not start limiting', () => {
+    const clock = new FakeClock();
+    let loop = 0;
+    const ctl = new AdaptiveAdmission({ targetMs: TARGET }, clock, silentLogger, () => loop);
+    ctl.start();
+    for (let i = 0; i < 100; i++) ctl.admit();
+    clock.advance(EVAL_MS);
+    expect(ctl.limiting).to.equal(false);
+    loop = 250;
+    for (let i = 0; i < 100; i++) ctl.admit();
+    clock.advance(EVAL_MS);
+    expect(ctl.snapshot()).to.include({ state: 'open', latenessMs: 250 });
+    loop = 0;
+    clock.advance(EVAL_MS);
+    loop = 250;
+    clock.advance(EVAL_MS);
+    expect(ctl.limiting).to.equal(false);
+    clock.advance(EVAL_MS);
+    expect(ctl.snapshot()).to.include({ state: 'limiting', loopDelayMs: 250, latenessMs: 250 });
+  });
+});
