@@ -63,7 +63,7 @@ describe('e2e: adaptive overload control (a slowed instance offered several time
     });
     pair = await startSimPair({ primary: { address: PRIMARY, port: simPort }, backup: { address: BACKUP, port: simPort } });
     proxy = await startSrvproxy(
-      ['--self', 'proxy1.example.com', '--pair', PAIR, '--zones', zones, '--dns-port', String(dnsPort)],
+      ['--self', 'proxy1.example.com', '--pair', PAIR, '--zones', zones, '--dns-port', String(dnsPort), '--overload-target-delay', '100'],
       httpPort,
       'srvproxy',
       { SRVPROXY_TEST_DELAY_PER_MESSAGE_MS: '2' },
