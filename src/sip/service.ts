@@ -30,8 +30,8 @@ export interface SipServiceOptions {
   /** INVITEs per second above which new INVITEs get 503; 0 = off. */
   overloadCtrlDialogRate?: number;
   /**
-   * Adaptive overload control's lateness target, ms (default 0 = off here; the CLI's default is
-   * on): UDP lateness probes and the event-loop delay feed it.
+   * Adaptive overload control's lateness target, ms (0 or absent = off, as the CLI's default):
+   * UDP lateness probes and the event-loop delay feed it; off, there are no probes.
    */
   overloadTargetDelayMs?: number;
   /**
