@@ -251,9 +251,13 @@ export class SimSipServer {
           respond(481, 'Call/Transaction Does Not Exist');
           return;
         }
+        // Answer first, then tell the partner (the reverse of a new dialog): a member stopped
+        // between the two must not leave a BYE, retried on the partner, a dialog it already forgot
+        // (481). A UDP send goes out from a later tick (the address lookup), so the partner is told
+        // from the tick after that.
         this.removeDialog(d.callId, d.localTag);
-        this.onDialog({ t: 'del', callId: d.callId, localTag: d.localTag });
         respond(200, 'OK');
+        setImmediate(() => this.onDialog({ t: 'del', callId: d.callId, localTag: d.localTag }));
         return;
       }
       case 'CANCEL': {
