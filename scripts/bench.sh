@@ -172,7 +172,7 @@ sw_row() { # RUN LABEL GOAL
   for c in sip-calls:'SIP calls/s and failed calls per step' dns-qps:'DNS queries/s per round'; do
     [ -f "bench/${c%%:*}.svg" ] && printf '![%s](%s.svg)\n\n' "${c#*:}" "${c%%:*}"
   done
-  echo "Per-step figures: bench/steps.jsonl. No overload chart: no part drives srvproxy past --overload-ctrl-dialog-rate."
+  echo "Per-step figures: bench/steps.jsonl (the overload curve of bench:sip as part \"sip-overload\": goodput, refused and failed per offered rate; no chart of it yet)."
   echo
   echo "Suite time: $((SECONDS - start)) s. Parts that did not exit 0:" \
     "$(for p in sip switchover dns withdrawal zone; do [ -f "$WORK/$p.rc" ] && [ "$(cat "$WORK/$p.rc")" != 0 ] && printf '%s ' "$p"; done)"
