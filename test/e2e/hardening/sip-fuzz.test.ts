@@ -194,7 +194,8 @@ describe('e2e: SIP fuzz (UDP and TCP) against a real instance', function () {
 
     // one stream: windows of messages, a barrier after each; a closed stream (framing error) is replaced
     async function stream(): Promise<void> {
-      while (n < MESSAGES) {
+      // ends with the instance too: after a timeout the loop must not keep reconnecting to a stopped one
+      while (n < MESSAGES && site.proc.running) {
         connections++;
         const s = net.connect({ host: site.address, port: site.sipPort, localAddress: '127.0.0.52' });
         s.setNoDelay(true);

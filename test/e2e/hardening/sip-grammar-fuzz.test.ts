@@ -136,7 +136,8 @@ describe('e2e: SIP grammar fuzz (valid messages, UDP and TCP) against a real ins
     const t0 = Date.now();
     // one stream: windows of messages, a barrier after each; a stream the instance closes is counted and replaced
     async function stream(): Promise<void> {
-      while (n < MESSAGES) {
+      // ends with the instance too: after a timeout the loop must not keep reconnecting to a stopped one
+      while (n < MESSAGES && ms.site.proc.running) {
         const s = net.connect({ host: ms.site.address, port: ms.site.sipPort, localAddress: '127.0.0.56' });
         s.setNoDelay(true);
         let closed = false;
