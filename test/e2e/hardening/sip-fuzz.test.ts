@@ -174,6 +174,7 @@ describe('e2e: SIP fuzz (UDP and TCP) against a real instance', function () {
         const t = sleep(2000).then(() => 'timeout');
         if ((await Promise.race([done, t])) === 'timeout') misses++;
         waiting = undefined;
+        if (!site.proc.running) break;
       }
     } finally {
       sock.close();
