@@ -1,6 +1,6 @@
 /**
  * sip/transport/stun: the part of STUN (RFC 5389) that keeps RFC 5626 flows
- * alive on the SIP UDP socket (§4.4.2 there): telling a STUN message from a
+ * alive on the SIP UDP socket (§3.5.2 there): telling a STUN message from a
  * SIP one, and answering a Binding Request with a Binding Success Response
  * that carries the XOR-MAPPED-ADDRESS of the datagram's source (§15.2) and a
  * FINGERPRINT (§15.5). Nothing else of STUN: no authentication (a keepalive

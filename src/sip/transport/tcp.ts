@@ -52,7 +52,7 @@ interface Conn {
  */
 const MESSAGES_PER_TURN = 16;
 const EMPTY = Buffer.alloc(0);
-/** RFC 5626 §4.4.1 pong. */
+/** RFC 5626 §3.5.1 pong. */
 const CRLF = Buffer.from('\r\n');
 /** Pings go unanswered (counted) while more than this many bytes wait to be written to the peer. */
 export const PONG_BACKLOG_BYTES = 4096;
@@ -313,7 +313,7 @@ export class TcpTransport {
     }
   }
 
-  /** Answers a ping (RFC 5626 §4.4.1), unless the peer leaves what it is sent unread. */
+  /** Answers a ping (RFC 5626 §3.5.1), unless the peer leaves what it is sent unread. */
   private pong(c: Conn): void {
     const s = c.socket;
     if (c.closing || !s.writable || s.writableLength > PONG_BACKLOG_BYTES) {

@@ -172,7 +172,7 @@ export class UdpListener {
     countedSend(this.counters, (done) => s.send(data, dest.port, dest.address, done), onError);
   }
 
-  /** RFC 5626 §4.4.2: a Binding Success Response with the address:port the request came from. */
+  /** RFC 5626 §3.5.2: a Binding Success Response with the address:port the request came from. */
   private answerStun(req: Buffer, rinfo: dgram.RemoteInfo): void {
     const s = this.socket;
     const reply = s && bindingSuccess(req, rinfo.address, rinfo.port);
