@@ -12,8 +12,8 @@
  *  - on a request from a pair member or a peer instance: where it goes when
  *    it names a flow (the user part of our own Route, else the Request-URI's
  *    `srvflow`): down the flow when this instance holds it, to the holding
- *    instance when a peer does; 403 for a token that does not verify or names
- *    no instance of the pool, 430 for a flow that is gone;
+ *    instance when a peer does; 403 for a token that does not read or verify
+ *    or names no instance of the pool, 430 for a flow that is gone;
  *  - the flows held, by transport, for ops.
  * Addresses come from the packet and the verified token only, never from the
  * message. May import: shared, zone/types, sip/codec, sip/transport, sip/proxy.
@@ -133,30 +133,27 @@ export class Flows {
    * Request-URI's flow parameter. undefined: it names no flow.
    */
   route(req: SipRequest, routeToken: string | undefined, ix: SiteIndex): FlowRoute | undefined {
-    // a user part of our own Route that is not a token (a preloaded Route) names no flow
-    let text = routeToken;
-    let t = text !== undefined ? parseFlowToken(text) : undefined;
-    if (!t) {
-      text = flowParamOf(req.uri);
-      if (text === undefined) return undefined;
-      t = parseFlowToken(text);
-      if (!t) return this.refuse();
-    }
+    // our own Route's user part is a token (we put no other user there): one that does not read is
+    // refused, never passed over for the Request-URI (an address the message chose)
+    const text = routeToken ?? flowParamOf(req.uri);
+    if (text === undefined) return undefined;
+    const t = parseFlowToken(text);
+    if (!t) return this.refuse();
     const h = t.holder;
     if (ix.ownAddresses.has(h.address) && ix.ownPorts.has(h.port)) {
       const c = this.tokens.check(t);
-      if (!c.ok) return c.why === 'stale' ? this.gone() : this.refuse();
+      if (!c.ok) return this.refuse();
       const f = c.flow;
       if (f.protocol !== 'udp' && !this.env.connectionOpen(f.conn)) return this.gone();
       const dest: Remote = { protocol: f.protocol, address: f.address, port: f.port, flow: true };
       if (f.protocol !== 'udp') dest.conn = f.conn;
-      return { kind: 'down', dest, token: text! };
+      return { kind: 'down', dest, token: text };
     }
     const peer = ix.peerByAddress.get(h.address);
     if (!peer || peer.port !== h.port) return this.refuse();
     if (this.env.peerDown(peer)) return this.gone();
     const protocol: Protocol = peer.transports.includes('udp') || peer.transports.length === 0 ? 'udp' : 'tcp';
-    return { kind: 'relay', dest: { protocol, address: h.address, port: h.port }, token: text!, holder: h, peer };
+    return { kind: 'relay', dest: { protocol, address: h.address, port: h.port }, token: text, holder: h, peer };
   }
 
   /** Counts a request sent down a flow. */
