@@ -522,6 +522,8 @@ export class MemberStandIn {
 export class Trap {
   datagrams = 0;
   connections = 0;
+  /** What reached it (datagrams, and bytes read on connections), as text, the first 64 KB. */
+  private seen = '';
   port = 0;
   private udp: dgram.Socket | undefined;
   private tcp: net.Server | undefined;
@@ -531,7 +533,10 @@ export class Trap {
   async start(): Promise<void> {
     for (let i = 0; i < 20; i++) {
       const udp = dgram.createSocket('udp4');
-      udp.on('message', () => this.datagrams++);
+      udp.on('message', (b) => {
+        this.datagrams++;
+        this.keep(b);
+      });
       const ok = await new Promise<boolean>((resolve) => {
         udp.once('error', () => resolve(false));
         udp.bind(0, this.address, () => resolve(true));
@@ -541,6 +546,7 @@ export class Trap {
       const tcp = net.createServer((s) => {
         this.connections++;
         this.conns.add(s);
+        s.on('data', (b: Buffer) => this.keep(b));
         s.on('error', () => undefined);
         s.on('close', () => this.conns.delete(s));
       });
@@ -558,6 +564,15 @@ export class Trap {
       return;
     }
     throw new Error(`trap: no port free for UDP and TCP on ${this.address}`);
+  }
+
+  private keep(b: Buffer): void {
+    if (this.seen.length < 65536) this.seen += b.toString('latin1') + '\n';
+  }
+
+  /** True when something that reached it carried this Call-ID. */
+  saw(callId: string): boolean {
+    return this.seen.includes(callId);
   }
 
   async stop(): Promise<void> {

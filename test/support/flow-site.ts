@@ -113,11 +113,11 @@ export async function startFlowSite(extraArgs: string[] = []): Promise<FlowSite>
     const proxyPem = certs.leaf('proxy1.example.com', addrA);
     const httpA = await freePort('127.0.0.1');
     const httpB = await freePort('127.0.0.1');
-    const [pa, pb] = await Promise.all([
-      startSrvproxy(['--self', 'proxy1.example.com', ...common, '--tls-cert', proxyPem.certFile, '--tls-key', proxyPem.keyFile, '--tls-ca', certs.ca.certFile], httpA, 'proxy1'),
-      startSrvproxy(['--self', 'proxy2.example.com', ...common], httpB, 'proxy2'),
-    ]);
-    procs.push(pa, pb);
+    // one after the other, A first: which process started first is then always the same
+    const pa = await startSrvproxy(['--self', 'proxy1.example.com', ...common, '--tls-cert', proxyPem.certFile, '--tls-key', proxyPem.keyFile, '--tls-ca', certs.ca.certFile], httpA, 'proxy1');
+    procs.push(pa);
+    const pb = await startSrvproxy(['--self', 'proxy2.example.com', ...common], httpB, 'proxy2');
+    procs.push(pb);
     const a: FlowInstance = { name: 'A', fqdn: 'proxy1.example.com', address: addrA, sipPort: sipA, tlsPort: tlsA, httpPort: httpA, proc: pa };
     const b: FlowInstance = { name: 'B', fqdn: 'proxy2.example.com', address: addrB, sipPort: sipB, tlsPort: undefined, httpPort: httpB, proc: pb };
     // ready: on both instances the pair is in service on the registrar stand-in and both instances are healthy
