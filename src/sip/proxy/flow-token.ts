@@ -59,9 +59,7 @@ export function parseFlowToken(text: string): ParsedToken | undefined {
   const holderLen = flags & 1 ? 16 : 4;
   const flowLen = flags & 2 ? 16 : 4;
   if ((flags >> 2) >= PROTOCOLS.length || b.length !== FIXED + holderLen + flowLen + MAC_BYTES) return undefined;
-  let o = FIXED;
-  const holder = { address: ipText(b, o, holderLen), port: b.readUInt16BE(1 + EPOCH_BYTES + 1) };
-  o += holderLen;
+  const holder = { address: ipText(b, FIXED, holderLen), port: b.readUInt16BE(1 + EPOCH_BYTES + 1) };
   if (holder.port === 0) return undefined;
   return { holder, bytes: b };
 }
