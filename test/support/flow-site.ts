@@ -144,7 +144,7 @@ export async function startFlowSite(extraArgs: string[] = []): Promise<FlowSite>
 export interface FlowStatus {
   pool: { members: { target: string; healthy: boolean }[] };
   pairs: { name: string; active: string | null }[];
-  sip?: { flows?: { udp: number; tcp: number; tls: number; requests: number; failed: number; tokenFailures: number } };
+  flows?: { held: { udp: number; tcp: number; tls: number }; requests: number; failed: number; tokenFailures: number };
 }
 
 export async function status(i: FlowInstance): Promise<FlowStatus> {
