@@ -108,6 +108,9 @@ export class Flows {
     const params: Record<string, string | null> = { lr: null };
     if (ob) params.ob = null;
     h.path = [{ uri: { schema: 'sip', user: token, host: ix.poolName, params, headers: {} }, params: {} }, ...(h.path ?? [])];
+    // a registrar in a strict Path mode (Kamailio's path_mode 2, with use_path on) refuses a Path that the
+    // user agent did not say it supports (420): the Path is ours, so the support is declared for it
+    if (!hasOptionTag(h.supported, 'path')) h.supported = typeof h.supported === 'string' && h.supported.trim() !== '' ? h.supported + ', path' : 'path';
     this.remember(remote, registerExpires(out));
     return true;
   }
@@ -271,6 +274,9 @@ function registerExpires(req: SipRequest): number {
 
 /** The request's Supported names the outbound option tag (RFC 5626 §4.2.1). */
 function supportsOutbound(req: SipRequest): boolean {
-  const s = req.headers.supported;
-  return typeof s === 'string' && s.split(',').some((t) => t.trim().toLowerCase() === 'outbound');
+  return hasOptionTag(req.headers.supported, 'outbound');
+}
+
+function hasOptionTag(header: unknown, tag: string): boolean {
+  return typeof header === 'string' && header.split(',').some((t) => t.trim().toLowerCase() === tag);
 }

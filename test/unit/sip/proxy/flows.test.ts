@@ -130,6 +130,7 @@ describe('sip/proxy/flows through the core', () => {
     expect(r.stored).to.equal('sip:alice@192.168.1.20:5060;transport=tcp;srvflow=' + r.token);
     expect((r.back.headers.contact as { uri: string }[])[0]!.uri).to.equal('sip:alice@192.168.1.20:5060;transport=tcp');
     expect(r.back.headers['flow-timer']).to.equal('90');
+    expect(r.atA.headers.supported).to.equal('path, outbound');
     expect(ctx.proxy.flows.heldByTransport()).to.deep.equal({ udp: 0, tcp: 1, tls: 0 });
   });
 
@@ -153,6 +154,7 @@ describe('sip/proxy/flows through the core', () => {
     const ctx = setup();
     const r = registerThrough(ctx, PHONE_UDP, '<sip:bob@10.1.1.1:5060>');
     expect(r.back.headers['flow-timer']).to.equal(undefined); // no Supported: outbound
+    expect(r.atA.headers.supported, 'Path declared supported (registrars in a strict Path mode)').to.equal('path');
     ctx.layer.onMessage(invite(r.stored), { protocol: 'udp', address: A, port: 5060 });
     const down = ctx.sent.filter((s) => s.msg.method === 'INVITE');
     expect(down.map((d) => [d.dest.protocol, d.dest.address, d.dest.port])).to.deep.equal([['udp', PHONE_UDP.address, PHONE_UDP.port]]);
