@@ -530,7 +530,10 @@ export class ProxyCore implements TransactionUser {
       const fr = this.flows.route(ack, strip.flowToken, ix);
       if (fr) {
         if (fr.kind === 'fail') return;
-        if (fr.kind === 'down') ack.uri = withoutFlowParam(ack.uri);
+        if (fr.kind === 'down') {
+          ack.uri = withoutFlowParam(ack.uri);
+          this.flows.sentDown();
+        }
         else ack.headers.route = [{ uri: { schema: 'sip', user: fr.token, host: hostForUri(fr.holder.address), port: fr.holder.port, params: { lr: null }, headers: {} }, params: {} }, ...(ack.headers.route ?? [])];
         return this.sendAck(ack, mf, fr.dest);
       }
