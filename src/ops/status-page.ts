@@ -93,6 +93,13 @@ export function renderStatusBody(s: StatusDocument): string {
     '</p>',
   );
 
+  const f = s.flows;
+  out.push(
+    '<h2>Flows</h2><p data-flows="', esc(f.held.udp + f.held.tcp + f.held.tls), '">',
+    esc(f.held.udp), ' UDP, ', esc(f.held.tcp), ' TCP, ', esc(f.held.tls), ' TLS flows held; ',
+    esc(f.requests), ' requests sent down flows, ', esc(f.failed), ' answered 430, ', esc(f.tokenFailures), ' bad tokens</p>',
+  );
+
   out.push('<h2>Last events</h2>');
   if (s.events.length === 0) out.push('<p>none</p>');
   else {

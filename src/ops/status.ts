@@ -64,11 +64,23 @@ export interface StatusDocument {
     /** The adaptive controller (--overload-target-delay): state, admitted rate, lateness, counts. */
     adaptive: AdmissionView;
   };
+  /** Flows back to user agents (RFC 5626): held now by transport, and counts since start. */
+  flows: FlowsView;
   /** The server's clock when the document was built, ISO 8601. */
   time: string;
   startedAt: string;
   /** The last events (transitions), newest first. */
   events: RecentEvent[];
+}
+
+export interface FlowsView {
+  held: { udp: number; tcp: number; tls: number };
+  /** Requests sent down a flow held here. */
+  requests: number;
+  /** Requests answered 430 Flow Failed. */
+  failed: number;
+  /** Requests answered 403 for a flow token that did not verify or named no instance. */
+  tokenFailures: number;
 }
 
 /** What the document shows beyond the site model and the health view. */
@@ -81,6 +93,7 @@ export interface StatusSources {
   /** Every pool member withdrawn: DNS answers the whole configured set (the answer feed's state). */
   failOpen(): boolean;
   overload: { dialogRate: number; active(): boolean; rejections(): number; adaptive(): AdmissionView };
+  flows(): FlowsView;
   now?: () => number;
 }
 
@@ -124,6 +137,7 @@ export function buildStatus(site: SiteModel, health: HealthView, src: StatusSour
       rejections: src.overload.rejections(),
       adaptive: src.overload.adaptive(),
     },
+    flows: src.flows(),
     time: iso((src.now ?? Date.now)()),
     startedAt: iso(src.history.startedAt),
     events: src.events.list(),

@@ -206,6 +206,7 @@ export async function startInstance(settings: Settings, parentLog: Logger): Prom
       rejections: () => sip.proxy.counters.overloadRejections,
       adaptive: () => sip.proxy.admissionState,
     },
+    flows: () => ({ held: sip.proxy.flows.heldByTransport(), ...sip.proxy.flows.counters }),
   };
   const http = new HttpPlane({
     status: () => buildStatus(site, health, statusSources),

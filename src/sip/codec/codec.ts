@@ -13,7 +13,7 @@ import { parseHead } from './parser.js';
 import { stringify } from './serializer.js';
 import { parseSipUri } from './uri.js';
 
-export type { SipMessage, SipRequest, SipResponse, SipHeaders, SipVia, SipUri } from './message.js';
+export type { SipMessage, SipRequest, SipResponse, SipHeaders, SipVia, SipUri, SipRouteEntry, SipAor } from './message.js';
 
 /** Largest message accepted on any transport (bytes). */
 export const MAX_MESSAGE_BYTES = 65535;

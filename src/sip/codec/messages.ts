@@ -12,7 +12,7 @@ const REASONS: Record<number, string> = {
   100: 'Trying', 200: 'OK', 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
   408: 'Request Timeout', 416: 'Unsupported URI Scheme', 481: 'Call/Transaction Does Not Exist', 482: 'Loop Detected',
   483: 'Too Many Hops', 487: 'Request Terminated', 500: 'Server Internal Error', 502: 'Bad Gateway',
-  503: 'Service Unavailable', 505: 'Version Not Supported', 513: 'Message Too Large', 420: 'Bad Extension',
+  430: 'Flow Failed', 503: 'Service Unavailable', 505: 'Version Not Supported', 513: 'Message Too Large', 420: 'Bad Extension',
 };
 
 function reasonPhrase(status: number): string {

@@ -23,7 +23,7 @@ import type { Clock } from '../../shared/clock.js';
 import type { HealthView, PairFeedback } from '../../shared/health.js';
 import { logEvent, type Logger } from '../../shared/log.js';
 import type { HaPair, SiteModel } from '../../zone/types.js';
-import type { DecodeFailure, SipRequest, SipResponse, SipVia } from '../codec/codec.js';
+import type { DecodeFailure, SipRequest, SipResponse, SipRouteEntry, SipUri, SipVia } from '../codec/codec.js';
 import { fnv1a, newBranch } from '../codec/ids.js';
 import { copyForForward, makeResponse, maxForwards, ownVia, rawResponse, toTag } from '../codec/messages.js';
 import { Forwarding, PendingByMember, respondUpstream, type ForwardCounters, type ForwardEnv, type ForwardSettings, type ForwardTarget } from './forward.js';
@@ -36,7 +36,9 @@ import { findMember, SiteIndex } from './site-index.js';
 import { responseDestination, type TransactionLayer, type TransactionUser } from '../transaction/layer.js';
 import type { ServerTransaction } from '../transaction/server.js';
 import type { ListenAddress, Remote } from '../transport/types.js';
-import { parseSipUri } from '../codec/uri.js';
+import { hostForUri, parseSipUri, uriHost, uriPort } from '../codec/uri.js';
+import { plainAddress } from '../../shared/ip.js';
+import { Flows, withoutFlowParam, type FlowRoute } from './flows.js';
 
 export interface ProxyOptions {
   site: () => SiteModel;
@@ -44,7 +46,12 @@ export interface ProxyOptions {
   feedback: PairFeedback;
   layer: TransactionLayer;
   /** The listen addresses actually bound, and which one sends to an address. */
-  transport: { readonly bound: readonly ListenAddress[]; localFor(address: string): ListenAddress };
+  transport: {
+    readonly bound: readonly ListenAddress[];
+    localFor(address: string): ListenAddress;
+    /** True while a TCP/TLS connection is open (a flow on it can be used); absent: assumed open, the send decides. */
+    connectionOpen?(conn: number): boolean;
+  };
   clock: Clock;
   log: Logger;
   /** Per-hop timeout before failover (ms). */
@@ -112,6 +119,10 @@ interface RequestContext {
   readonly initial: boolean;
   /** 100 Trying already sent (the request waited for a DNS answer). */
   readonly tryingSent: boolean;
+  /** Where it came from (the packet's addressing). */
+  readonly remote: Remote;
+  /** It came from a peer instance (a request relayed to the flow this instance holds). */
+  readonly fromPeer: boolean;
 }
 
 /** Targets of one resolution tried for one request, at most. */
@@ -134,6 +145,8 @@ export class ProxyCore implements TransactionUser {
   private readonly env: ForwardEnv;
   private readonly settings: ForwardSettings;
   private readonly unsubscribe: () => void;
+  /** Flows back to user agents (RFC 5626): tokens, where a request that names one goes, the flows held. */
+  readonly flows: Flows;
 
   constructor(private readonly opts: ProxyOptions) {
     const layer = opts.layer;
@@ -171,7 +184,13 @@ export class ProxyCore implements TransactionUser {
     const r = this.settings.retryAfterSeconds;
     this.retryAfters = [];
     for (let i = r; i <= 2 * r; i++) this.retryAfters.push(String(i));
+    this.flows = new Flows({
+      connectionOpen: (conn) => (opts.transport.connectionOpen ? opts.transport.connectionOpen(conn) : true),
+      peerDown: (peer) => !opts.health.isMemberHealthy(peer.target),
+      now: () => opts.clock.now(),
+    });
     this.env = {
+      flowFailed: () => this.flows.failedLater(),
       layer,
       clock: layer.timerClock,
       health: opts.health,
@@ -321,6 +340,7 @@ export class ProxyCore implements TransactionUser {
         // health's concern; routing goes on
       }
     }
+    const fromPeer = !from && ix.peerByAddress.has(remote.address.toLowerCase());
 
     const mf = maxForwards(req);
     if (mf === 0) {
@@ -346,7 +366,7 @@ export class ProxyCore implements TransactionUser {
     // Overload: only new work from user agents is shed. A retransmission never gets here (the
     // transaction layer absorbed it); requests from pair members, in-dialog requests, OPTIONS
     // and BYE always pass, so established calls and health keep working.
-    if (initial && !from && !NEVER_SHED.has(method)) {
+    if (initial && !from && !fromPeer && !NEVER_SHED.has(method)) {
       if (!this.admission.admit()) {
         this.counters.overloadShedByMethod[method] = (this.counters.overloadShedByMethod[method] ?? 0) + 1;
         return this.shed(st);
@@ -356,7 +376,13 @@ export class ProxyCore implements TransactionUser {
       return this.shed(st);
     }
 
-    const rq: RequestContext = { req, st, ix, fromPair: from?.pair, maxForwards: mf, loopHash: hash, initial, tryingSent: false };
+    const rq: RequestContext = { req, st, ix, fromPair: from?.pair, maxForwards: mf, loopHash: hash, initial, tryingSent: false, remote, fromPeer };
+    // A request from a pair member or a peer instance that names a flow goes down it (sip/proxy/flows);
+    // a user agent's request never does (it is routed to its pair as any other).
+    if (from || fromPeer) {
+      const fr = this.flows.route(req, strip.flowToken, ix);
+      if (fr) return this.forwardFlow(rq, fr);
+    }
     const d = decide(req, ix, strip, from?.pair);
     if (d.kind === 'resolve') {
       const resolver = this.opts.resolver;
@@ -423,12 +449,51 @@ export class ProxyCore implements TransactionUser {
 
     const out = copyForForward(req);
     out.headers['max-forwards'] = String(rq.maxForwards === undefined ? 70 : rq.maxForwards - 1);
+    const fromUa = !fromPair && !rq.fromPeer;
     if (rq.initial && DIALOG_CREATING.has(method)) {
-      const rr = { uri: { schema: 'sip', host: ix.poolName, params: { lr: null, pair: rrPair } as Record<string, string | null>, headers: {} }, params: {} };
-      out.headers['record-route'] = [rr, ...(req.headers['record-route'] ?? [])];
+      // a user agent that cannot be reached at its Contact (TCP/TLS, or NAT: the Contact is not the
+      // packet's source) is reached over its flow by in-dialog requests from the pair: the token rides
+      // in our Record-Route (RFC 5626 §5.3)
+      const token = fromUa && needsFlow(req, rq.remote) ? this.flows.tokenFor(rq.remote, ix) : undefined;
+      out.headers['record-route'] = [this.recordRoute(ix, rrPair, token), ...(req.headers['record-route'] ?? [])];
+    }
+    let shape: ((res: SipResponse) => SipResponse) | undefined;
+    if (method === 'REGISTER' && fromUa && this.flows.onRegister(out, rq.remote, ix)) {
+      shape = (res) => this.flows.shapeRegisterResponse(res, req, rq.remote);
     }
     if (method === 'INVITE' && !rq.tryingSent) st.respond(makeResponse(req, 100));
-    new Forwarding(this.env, st, out, target, rq.loopHash).start();
+    new Forwarding(this.env, st, out, target, rq.loopHash, shape).start();
+  }
+
+  private recordRoute(ix: SiteIndex, pair: string, token: string | undefined): SipRouteEntry {
+    const uri: SipUri = { schema: 'sip', host: ix.poolName, params: { lr: null, pair }, headers: {} };
+    if (token) uri.user = token;
+    return { uri, params: {} };
+  }
+
+  /**
+   * A request that names a flow (sip/proxy/flows): down the flow held here, or to the peer instance
+   * that holds it (with the token in a Route naming that instance); a bad token 403, a flow gone 430.
+   * The instance it entered by adds the Record-Route (with the token: in-dialog requests follow the flow).
+   */
+  private forwardFlow(rq: RequestContext, fr: FlowRoute): void {
+    const { req, st, ix } = rq;
+    if (fr.kind === 'fail') return this.reply(st, fr.status, fr.reason);
+    const out = copyForForward(req);
+    out.headers['max-forwards'] = String(rq.maxForwards === undefined ? 70 : rq.maxForwards - 1);
+    if (fr.kind === 'down') {
+      out.uri = withoutFlowParam(out.uri);
+      this.flows.sentDown();
+    } else {
+      const via: SipRouteEntry = { uri: { schema: 'sip', user: fr.token, host: hostForUri(fr.holder.address), port: fr.holder.port, params: { lr: null }, headers: {} }, params: {} };
+      out.headers.route = [via, ...(out.headers.route ?? [])];
+    }
+    if (rq.initial && DIALOG_CREATING.has(req.method) && !rq.fromPeer) {
+      const pair = rq.fromPair?.name ?? ix.site.servingPair.name;
+      out.headers['record-route'] = [this.recordRoute(ix, pair, fr.token), ...(req.headers['record-route'] ?? [])];
+    }
+    if (req.method === 'INVITE') st.respond(makeResponse(req, 100));
+    new Forwarding(this.env, st, out, { kind: 'direct', dests: [fr.dest], flow: fr.kind }, rq.loopHash).start();
   }
 
   private handleCancel(req: SipRequest, st: ServerTransaction): void {
@@ -458,6 +523,15 @@ export class ProxyCore implements TransactionUser {
     }
     const mf = maxForwards(ack);
     if (mf === 0) return;
+    if (from || ix.peerByAddress.has(remote.address.toLowerCase())) {
+      const fr = this.flows.route(ack, strip.flowToken, ix);
+      if (fr) {
+        if (fr.kind === 'fail') return;
+        if (fr.kind === 'down') ack.uri = withoutFlowParam(ack.uri);
+        else ack.headers.route = [{ uri: { schema: 'sip', user: fr.token, host: hostForUri(fr.holder.address), port: fr.holder.port, params: { lr: null }, headers: {} }, params: {} }, ...(ack.headers.route ?? [])];
+        return this.sendAck(ack, mf, fr.dest);
+      }
+    }
     const d = decide(ack, ix, strip, from?.pair);
     if (d.kind === 'reject') return;
     if (d.kind === 'resolve') {
@@ -540,4 +614,18 @@ export class ProxyCore implements TransactionUser {
   private count(status: number): void {
     this.counters.responsesByCode[status] = (this.counters.responsesByCode[status] ?? 0) + 1;
   }
+}
+
+/**
+ * True when a user agent cannot be reached at its Contact but over the flow its request came on:
+ * over TCP/TLS (a phone's connection from an ephemeral port), or over UDP when the Contact is not the
+ * packet's source (NAT, RFC 3581). Such a dialog's Record-Route carries a flow token.
+ */
+function needsFlow(req: SipRequest, remote: Remote): boolean {
+  if (remote.protocol !== 'udp') return true;
+  const c = req.headers.contact;
+  if (!Array.isArray(c) || c.length === 0) return false;
+  const u = parseSipUri(c[0]!.uri);
+  if (!u) return false;
+  return uriHost(u) !== plainAddress(remote.address).toLowerCase() || (uriPort(u) ?? 5060) !== remote.port;
 }

@@ -26,6 +26,8 @@
  *     │ ──failure, nothing received from a member──► awaiting-active | done
  *     │ ──direct target: failure with nothing received, hop timer, 503, and
  *     │   another target left──► opening (the next target; this one remembered failed)
+ *     │ ──flow (down): transport error──► done: 430 Flow Failed
+ *     │ ──flow (relay): failure, or hop timer with nothing received──► done: 430
  *     │ ──other failure──► done: 503 (transport) / 408
  *     │ ──timer C──► done: 408, CANCEL downstream
  *     │ ──member-lost (pair switched away, nothing above 100 received)──►
@@ -86,7 +88,18 @@ import { findMember } from './site-index.js';
 import type { FailedTargets } from './targets.js';
 
 /** A pair (its active member), or direct destinations tried in order (one, or the targets of an RFC 3263 resolution). */
-export type ForwardTarget = { kind: 'pair'; pair: HaPair } | { kind: 'direct'; dests: readonly Remote[] };
+export type ForwardTarget =
+  | { kind: 'pair'; pair: HaPair }
+  /**
+   * `flow`: the destination is a user agent's flow held here ('down') or the peer instance that holds
+   * it ('relay'): a transport error, and for a relay also silence for a hop period, is 430 Flow Failed
+   * (RFC 5626 §5.3), so that the sender tries the user agent's other bindings.
+   */
+  | { kind: 'direct'; dests: readonly Remote[]; flow?: 'down' | 'relay' };
+
+function flowOf(inp: ForwardInputs): 'down' | 'relay' | undefined {
+  return inp.target.kind === 'direct' ? inp.target.flow : undefined;
+}
 
 export interface ForwardSettings {
   /** Per-hop timeout before failover (ms). */
@@ -141,6 +154,8 @@ export interface ForwardEnv {
   readonly pending: PendingByMember;
   /** Direct targets that failed lately (tried last), counted for /metrics. */
   readonly targets: FailedTargets;
+  /** Called when a request is answered 430 here (its flow, or the instance holding it, failed). */
+  readonly flowFailed?: () => void;
   /** Called on every transition (tests, debugging); absent: nothing is built. */
   readonly observe?: (from: ForwardState, event: ForwardEvent, to: ForwardState, effects: readonly ForwardEffect[]) => void;
 }
@@ -358,7 +373,7 @@ function transition(s: ForwardState, ev: ForwardEvent, inp: ForwardInputs): Step
       if (s.kind !== 'opening') return stay(s);
       if (!ev.ct) return finish(undefined, 503, true);
       if (ev.ct.state === 'terminated') return stay(s); // it failed at once, and said so
-      return { next: { kind: 'sending', member: s.member, ct: ev.ct, hop: s.member || hasNextTarget(inp, s.attempts) ? arm(inp) : undefined, attempts: s.attempts }, effects: NONE };
+      return { next: { kind: 'sending', member: s.member, ct: ev.ct, hop: s.member || hasNextTarget(inp, s.attempts) || flowOf(inp) === 'relay' ? arm(inp) : undefined, attempts: s.attempts }, effects: NONE };
     case 'response':
       return onResponse(s, ev.res, ev.ct, inp);
     case 'failure':
@@ -447,6 +462,8 @@ function onFailure(s: ForwardState, cause: ClientFailure, ct: ClientTransaction,
     return failover(inp, { member: s.member, ct: cur, attempts: s.attempts, cancelled: false }, why, false);
   }
   if (!ct.responded && hasNextTarget(inp, s.attempts)) return nextTarget(ct, s.attempts);
+  const flow = flowOf(inp);
+  if (flow && (cause === 'transport' || flow === 'relay')) return finish(cur, 430, false);
   return finish(cur, cause === 'transport' ? 503 : 408, false);
 }
 
@@ -454,6 +471,11 @@ function onHopTimeout(s: ForwardState, hop: Hop, inp: ForwardInputs): Step {
   if ((s.kind !== 'sending' && s.kind !== 'cancelling') || s.hop !== hop) return stay(s);
   const member = s.member;
   const direct = !member && s.kind === 'sending' && hasNextTarget(inp, s.attempts);
+  if (s.kind === 'sending' && !s.ct.responded && flowOf(inp) === 'relay') {
+    if (!hop.putOff && inp.now() - hop.due > HOP_LATE_MS) return { next: { ...s, hop: arm(inp, 1, true) }, effects: NONE };
+    // the instance that holds the flow is silent (dead, stopped): the flow is out of reach
+    return finish(s.ct, 430, false, [{ do: 'abandon', ct: s.ct }]);
+  }
   if (s.ct.responded || (!member && !direct)) return { next: { ...s, hop: undefined }, effects: NONE };
   // Fired late: this process was stalled, and the answer may be waiting, unread, in the
   // socket (timers run before I/O in an event-loop turn). Decide after that I/O is read.
@@ -521,6 +543,8 @@ export class Forwarding implements ClientTransactionUser, ForwardInputs {
     private readonly template: SipRequest,
     readonly target: ForwardTarget,
     private readonly loopHash: string,
+    /** Changes each response on its way upstream (a REGISTER's 2xx: sip/proxy/flows). */
+    private readonly shape?: (res: SipResponse) => SipResponse,
   ) {
     const T = env.layer.timers;
     const now = env.clock.now();
@@ -614,6 +638,7 @@ export class Forwarding implements ClientTransactionUser, ForwardInputs {
       case 'upstream':
         return this.forwardUpstream(fx.res);
       case 'reply': {
+        if (fx.status === 430) this.env.flowFailed?.();
         const extra = fx.retryAfter ? { 'retry-after': String(this.env.settings.retryAfterSeconds) } : undefined;
         return respondUpstream(this.env.counters, this.st, makeResponse(this.st.request, fx.status, fx.retryAfter ? 'Service Unavailable' : undefined, extra));
       }
@@ -713,7 +738,7 @@ export class Forwarding implements ClientTransactionUser, ForwardInputs {
       headers: { ...res.headers, via: res.headers.via.slice(1) },
       content: res.content,
     };
-    respondUpstream(this.env.counters, this.st, out);
+    respondUpstream(this.env.counters, this.st, this.shape ? this.shape(out) : out);
   }
 }
 

@@ -50,6 +50,8 @@ function isOwnUri(u: SipUri, ix: SiteIndex): boolean {
 export interface RouteStrip {
   /** The pair named by the `pair` parameter of a stripped own Route (the dialog's pair), if any. */
   dialogPair?: HaPair;
+  /** The user part of the first stripped own Route that has one: a flow token (Path, Record-Route; sip/proxy/flows). */
+  flowToken?: string;
 }
 
 /**
@@ -62,6 +64,7 @@ export function stripOwnRoutes(req: SipRequest, ix: SiteIndex): RouteStrip {
   const ruri = parseSipUri(req.uri);
   if (ruri && typeof ruri.params.pair === 'string' && isOwnUri(ruri, ix)) {
     out.dialogPair = ix.pair(ruri.params.pair);
+    if (ruri.user) out.flowToken = ruri.user;
     if (h.route && h.route.length > 0) {
       const last = h.route[h.route.length - 1];
       h.route = h.route.slice(0, -1);
@@ -69,8 +72,10 @@ export function stripOwnRoutes(req: SipRequest, ix: SiteIndex): RouteStrip {
     }
   }
   while (h.route && h.route.length > 0 && isOwnUri(h.route[0].uri, ix)) {
-    const p = h.route[0].uri.params.pair;
+    const top = h.route[0].uri;
+    const p = top.params.pair;
     if (typeof p === 'string') out.dialogPair = ix.pair(p) ?? out.dialogPair;
+    if (top.user && out.flowToken === undefined) out.flowToken = top.user;
     h.route = h.route.slice(1);
   }
   // undefined rather than delete: a deleted property turns the headers object into a slow dictionary

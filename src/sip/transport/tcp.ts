@@ -148,9 +148,20 @@ export class TcpTransport {
     return this.conns.size;
   }
 
+  /** True while connection `id` is open and not closing (a flow on it can be used). */
+  isOpen(id: number): boolean {
+    const c = this.conns.get(id);
+    return !!c && !c.closing && !c.socket.destroyed;
+  }
+
   send(dest: Remote, data: Buffer, onError?: (err: Error) => void): void {
     const secure = dest.protocol === 'tls';
     let c = dest.conn !== undefined ? this.conns.get(dest.conn) : undefined;
+    if (dest.flow && (!c || c.closing)) {
+      this.counters.sendErrors++;
+      onError?.(new Error('flow gone: connection ' + dest.conn + ' to ' + dest.address + ':' + dest.port + ' is closed'));
+      return;
+    }
     if (!c || c.closing) c = this.byRemote.get(keyOf(dest.address, dest.port, secure));
     if (c && c.closing) c = undefined;
     if (!c) {

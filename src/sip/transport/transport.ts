@@ -122,6 +122,11 @@ export class SipTransport {
     return this.tcp.openConnections;
   }
 
+  /** True while TCP/TLS connection `conn` is open (a flow on it can be used). */
+  connectionOpen(conn: number): boolean {
+    return this.tcp.isOpen(conn);
+  }
+
   private udpFor(address: string): UdpListener | undefined {
     const fam = isIP(address) === 6 ? 6 : 4;
     return this.udp.find((u) => u.family === fam);

@@ -17,6 +17,11 @@ export interface Remote {
   conn?: number;
   /** Arrived over TLS. */
   secure?: boolean;
+  /**
+   * A flow back to a user agent (RFC 5626): TCP/TLS only over connection `conn`, never a new
+   * connection (a closed one is a send error: the flow is gone).
+   */
+  flow?: boolean;
 }
 
 export interface ListenAddress {

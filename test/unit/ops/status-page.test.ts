@@ -34,6 +34,7 @@ function doc(o: Partial<StatusDocument> = {}): StatusDocument {
       },
     ],
     overload: { dialogRate: 0, active: false, rejections: 0, adaptive: { state: 'open', targetMs: 100, rate: null, latenessMs: 0.4, loopDelayMs: 0.1, admitted: 12, shed: 0 } },
+    flows: { held: { udp: 3, tcp: 2, tls: 1 }, requests: 40, failed: 2, tokenFailures: 1 },
     time: '2026-12-03T02:00:00.000Z',
     startedAt: '2026-12-03T01:00:00.000Z',
     events: [{ code: 'SRV-40001', name: 'PEER_WITHDRAWN', at: '2026-12-03T01:59:30.000Z', text: 'peer withdrawn from answers', detail: 'peer=proxy2.example.com' }],
@@ -51,6 +52,7 @@ describe('ops/status-page', () => {
     expect(html).to.include('sips-a.example.com → sips-b.example.com, <span title="2026-12-03T01:58:00.000Z">2m 0s ago</span>');
     expect(html).to.include('<code>SRV-40001</code>');
     expect(html).to.include('13 ms'); // 12.6 rounded
+    expect(html).to.include('<p data-flows="6">3 UDP, 2 TCP, 1 TLS flows held; 40 requests sent down flows, 2 answered 430, 1 bad tokens</p>');
   });
 
   it('an out-of-service pair, draining, overload and fail-open show red (or orange) badges', () => {
