@@ -293,7 +293,10 @@ describe('interop: baresip behind NAT receives calls from Kamailio through srvpr
     const isOk = (m: Traced, method: string) => m.start.startsWith('SIP/2.0 200') && m.cseq.endsWith(` ${method}`);
 
     // Registered through the instance, seen from the NAT's public address.
-    await eventually(() => traced(ua.output).some((m) => m.from === at && isOk(m, 'REGISTER')), 10_000, `REGISTER answered 200:\n${ua.output.slice(-3000)}`);
+    await eventually(() => traced(ua.output).some((m) => m.from === at && isOk(m, 'REGISTER')), 10_000, 'REGISTER answered 200').catch((e: Error) => {
+      // eslint-disable-next-line no-control-regex -- strips the ANSI colour codes of baresip's trace
+      throw new Error(`${e.message}; baresip:\n${ua.output.replace(/\x1b\[[0-9;]*m/g, '').slice(-3000)}`, { cause: e });
+    });
     const reg = traced(ua.output).find((m) => m.to === at && m.start.startsWith('REGISTER '))!;
     const regOk = traced(ua.output).find((m) => m.from === at && isOk(m, 'REGISTER'))!;
     expect(reg.transport).to.equal(T);
