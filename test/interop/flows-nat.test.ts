@@ -85,20 +85,24 @@ function kamailioModules(): string {
 }
 
 /**
- * Kamailio as registrar and pair member: REGISTER saved (with `usePath`, its
- * Path too: use_path, and path_mode 0 stores it whether or not the phone said
- * `Supported: path`, which baresip does not; without, Kamailio's default, the
- * Path is ignored), INVITE looked up and relayed with Record-Route, in-dialog
- * requests by loose_route, OPTIONS (srvproxy's probes) answered 200. Like a
- * SIP Server, it uses the pool as its outbound proxy for a contact stored
- * without Path. Every REGISTER and relayed INVITE is logged on a FLOWNAT line.
+ * Kamailio as registrar and pair member. REGISTER is saved; with `usePath`,
+ * its Path too (use_path, and path_mode 0: stored whether or not the phone
+ * said `Supported: path`, which baresip does not; with the default mode, 2,
+ * Kamailio answers such a REGISTER 420 Bad Extension). Without `usePath`
+ * (Kamailio's default) the Path is ignored. INVITE is looked up and relayed
+ * with Record-Route, in-dialog requests follow loose_route, OPTIONS (srvproxy's
+ * probes) get 200. Like a SIP Server, it uses the pool as its outbound proxy
+ * for a contact stored without Path. Every REGISTER and relayed INVITE is
+ * logged on a FLOWNAT line. One worker: two can relay a 180 after the 200
+ * that followed it (the phone sends them back to back), and sipp counts that
+ * call as failed.
  */
 function kamailioConfig(r: Registrar): string {
   return `#!KAMAILIO
 debug=1
 log_stderror=yes
 fork=yes
-children=2
+children=1
 disable_tcp=yes
 auto_aliases=no
 dns=no
