@@ -8,8 +8,9 @@
  * down the flow the REGISTER came on. Two registrars: one honours Path (the
  * stored Path becomes the Route), one ignores it (Kamailio's default: the
  * stored Contact, which carries the flow, is the Request-URI and the pool is
- * the outbound proxy). 20 calls per registrar and transport (INVITE, 200,
- * ACK, BYE, 200), 0 failed.
+ * the outbound proxy). Then baresip as an RFC 5626 user agent (reg-id,
+ * `Supported: outbound`): Path with `;ob`, Flow-Timer in the 200. 20 calls
+ * per case (INVITE, 200, ACK, BYE, 200), 0 failed.
  *
  * The hosts are network namespaces that the test makes and removes
  * (test/support/netns.ts). Tests use loopback addresses only, except here:
@@ -276,9 +277,13 @@ describe('interop: baresip behind NAT receives calls from Kamailio through srvpr
     for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
   });
 
-  async function callsDownTheFlow(r: Registrar, transport: 'udp' | 'tcp'): Promise<void> {
+  /**
+   * One phone registers, then CALLS calls reach it. `outbound`: the phone is an RFC 5626 user agent
+   * (baresip's sipnat=outbound: +sip.instance from the uuid module, reg-id, `Supported: outbound`).
+   */
+  async function callsDownTheFlow(r: Registrar, transport: 'udp' | 'tcp', outbound: boolean): Promise<void> {
     const T = transport.toUpperCase();
-    const user = `${transport}-${r.pair}`;
+    const user = `${transport}-${r.pair}${outbound ? '-ob' : ''}`;
     const domain = `${r.pair}.example.com`;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `srvproxy-flownat-${user}-`));
     dirs.push(dir);
@@ -286,10 +291,10 @@ describe('interop: baresip behind NAT receives calls from Kamailio through srvpr
     fs.writeFileSync(
       path.join(dir, 'config'),
       ['poll_method epoll', `sip_listen ${PHONE}:5060`, `dns_server ${PROXY}:53`, 'module_path /usr/lib/baresip/modules',
-        'module g711.so', 'module_app account.so', 'module_app menu.so', ''].join('\n'),
+        'module g711.so', ...(outbound ? ['module_app uuid.so'] : []), 'module_app account.so', 'module_app menu.so', ''].join('\n'),
     );
     const tp = transport === 'tcp' ? ';transport=tcp' : '';
-    fs.writeFileSync(path.join(dir, 'accounts'), `<sip:${user}@${domain}${tp}>;outbound="sip:${POOL}${tp}";regint=60;answermode=auto\n`);
+    fs.writeFileSync(path.join(dir, 'accounts'), `<sip:${user}@${domain}${tp}>;outbound="sip:${POOL}${tp}";regint=60;answermode=auto${outbound ? ';sipnat=outbound' : ''}\n`);
     phone = lab!.spawn('phone', 'baresip', ['-f', dir, '-s'], `baresip-${user}`);
     const ua = phone;
     const kamailio = kamailios.get(r.pair)!;
@@ -306,7 +311,12 @@ describe('interop: baresip behind NAT receives calls from Kamailio through srvpr
     expect(reg.transport).to.equal(T);
     expect(regOk.text, 'the instance saw the phone through the NAT').to.match(new RegExp(`received=${NAT_OUTSIDE.replace(/\./g, '\\.')}`));
     expect(regOk.text, 'the phone sees its own Contact in the 200').to.not.match(/srvflow/i);
-    const phoneEnd = reg.from;
+    if (outbound) {
+      expect(reg.text, 'baresip registers as an RFC 5626 user agent').to.match(/^Supported:.*\boutbound\b/im).and.match(/reg-id=1/);
+      expect(regOk.text, 'Flow-Timer in the 200 (RFC 5626 §4.4.1)').to.match(new RegExp(`^Flow-Timer: ${transport === 'udp' ? 25 : 90}$`, 'im'));
+    } else {
+      expect(regOk.text).to.not.match(/^Flow-Timer:/im);
+    }    const phoneEnd = reg.from;
 
     const before = await siteGet(lab!, 'http://127.0.0.1:8053/metrics').catch(() => '');
     const uac = startUac(`flownat-${user}`, {
@@ -356,12 +366,12 @@ describe('interop: baresip behind NAT receives calls from Kamailio through srvpr
     // (Route to the flow token at the pool), or the Contact carrying the flow (sent to the pool, its outbound proxy).
     const pool = POOL.replace(/\./g, '\\.');
     const kreg = kam.find((l) => l.includes('FLOWNAT REGISTER'));
-    expect(kreg, evidence).to.match(new RegExp(`path=\\[<sip:[A-Za-z0-9_-]+@${pool};lr`));
+    expect(kreg, evidence).to.match(new RegExp(`path=\\[<sip:[A-Za-z0-9_-]+@${pool};lr${outbound ? ';ob' : ''}>`));
     expect(kreg, evidence).to.match(/contact=\[<sip:[^>]*;srvflow=[A-Za-z0-9_-]+/);
     const kinv = kam.filter((l) => l.includes('FLOWNAT INVITE'));
     expect(kinv.length, evidence).to.equal(CALLS);
     for (const l of kinv) {
-      if (r.usePath) expect(l, evidence).to.match(new RegExp(`du=sip:[A-Za-z0-9_-]+@${pool};lr$`));
+      if (r.usePath) expect(l, evidence).to.match(new RegExp(`du=sip:[A-Za-z0-9_-]+@${pool};lr${outbound ? ';ob' : ''}$`));
       else expect(l, evidence).to.match(new RegExp(`ru=sip:\\S*;srvflow=[A-Za-z0-9_-]+ du=sip:${pool}$`));
     }
     // The instance counted the requests it sent down flows (at least the INVITEs and BYEs).
@@ -372,7 +382,11 @@ describe('interop: baresip behind NAT receives calls from Kamailio through srvpr
   for (const r of REGISTRARS) {
     for (const transport of ['udp', 'tcp'] as const) {
       it(`${r.label}, over ${transport.toUpperCase()}: baresip registers from behind NAT through the instance; ${CALLS} calls from Kamailio reach it down its flow, 0 failed`, () =>
-        callsDownTheFlow(r, transport));
+        callsDownTheFlow(r, transport, false));
     }
+  }
+  for (const transport of ['udp', 'tcp'] as const) {
+    it(`an RFC 5626 phone (reg-id), over ${transport.toUpperCase()}: Path with ;ob, Flow-Timer in the 200, ${CALLS} calls from the Path-honouring registrar reach it, 0 failed`, () =>
+      callsDownTheFlow(REGISTRARS[0]!, transport, true));
   }
 });
