@@ -128,12 +128,17 @@ export function instanceMetrics(s: Sources): MetricFamily[] {
       yield [{ reason: 'malformed' }, t.droppedMalformed] as const;
       yield [{ reason: 'tcp_framing' }, t.tcpFramingErrors] as const;
       yield [{ reason: 'stray_response' }, p.strayDropped] as const;
+      yield [{ reason: 'keepalive_backlog' }, t.keepalivesUnanswered] as const;
     }),
     counter('srvproxy_sip_tcp_refused_total', 'SIP TCP connections refused by the limits (scope: total or per_source)', ['scope'], function* () {
       yield [{ scope: 'per_source' }, t.tcpRefusedPerSource] as const;
       yield [{ scope: 'total' }, t.tcpConnectionsRefused - t.tcpRefusedPerSource] as const;
     }),
     counter('srvproxy_sip_tcp_idle_closed_total', 'SIP TCP connections closed by the idle timeout', [], () => one(t.tcpIdleClosed)),
+    counter('srvproxy_sip_keepalives_total', 'RFC 5626 keepalives answered: crlf (a CRLFCRLF ping on TCP/TLS, answered CRLF), stun (a STUN Binding Request on UDP)', ['kind'], function* () {
+      yield [{ kind: 'crlf' }, t.keepalivesCrlf] as const;
+      yield [{ kind: 'stun' }, t.keepalivesStun] as const;
+    }),
     counter('srvproxy_sip_tls_handshake_failures_total', 'TLS handshakes that failed (accepted or outgoing)', [], () => one(t.tlsHandshakeFailures)),
     counter('srvproxy_dns_rrl_total', 'UDP answers held back by response rate limiting (dropped, or slipped: sent truncated)', ['action'], function* () {
       const r = s.dns.rrlCounters;

@@ -42,8 +42,10 @@ export class FakeHealth extends HeardLog implements HealthView, PairFeedback {
     this.version++;
   }
 
-  isMemberHealthy(): boolean {
-    return true;
+  /** Targets withdrawn (unhealthy); any other is healthy. */
+  readonly unhealthy = new Set<string>();
+  isMemberHealthy(target?: string): boolean {
+    return target === undefined || !this.unhealthy.has(target);
   }
   pairState(pair: string): PairState | undefined {
     return this.states.get(pair);

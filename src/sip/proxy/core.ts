@@ -15,6 +15,9 @@
  * health, settings, counters and the requests pending at each member, which
  * move when their pair switches away from it. ACK for 2xx is forwarded
  * statelessly; a response that matches no transaction is dropped (RFC 6026).
+ * A REGISTER from a user agent gets a flow token (Path, Contact), and a
+ * request from a pair member or a peer instance that names a flow goes down
+ * it or to the instance holding it (flows.ts).
  * Counters are plain numbers for ops to
  * export. May import: shared, zone/types, sip/codec, sip/transport,
  * sip/transaction, sip/proxy.

@@ -5,9 +5,10 @@
  * the connection), and carries an HMAC-SHA-256 over all of it under a key
  * that only the holding process knows. Anyone can read which instance holds a
  * token (so that any instance can relay to it); only the holder can verify
- * it, and it does before it sends a byte down the flow. The key and the
- * process's start time are drawn at start: a token minted by a previous life
- * of the process is stale (430), never a way to make it send elsewhere.
+ * it, and it does before it sends a byte down the flow. The key is drawn at
+ * start: a token minted by a previous life of the process no longer verifies
+ * (it cannot be told from a forged one; the flow it named is gone with that
+ * life, and the user agent's next REGISTER brings a new one).
  * Text form: base64url, [A-Za-z0-9_-] only, so it fits a URI user part and a
  * URI parameter value unescaped. May import: shared, sip/transport (types).
  */
@@ -30,17 +31,17 @@ export interface Flow {
   conn: number;
 }
 
-export type TokenCheck =
-  | { ok: true; flow: Flow }
-  /** Minted before this process started: the flow it named is gone. */
-  | { ok: false; why: 'stale' }
-  | { ok: false; why: 'forged' };
+/** The holder's check: the flow, or undefined when the token does not verify (forged, altered, or from a previous life). */
+export type TokenCheck = { ok: true; flow: Flow } | { ok: false };
 
 const VERSION = 1;
 const MAC_BYTES = 12;
-const EPOCH_BYTES = 6;
-/** version, epoch, flags, holder port, flow port, connection. */
-const FIXED = 1 + EPOCH_BYTES + 1 + 2 + 2 + 4;
+/** version, flags, holder port, flow port, connection; then the holder's and the flow's addresses, then the MAC. */
+const FLAGS = 1;
+const HOLDER_PORT = 2;
+const FLOW_PORT = 4;
+const CONN = 6;
+const FIXED = 10;
 const PROTOCOLS: readonly Protocol[] = ['udp', 'tcp', 'tls'];
 
 /** The parts of a token anyone can read (before the holder verifies it). */
@@ -52,29 +53,21 @@ export interface ParsedToken {
 
 /** Reads a token's text; undefined when it is not a well-formed token (wrong length, alphabet, version). */
 export function parseFlowToken(text: string): ParsedToken | undefined {
-  if (text.length < 40 || text.length > 96 || !/^[A-Za-z0-9_-]+$/.test(text)) return undefined;
+  if (text.length < 40 || text.length > 80 || !/^[A-Za-z0-9_-]+$/.test(text)) return undefined;
   const b = Buffer.from(text, 'base64url');
   if (b.length < FIXED + 8 + MAC_BYTES || b[0] !== VERSION) return undefined;
-  const flags = b[1 + EPOCH_BYTES]!;
+  const flags = b[FLAGS]!;
   const holderLen = flags & 1 ? 16 : 4;
   const flowLen = flags & 2 ? 16 : 4;
   if ((flags >> 2) >= PROTOCOLS.length || b.length !== FIXED + holderLen + flowLen + MAC_BYTES) return undefined;
-  let o = FIXED;
-  const holder = { address: ipText(b, o, holderLen), port: b.readUInt16BE(1 + EPOCH_BYTES + 1) };
-  o += holderLen;
+  const holder = { address: ipText(b, FIXED, holderLen), port: b.readUInt16BE(HOLDER_PORT) };
   if (holder.port === 0) return undefined;
   return { holder, bytes: b };
 }
 
-/** The tokens of one process: its key and start time. */
+/** The tokens of one process: its key. */
 export class FlowTokens {
-  private readonly key: Buffer;
-  private readonly epoch: number;
-
-  constructor(now: number = Date.now(), key: Buffer = randomBytes(32)) {
-    this.key = key;
-    this.epoch = Math.floor(now) % 2 ** 48;
-  }
+  constructor(private readonly key: Buffer = randomBytes(32)) {}
 
   /** A token for `flow`, held by `holder` (this instance). */
   mint(holder: FlowHolder, flow: Flow): string {
@@ -82,11 +75,10 @@ export class FlowTokens {
     const f = ipBytes(flow.address);
     const b = Buffer.allocUnsafe(FIXED + h.length + f.length + MAC_BYTES);
     b[0] = VERSION;
-    b.writeUIntBE(this.epoch, 1, EPOCH_BYTES);
-    b[1 + EPOCH_BYTES] = (h.length === 16 ? 1 : 0) | (f.length === 16 ? 2 : 0) | (PROTOCOLS.indexOf(flow.protocol) << 2);
-    b.writeUInt16BE(holder.port, 1 + EPOCH_BYTES + 1);
-    b.writeUInt16BE(flow.port, 1 + EPOCH_BYTES + 3);
-    b.writeUInt32BE(flow.conn >>> 0, 1 + EPOCH_BYTES + 5);
+    b[FLAGS] = (h.length === 16 ? 1 : 0) | (f.length === 16 ? 2 : 0) | (PROTOCOLS.indexOf(flow.protocol) << 2);
+    b.writeUInt16BE(holder.port, HOLDER_PORT);
+    b.writeUInt16BE(flow.port, FLOW_PORT);
+    b.writeUInt32BE(flow.conn >>> 0, CONN);
     b.set(h, FIXED);
     b.set(f, FIXED + h.length);
     const end = b.length - MAC_BYTES;
@@ -99,11 +91,8 @@ export class FlowTokens {
     const b = t.bytes;
     const end = b.length - MAC_BYTES;
     const mac = this.mac(b.subarray(0, end)).subarray(0, MAC_BYTES);
-    if (!timingSafeEqual(mac, b.subarray(end))) {
-      // not ours now: from a previous life of this process (430), or made up or altered (403)
-      return b.readUIntBE(1, EPOCH_BYTES) < this.epoch ? { ok: false, why: 'stale' } : { ok: false, why: 'forged' };
-    }
-    const flags = b[1 + EPOCH_BYTES]!;
+    if (!timingSafeEqual(mac, b.subarray(end))) return { ok: false };
+    const flags = b[FLAGS]!;
     const holderLen = flags & 1 ? 16 : 4;
     const flowLen = flags & 2 ? 16 : 4;
     return {
@@ -111,8 +100,8 @@ export class FlowTokens {
       flow: {
         protocol: PROTOCOLS[flags >> 2]!,
         address: ipText(b, FIXED + holderLen, flowLen),
-        port: b.readUInt16BE(1 + EPOCH_BYTES + 3),
-        conn: b.readUInt32BE(1 + EPOCH_BYTES + 5),
+        port: b.readUInt16BE(FLOW_PORT),
+        conn: b.readUInt32BE(CONN),
       },
     };
   }

@@ -12,8 +12,8 @@
  *  - on a request from a pair member or a peer instance: where it goes when
  *    it names a flow (the user part of our own Route, else the Request-URI's
  *    `srvflow`): down the flow when this instance holds it, to the holding
- *    instance when a peer does; 403 for a token that does not verify or names
- *    no instance of the pool, 430 for a flow that is gone;
+ *    instance when a peer does; 403 for a token that does not read or verify
+ *    or names no instance of the pool, 430 for a flow that is gone;
  *  - the flows held, by transport, for ops.
  * Addresses come from the packet and the verified token only, never from the
  * message. May import: shared, zone/types, sip/codec, sip/transport, sip/proxy.
@@ -108,6 +108,9 @@ export class Flows {
     const params: Record<string, string | null> = { lr: null };
     if (ob) params.ob = null;
     h.path = [{ uri: { schema: 'sip', user: token, host: ix.poolName, params, headers: {} }, params: {} }, ...(h.path ?? [])];
+    // a registrar in a strict Path mode (Kamailio's path_mode 2, with use_path on) refuses a Path that the
+    // user agent did not say it supports (420): the Path is ours, so the support is declared for it
+    if (!hasOptionTag(h.supported, 'path')) h.supported = typeof h.supported === 'string' && h.supported.trim() !== '' ? h.supported + ', path' : 'path';
     this.remember(remote, registerExpires(out));
     return true;
   }
@@ -133,30 +136,27 @@ export class Flows {
    * Request-URI's flow parameter. undefined: it names no flow.
    */
   route(req: SipRequest, routeToken: string | undefined, ix: SiteIndex): FlowRoute | undefined {
-    // a user part of our own Route that is not a token (a preloaded Route) names no flow
-    let text = routeToken;
-    let t = text !== undefined ? parseFlowToken(text) : undefined;
-    if (!t) {
-      text = flowParamOf(req.uri);
-      if (text === undefined) return undefined;
-      t = parseFlowToken(text);
-      if (!t) return this.refuse();
-    }
+    // our own Route's user part is a token (we put no other user there): one that does not read is
+    // refused, never passed over for the Request-URI (an address the message chose)
+    const text = routeToken ?? flowParamOf(req.uri);
+    if (text === undefined) return undefined;
+    const t = parseFlowToken(text);
+    if (!t) return this.refuse();
     const h = t.holder;
     if (ix.ownAddresses.has(h.address) && ix.ownPorts.has(h.port)) {
       const c = this.tokens.check(t);
-      if (!c.ok) return c.why === 'stale' ? this.gone() : this.refuse();
+      if (!c.ok) return this.refuse();
       const f = c.flow;
       if (f.protocol !== 'udp' && !this.env.connectionOpen(f.conn)) return this.gone();
       const dest: Remote = { protocol: f.protocol, address: f.address, port: f.port, flow: true };
       if (f.protocol !== 'udp') dest.conn = f.conn;
-      return { kind: 'down', dest, token: text! };
+      return { kind: 'down', dest, token: text };
     }
     const peer = ix.peerByAddress.get(h.address);
     if (!peer || peer.port !== h.port) return this.refuse();
     if (this.env.peerDown(peer)) return this.gone();
     const protocol: Protocol = peer.transports.includes('udp') || peer.transports.length === 0 ? 'udp' : 'tcp';
-    return { kind: 'relay', dest: { protocol, address: h.address, port: h.port }, token: text!, holder: h, peer };
+    return { kind: 'relay', dest: { protocol, address: h.address, port: h.port }, token: text, holder: h, peer };
   }
 
   /** Counts a request sent down a flow. */
@@ -274,6 +274,9 @@ function registerExpires(req: SipRequest): number {
 
 /** The request's Supported names the outbound option tag (RFC 5626 §4.2.1). */
 function supportsOutbound(req: SipRequest): boolean {
-  const s = req.headers.supported;
-  return typeof s === 'string' && s.split(',').some((t) => t.trim().toLowerCase() === 'outbound');
+  return hasOptionTag(req.headers.supported, 'outbound');
+}
+
+function hasOptionTag(header: unknown, tag: string): boolean {
+  return typeof header === 'string' && header.split(',').some((t) => t.trim().toLowerCase() === tag);
 }

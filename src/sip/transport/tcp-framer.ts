@@ -6,10 +6,12 @@
  * Content-Length, folding allowed). Content-Length is required on streams; a
  * missing, malformed or repeated one, a bare CR or LF or a NUL in the head,
  * or a message above the size limit, is a framing error after which the
- * stream cannot be trusted. Buffering is bounded by `maxBytes`. May import:
- * sip/codec.
+ * stream cannot be trusted. Buffering is bounded by `maxBytes`. Between
+ * messages, whitespace is skipped (a single CRLF is a keepalive to ignore,
+ * RFC 3261 §7.5), but a double CRLF is an RFC 5626 §3.5.1 ping, handed on as
+ * such (its CRLFs may arrive in separate chunks; a ping counts as one of the
+ * `max` items of a push). May import: sip/codec.
  */
-import { skipLeadingWhitespace } from '../codec/codec.js';
 import { HEAD_NO_CONTENT_LENGTH, headError, scanHead } from '../codec/head.js';
 
 export type FrameError = { status: 400 | 513; reason: string; head?: string };
@@ -19,6 +21,8 @@ const CRLFCRLF = Buffer.from('\r\n\r\n');
 export class TcpFramer {
   private buf: Buffer = Buffer.alloc(0);
   private failed = false;
+  /** Between messages: how far a ping has come (0 nothing, 1 CR, 2 CRLF, 3 CRLF CR; LF then completes it). */
+  private ping = 0;
 
   constructor(private readonly maxBytes: number) {}
 
@@ -29,16 +33,22 @@ export class TcpFramer {
 
   /**
    * Feeds a chunk (may be empty, to go on after a stop). Calls `onMessage` for each whole
-   * message (a view of the bytes), at most `max` of them, and `onError` once on a framing
-   * error, after which everything is ignored. True when it stopped at `max` with bytes left.
+   * message (a view of the bytes) and `onPing` for each double CRLF between messages, at most
+   * `max` of them together, and `onError` once on a framing error, after which everything is
+   * ignored. True when it stopped at `max` with bytes left.
    */
-  push(chunk: Buffer, onMessage: (msg: Buffer) => void, onError: (e: FrameError) => void, max = Infinity): boolean {
+  push(chunk: Buffer, onMessage: (msg: Buffer) => void, onError: (e: FrameError) => void, max = Infinity, onPing?: () => void): boolean {
     if (this.failed) return false;
     if (chunk.length > 0) this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     for (let n = 0; ; n++) {
       if (n >= max) return this.buf.length > 0;
-      const start = skipLeadingWhitespace(this.buf);
+      const start = this.skipBetween();
       if (start > 0) this.buf = this.buf.subarray(start);
+      if (start < 0) {
+        this.buf = this.buf.subarray(-start);
+        onPing?.();
+        continue;
+      }
       if (this.buf.length === 0) return false;
       const headEnd = this.buf.indexOf(CRLFCRLF);
       if (headEnd < 0) {
@@ -59,6 +69,32 @@ export class TcpFramer {
       onMessage(msg);
       if (this.failed) return false;
     }
+  }
+
+  /**
+   * Skips the whitespace before a message (CR, LF, SP, HT), following CR LF CR LF as it goes:
+   * the offset of the first other byte, or minus the offset just past a completed ping.
+   */
+  private skipBetween(): number {
+    const b = this.buf;
+    let st = this.ping;
+    for (let i = 0; i < b.length; i++) {
+      const c = b[i];
+      if (c === 13) st = st === 2 ? 3 : 1;
+      else if (c === 10) {
+        if (st === 3) {
+          this.ping = 0;
+          return -(i + 1);
+        }
+        st = st === 1 ? 2 : 0;
+      } else if (c === 32 || c === 9) st = 0;
+      else {
+        this.ping = 0; // a message starts
+        return i;
+      }
+    }
+    this.ping = st;
+    return b.length;
   }
 
   private fail(onError: (e: FrameError) => void, e: FrameError): false {

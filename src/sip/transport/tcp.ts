@@ -5,7 +5,10 @@
  * when the head can be read, then the connection is closed. Connections close
  * after an idle timeout; the total is capped. A connection hands on at most
  * MESSAGES_PER_TURN messages per event-loop turn (the socket paused
- * meanwhile). Sending to a remote reuses an
+ * meanwhile). A double CRLF between messages (RFC 5626 ping) is answered
+ * with a CRLF (pong) on the same connection, one per ping, none while more
+ * than PONG_BACKLOG_BYTES wait to be written (a peer that does not read).
+ * Sending to a remote reuses an
  * open connection to it, else connects from the listen address of the same
  * family. No exception leaves a socket handler. May import: shared,
  * sip/codec, sip/transport.
@@ -49,6 +52,10 @@ interface Conn {
  */
 const MESSAGES_PER_TURN = 16;
 const EMPTY = Buffer.alloc(0);
+/** RFC 5626 §3.5.1 pong. */
+const CRLF = Buffer.from('\r\n');
+/** Pings go unanswered (counted) while more than this many bytes wait to be written to the peer. */
+export const PONG_BACKLOG_BYTES = 4096;
 
 function keyOf(address: string, port: number, secure: boolean): string {
   return (secure ? 's|' : '') + address + '|' + port;
@@ -308,12 +315,24 @@ export class TcpTransport {
         },
         (e) => this.onFramingError(c, e),
         MESSAGES_PER_TURN,
+        () => this.pong(c),
       );
     } catch (err) {
       logEvent(this.log, 'INTERNAL_ERROR', { where: 'sip-tcp', error: String((err as Error)?.stack ?? err) });
       c.socket.destroy();
       return false;
     }
+  }
+
+  /** Answers a ping (RFC 5626 §3.5.1), unless the peer leaves what it is sent unread. */
+  private pong(c: Conn): void {
+    const s = c.socket;
+    if (c.closing || !s.writable || s.writableLength > PONG_BACKLOG_BYTES) {
+      this.counters.keepalivesUnanswered++;
+      return;
+    }
+    s.write(CRLF);
+    this.counters.keepalivesCrlf++;
   }
 
   /** Answers a framing error when the head can be read (400/513), then closes: the stream cannot be resynchronised. */

@@ -52,12 +52,19 @@ export interface TransportCounters {
   tcpIdleClosed: number;
   /** TLS handshakes that failed (accepted and outgoing, e.g. a certificate refused). */
   tlsHandshakeFailures: number;
+  /** TCP/TLS pings (CRLFCRLF) answered with a CRLF. */
+  keepalivesCrlf: number;
+  /** STUN Binding Requests on the UDP socket answered. */
+  keepalivesStun: number;
+  /** TCP/TLS pings left unanswered: too much waiting to be written to a peer that does not read. */
+  keepalivesUnanswered: number;
 }
 
 export function newTransportCounters(): TransportCounters {
   return {
     received: 0, sent: 0, sendErrors: 0, droppedPort0: 0, droppedTooLarge: 0, droppedMalformed: 0,
     tcpFramingErrors: 0, tcpConnectionsOpen: 0, tcpConnectionsRefused: 0, tcpRefusedPerSource: 0, tcpIdleClosed: 0, tlsHandshakeFailures: 0,
+    keepalivesCrlf: 0, keepalivesStun: 0, keepalivesUnanswered: 0,
   };
 }
 

@@ -6,8 +6,10 @@
  * the listener a stamped datagram (a random token and the send time), which
  * queues behind whatever the kernel holds for the listener, and its age on
  * arrival goes to the sink (overload control); a probe not back by the next
- * round reports its age so far. May import: shared,
- * sip/codec, sip/transport.
+ * round reports its age so far. A STUN Binding Request (RFC 5389, the RFC
+ * 5626 keepalive) is answered with the source's XOR-MAPPED-ADDRESS
+ * (sip/transport/stun); other STUN messages are ignored; neither reaches the
+ * SIP decoder. May import: shared, sip/codec, sip/transport.
  */
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
@@ -15,6 +17,7 @@ import { isIP } from 'node:net';
 import { SrvError } from '../../shared/errors.js';
 import { logEvent, type Logger } from '../../shared/log.js';
 import { decode, MAX_MESSAGE_BYTES } from '../codec/codec.js';
+import { bindingSuccess, stunKind } from './stun.js';
 import { countedSend, type ListenAddress, type Remote, type TransportCounters, type TransportSink } from './types.js';
 
 /** Bytes of UDP receive buffer asked for per socket. */
@@ -37,6 +40,9 @@ interface LatenessProbe {
   head: number;
   count: number;
 }
+
+/** A keepalive answer that cannot be sent is not retried: the client pings again. */
+function ignoreSendError(): void {}
 
 export class UdpListener {
   private socket: dgram.Socket | undefined;
@@ -166,6 +172,15 @@ export class UdpListener {
     countedSend(this.counters, (done) => s.send(data, dest.port, dest.address, done), onError);
   }
 
+  /** RFC 5626 §3.5.2: a Binding Success Response with the address:port the request came from. */
+  private answerStun(req: Buffer, rinfo: dgram.RemoteInfo): void {
+    const s = this.socket;
+    const reply = s && bindingSuccess(req, rinfo.address, rinfo.port);
+    if (!s || !reply) return;
+    this.counters.keepalivesStun++;
+    s.send(reply, rinfo.port, rinfo.address, ignoreSendError);
+  }
+
   private onDatagram(buf: Buffer, rinfo: dgram.RemoteInfo): void {
     try {
       const p = this.probe;
@@ -180,6 +195,12 @@ export class UdpListener {
       if (buf.length > this.maxBytes) {
         this.counters.droppedTooLarge++;
         return;
+      }
+      // STUN starts with two zero bits; a SIP message with a letter (or whitespace, which is cheap to rule out)
+      if (buf.length > 0 && (buf[0]! & 0xc0) === 0) {
+        const kind = stunKind(buf);
+        if (kind === 'binding-request') return this.answerStun(buf, rinfo);
+        if (kind === 'other') return;
       }
       this.counters.received++;
       const remote: Remote = { protocol: 'udp', address: rinfo.address, port: rinfo.port };

@@ -7,7 +7,8 @@
  * certificate from another CA: the instance refuses it (no SIP reaches it)
  * and the pair is served by the backup, whose certificate is good. A Node
  * TLS user agent that verifies the instance's certificate calls through it:
- * INVITE/200/ACK/BYE/200, all over TLS on both legs.
+ * INVITE/200/ACK/BYE/200, all over TLS on both legs; a CRLFCRLF ping inside
+ * its TLS session draws one CRLF.
  */
 import { expect } from 'chai';
 import net from 'node:net';
@@ -129,6 +130,20 @@ describe('e2e: SIP over TLS', function () {
       expect(inv.headers.via![0]!.protocol).to.equal('TLS');
       expect(inv.headers.via![1]!.protocol).to.equal('TLS');
       expect(a.requests).to.have.length(0);
+    } finally {
+      ua.sock.destroy();
+    }
+  });
+
+  it('a CRLFCRLF ping inside the TLS session is answered with exactly one CRLF (RFC 5626 §3.5.1)', async () => {
+    const ua = await TlsUa.connect(tlsPort, certs!.ca.cert);
+    try {
+      let raw = '';
+      ua.sock.on('data', (d: Buffer) => (raw += d.toString('latin1')));
+      ua.sock.write('\r\n\r\n');
+      await eventually(() => raw.length > 0, 2000, 'the pong');
+      await sleep(100);
+      expect(raw).to.equal('\r\n');
     } finally {
       ua.sock.destroy();
     }

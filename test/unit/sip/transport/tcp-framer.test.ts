@@ -67,4 +67,62 @@ describe('sip/transport/tcp-framer (RFC 3261 §18.3)', () => {
     f.push(Buffer.from('INVITE sip:x SIP/2.0\r\n'), () => undefined, () => undefined);
     expect(f.buffered).to.be.lessThan(1000);
   });
+
+  describe('RFC 5626 keepalives between messages', () => {
+    /** Pushes each chunk; the order of messages ('M') and pings ('P'). */
+    function events(chunks: string[], f = new TcpFramer(65535)): string {
+      let out = '';
+      for (const c of chunks) {
+        f.push(Buffer.from(c, 'latin1'), () => (out += 'M'), () => (out += 'E'), Infinity, () => (out += 'P'));
+      }
+      return out;
+    }
+
+    it('a double CRLF is a ping; a single CRLF is skipped silently (RFC 3261 §7.5)', () => {
+      expect(events(['\r\n\r\n'])).to.equal('P');
+      expect(events(['\r\n'])).to.equal('');
+      expect(events(['\r\n' + msg() + '\r\n'])).to.equal('M');
+      expect(events(['\r\n\r\n' + msg() + '\r\n\r\n' + msg()])).to.equal('PMPM');
+    });
+
+    it('one ping per CRLFCRLF: three CRLFs are one ping, four are two', () => {
+      expect(events(['\r\n\r\n\r\n'])).to.equal('P');
+      expect(events(['\r\n\r\n\r\n\r\n'])).to.equal('PP');
+      expect(events(['\r\n\r\n'.repeat(100)])).to.equal('P'.repeat(100));
+    });
+
+    it('a ping split over chunks at any byte is still one ping', () => {
+      for (let cut = 1; cut < 4; cut++) expect(events(['\r\n\r\n'.slice(0, cut), '\r\n\r\n'.slice(cut)]), String(cut)).to.equal('P');
+      expect(events(['\r', '\n', '\r', '\n'])).to.equal('P');
+      // the CRLFs of a stream are one sequence: a single CRLF, later another, make a double CRLF
+      expect(events(['\r\n', '\r\n'])).to.equal('P');
+    });
+
+    it('other whitespace between the CRLFs, or a message between them, makes no ping', () => {
+      expect(events(['\r\n \r\n'])).to.equal('');
+      expect(events(['\r\n\t\r\n'])).to.equal('');
+      expect(events(['\r\r\n\n'])).to.equal('');
+      expect(events(['\n\n\n\n'])).to.equal('');
+      expect(events(['\r\n' + msg() + '\r\n'])).to.equal('M');
+      // the empty line that ends a head is not a ping, nor is a CRLF at the start of a body
+      expect(events([msg('\r\n\r\n')])).to.equal('M');
+      expect(events([msg('\r\n'), '\r\n'])).to.equal('M');
+    });
+
+    it('pings count towards the per-push maximum; the rest waits for the next push', () => {
+      const f = new TcpFramer(65535);
+      let pings = 0;
+      const more = f.push(Buffer.from('\r\n\r\n'.repeat(40), 'latin1'), () => undefined, () => undefined, 16, () => pings++);
+      expect(more).to.equal(true);
+      expect(pings).to.equal(16);
+      expect(f.buffered).to.equal(24 * 4);
+      while (f.push(Buffer.alloc(0), () => undefined, () => undefined, 16, () => pings++));
+      expect(pings).to.equal(40);
+      expect(f.buffered).to.equal(0);
+    });
+
+    it('after a framing error, pings are ignored too', () => {
+      expect(events([msg().replace(/Content-Length: 0\r\n/, ''), '\r\n\r\n'])).to.equal('E');
+    });
+  });
 });
