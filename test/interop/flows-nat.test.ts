@@ -87,12 +87,12 @@ function kamailioModules(): string {
 
 /**
  * Kamailio as registrar and pair member. REGISTER is saved; with `usePath`,
- * its Path too (use_path, and path_mode 0: stored whether or not the phone
- * said `Supported: path`, which baresip does not; with the default mode, 2,
- * Kamailio answers such a REGISTER 420 Bad Extension). Without `usePath`
- * (Kamailio's default) the Path is ignored. INVITE is looked up and relayed
- * with Record-Route, in-dialog requests follow loose_route, OPTIONS (srvproxy's
- * probes) get 200. Like a SIP Server, it uses the pool as its outbound proxy
+ * its Path too (use_path, with the default path_mode, 2: a REGISTER with Path
+ * but without `Supported: path` gets 420 Bad Extension, so this also checks
+ * that the instance declares path when it adds one, as baresip does not).
+ * Without `usePath` (Kamailio's default) the Path is ignored. INVITE is
+ * looked up and relayed with Record-Route, in-dialog requests follow
+ * loose_route, OPTIONS (srvproxy's probes) get 200. Like a SIP Server, it uses the pool as its outbound proxy
  * for a contact stored without Path. Every REGISTER and relayed INVITE is
  * logged on a FLOWNAT line. One worker: two can relay a 180 after the 200
  * that followed it (the phone sends them back to back), and sipp counts that
@@ -125,7 +125,7 @@ loadmodule "usrloc.so"
 loadmodule "registrar.so"
 loadmodule "path.so"
 modparam("usrloc", "db_mode", 0)
-${r.usePath ? 'modparam("registrar", "use_path", 1)\nmodparam("registrar", "path_mode", 0)' : '# use_path 0 (the default): Path ignored'}
+${r.usePath ? 'modparam("registrar", "use_path", 1)' : '# use_path 0 (the default): Path ignored'}
 
 request_route {
 	if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
