@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian tools that `npm run test:interop` and the benchmarks use:
 # dig, named-checkzone, named (bind9: a secondary in the zone-transfer test), sipp, dnsperf, gdnsd, kamailio, baresip,
-# chromium (headless, driven by playwright-core: the status-page test), prometheus (promtool: the alert rules).
+# chromium (headless, driven by playwright-core: the status-page test), prometheus (promtool: the alert rules),
+# iproute2 and iptables (network namespaces and the NAT in front of baresip: the flows-nat test, run as root).
 # Runs as root (or with sudo). Safe to run again.
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-PACKAGES=(bind9 bind9-utils bind9-dnsutils sip-tester dnsperf gdnsd kamailio baresip chromium prometheus)
+PACKAGES=(bind9 bind9-utils bind9-dnsutils sip-tester dnsperf gdnsd kamailio baresip chromium prometheus iproute2 iptables)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

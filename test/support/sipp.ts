@@ -43,12 +43,16 @@ export class Sipp {
   private done = false;
   private frozen = false;
 
+  /** `netns`: run inside that network namespace (`ip netns exec NS sipp ...`). */
   constructor(
     args: string[],
     readonly dir: string,
     readonly name: string,
+    netns?: string,
   ) {
-    this.child = spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = netns
+      ? spawn('ip', ['netns', 'exec', netns, 'sipp', ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (d: Buffer) => {
       this.output += d.toString();
       if (this.output.length > 100_000) this.output = this.output.slice(-50_000);
@@ -156,6 +160,12 @@ export interface UacOptions {
   calls: number;
   /** -d: how long each call is held, ms (scenarios with <pause/>). */
   holdMs?: number;
+  /** -s: the user part of the Request-URI ([service]; sipp's default is "service"). */
+  service?: string;
+  /** -recv_timeout, ms (default 20000). */
+  recvTimeoutMs?: number;
+  /** Run inside this network namespace. */
+  netns?: string;
 }
 
 /** A call generator; `stats()` after it exits. */
@@ -165,9 +175,10 @@ export function startUac(name: string, o: UacOptions): Sipp {
     '-r', String(o.rate), '-m', String(o.calls), '-l', '5000', '-nostdin',
     '-trace_stat', '-stf', 'stat.csv', '-fd', '1', '-trace_rtt', '-rtt_freq', '1',
     '-trace_err', '-error_file', path.join(dir, 'errors.log'), '-max_log_size', '1000000',
-    '-recv_timeout', '20000', '-buff_size', '2097152'];
+    '-recv_timeout', String(o.recvTimeoutMs ?? 20_000), '-buff_size', '2097152'];
   if (o.holdMs !== undefined) args.push('-d', String(o.holdMs));
-  return new Sipp(args, dir, name);
+  if (o.service !== undefined) args.push('-s', o.service);
+  return new Sipp(args, dir, name, o.netns);
 }
 
 export interface SippStats {
