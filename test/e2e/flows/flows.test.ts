@@ -98,8 +98,18 @@ describe('e2e: flows — phones on TCP, TLS and behind NAT get their calls over 
 
   // counted per test, so that one test's stray request does not fail the next ones
   let trapMark = { datagrams: 0, connections: 0 };
-  beforeEach(() => {
+  beforeEach(async () => {
     trapMark = { datagrams: trap.datagrams, connections: trap.connections };
+    // a relay goes only to a peer the instance sees healthy (a withdrawn one means 430 by design): on a
+    // loaded machine a probe every 0.5 s can miss, so each test starts once both see each other again
+    await eventually(
+      async () => {
+        const [a, b] = await Promise.all([status(site.a), status(site.b)]);
+        return a.pool.members.every((m) => m.healthy) && b.pool.members.every((m) => m.healthy);
+      },
+      8000,
+      'A and B see each other healthy',
+    );
   });
   const trapQuiet = () =>
     expect({ datagrams: trap.datagrams - trapMark.datagrams, connections: trap.connections - trapMark.connections }, 'what reached the trap (the Contact / forged address) during this test')
