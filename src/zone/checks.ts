@@ -6,12 +6,13 @@
  * otherwise start: in-zone SRV/MX/CNAME/NAPTR targets that do not exist and
  * CNAME loops are errors. Exact duplicates are dropped silently; an RRset
  * with mixed TTLs gets one TTL the way BIND loads it (warning).
- * May import: shared, zone/types, zone/present.
+ * May import: shared, zone/types, zone/present, zone/name-index.
  */
 import type { ZoneProblem } from '../shared/errors.js';
 import { isInZone } from '../shared/names.js';
 import type { RR } from './types.js';
 import { formatRdata } from './present.js';
+import { indexNames, type NamedRecords } from './name-index.js';
 
 const at = (rr: RR, message: string): ZoneProblem => ({ file: rr.file, line: rr.line, message });
 /** Labels of letters/digits/hyphen, not starting or ending with a hyphen; a leading `*` label allowed. */
@@ -26,32 +27,39 @@ function isHostname(name: string): boolean {
  * Drop exact duplicates; give each RRset one TTL as BIND does: within a run
  * of records of one owner the first TTL wins (warning), across runs the last.
  * An RRset's records are compared in presentation form only once it has a
- * second record (most have one).
+ * second record (most have one). `named`: the owners' numbers (the parser's),
+ * else they are numbered here; the result's `ids` are those of its records.
  */
-export function normalizeRecords(records: readonly RR[]): { records: RR[]; warnings: ZoneProblem[] } {
+export function normalizeRecords(records: readonly RR[], named: Pick<NamedRecords, 'ids' | 'index'> = indexNames(records)):
+  { records: RR[]; ids: number[]; warnings: ZoneProblem[] } {
   /** One RRset: its TTL so far, the run of its owner's records it was last seen in, the next RRset of the owner. */
   interface RRset { type: RR['type']; ttl: number; run: number; runTtl: number; first: RR; seen?: Set<string>; next?: RRset }
   const warnings: ZoneProblem[] = [];
-  /** The first RRset of each owner; the others follow through `next` (a few per name). */
-  const sets = new Map<string, RRset>();
+  const ids = named.ids;
+  /** The first RRset of each owner, by number; the others follow through `next` (a few per name). */
+  const sets = new Array<RRset | undefined>(named.index.names.length).fill(undefined);
   const out: RR[] = [];
+  const outIds: number[] = [];
   const setOf: RRset[] = [];
-  let runOwner: string | undefined;
+  let runOwner = -1;
   let run = 0;
   let atName: RRset | undefined;
-  for (const rr of records) {
-    if (rr.name !== runOwner) {
-      runOwner = rr.name;
+  for (let i = 0; i < records.length; i++) {
+    const rr = records[i]!;
+    const id = ids[i]!;
+    if (id !== runOwner) {
+      runOwner = id;
       run++;
-      atName = sets.get(rr.name);
+      atName = sets[id];
     }
     let set = atName;
     while (set && set.type !== rr.type) set = set.next;
     if (!set) {
       set = { type: rr.type, ttl: rr.ttl, run, runTtl: rr.ttl, first: rr, next: atName };
       atName = set;
-      sets.set(rr.name, set);
+      sets[id] = set;
       out.push(rr);
+      outIds.push(id);
       setOf.push(set);
       continue;
     }
@@ -67,6 +75,7 @@ export function normalizeRecords(records: readonly RR[]): { records: RR[]; warni
     if (set.seen.has(key)) continue;
     set.seen.add(key);
     out.push(rr);
+    outIds.push(id);
     setOf.push(set);
   }
   for (let i = 0; i < out.length; i++) {
@@ -74,30 +83,60 @@ export function normalizeRecords(records: readonly RR[]): { records: RR[]; warni
     const ttl = setOf[i]!.ttl;
     if (ttl !== rr.ttl) out[i] = { ...rr, ttl };
   }
-  return { records: out, warnings };
+  return { records: out, ids: outIds, warnings };
 }
 
-/** Every semantic problem of one zone's (normalized) records. */
-export function checkZone(origin: string, mainFile: string, records: readonly RR[]): { errors: ZoneProblem[]; warnings: ZoneProblem[] } {
+/**
+ * Every semantic problem of one zone's (normalized) records. `named`: the
+ * owners' numbers (normalizeRecords's), else they are numbered here.
+ */
+export function checkZone(origin: string, mainFile: string, records: readonly RR[], named: Pick<NamedRecords, 'ids' | 'index'> = indexNames(records)):
+  { errors: ZoneProblem[]; warnings: ZoneProblem[] } {
   const errors: ZoneProblem[] = [];
   const warnings: ZoneProblem[] = [];
+  const { names, ids: numbers } = named.index;
+  /** Per name number: 1 inside the zone, 2 outside, 0 not asked yet. */
+  const inside = new Uint8Array(names.length);
   const inZone: RR[] = [];
-  for (const rr of records) {
-    if (!isInZone(rr.name, origin)) errors.push(at(rr, `${rr.name} is outside the zone ${origin}`));
-    else inZone.push(rr);
+  const inIds: number[] = [];
+  /** The records of each name (by number) as a list through `nextOf`, in order; the names in order of their first record. */
+  const head = new Int32Array(names.length).fill(-1);
+  const tail = new Int32Array(names.length);
+  const nextOf: number[] = [];
+  const order: number[] = [];
+  for (let i = 0; i < records.length; i++) {
+    const rr = records[i]!;
+    const id = named.ids[i]!;
+    if (inside[id] === 0) inside[id] = isInZone(rr.name, origin) ? 1 : 2;
+    if (inside[id] === 2) {
+      errors.push(at(rr, `${rr.name} is outside the zone ${origin}`));
+      continue;
+    }
+    const j = inZone.length;
+    inZone.push(rr);
+    inIds.push(id);
+    nextOf.push(-1);
+    if (head[id] === -1) {
+      head[id] = j;
+      order.push(id);
+    } else nextOf[tail[id]!] = j;
+    tail[id] = j;
   }
-  const byName = new Map<string, RR[]>();
-  for (const rr of inZone) {
-    const list = byName.get(rr.name);
-    if (list) list.push(rr);
-    else byName.set(rr.name, [rr]);
-  }
-  const has = (name: string, type: RR['type']): boolean => {
-    const list = byName.get(name);
-    if (list) for (const r of list) if (r.type === type) return true;
+  /** The number of a name that owns records in the zone, else -1. */
+  const owned = (name: string): number => {
+    const id = numbers.get(name);
+    return id === undefined || head[id] === -1 ? -1 : id;
+  };
+  const first = (id: number, type: RR['type']): RR | undefined => {
+    if (id < 0) return undefined;
+    for (let j = head[id]!; j >= 0; j = nextOf[j]!) if (inZone[j]!.type === type) return inZone[j];
+    return undefined;
+  };
+  const hasAddress = (id: number): boolean => {
+    if (id < 0) return false;
+    for (let j = head[id]!; j >= 0; j = nextOf[j]!) if (inZone[j]!.type === 'A' || inZone[j]!.type === 'AAAA') return true;
     return false;
   };
-  const hasAddress = (name: string): boolean => has(name, 'A') || has(name, 'AAAA');
 
   // Zone cuts below the apex: names at or under them are not this zone's data (except glue).
   const cuts = new Set<string>();
@@ -114,10 +153,13 @@ export function checkZone(origin: string, mainFile: string, records: readonly RR
   for (const s of soas) if (s.name !== origin) errors.push(at(s, `SOA record not at top of zone (${s.name})`));
   if (apexSoa.length === 0) errors.push({ file: mainFile, line: 1, message: `zone ${origin} has no SOA record at its apex` });
   for (const s of apexSoa.slice(1)) errors.push(at(s, `${origin}: more than one SOA record (multiple RRs of singleton type)`));
-  if (!has(origin, 'NS')) errors.push({ file: mainFile, line: apexSoa[0]?.line ?? 1, message: `zone ${origin} has no NS records at its apex` });
+  if (!first(owned(origin), 'NS')) errors.push({ file: mainFile, line: apexSoa[0]?.line ?? 1, message: `zone ${origin} has no NS records at its apex` });
 
-  for (const [name, list] of byName) {
-    if (!list.some((r) => r.type === 'CNAME')) continue;
+  for (const id of order) {
+    if (!first(id, 'CNAME')) continue;
+    const list: RR[] = [];
+    for (let j = head[id]!; j >= 0; j = nextOf[j]!) list.push(inZone[j]!);
+    const name = names[id]!;
     const cnames = list.filter((r) => r.type === 'CNAME');
     if (cnames.length !== list.length) {
       const late = list.reduce((a, b) => (b.line > a.line && b.file === a.file ? b : a));
@@ -126,7 +168,7 @@ export function checkZone(origin: string, mainFile: string, records: readonly RR
     for (const c of cnames.slice(1)) errors.push(at(c, `${name}: more than one CNAME record`));
   }
 
-  const cnameOf = (n: string): RR | undefined => byName.get(n)?.find((r) => r.type === 'CNAME');
+  const cnameOf = (n: string): RR | undefined => first(owned(n), 'CNAME');
   const looped = new Set<string>();
   for (const rr of inZone) {
     if (rr.type === 'CNAME' && !looped.has(rr.name)) {
@@ -145,24 +187,30 @@ export function checkZone(origin: string, mainFile: string, records: readonly RR
     }
   }
 
-  for (const rr of inZone) {
-    if ((rr.type === 'A' || rr.type === 'AAAA' || rr.type === 'MX') && !isHostname(rr.name)) {
-      errors.push(at(rr, `${rr.name}: bad owner name for ${rr.type} (check-names: letters, digits and hyphens only)`));
+  /** Per name number: 1 a host name (check-names), 2 not, 0 not asked yet. */
+  const hostname = new Uint8Array(names.length);
+  for (let j = 0; j < inZone.length; j++) {
+    const rr = inZone[j]!;
+    if (rr.type === 'A' || rr.type === 'AAAA' || rr.type === 'MX') {
+      const id = inIds[j]!;
+      if (hostname[id] === 0) hostname[id] = isHostname(rr.name) ? 1 : 2;
+      if (hostname[id] === 2) errors.push(at(rr, `${rr.name}: bad owner name for ${rr.type} (check-names: letters, digits and hyphens only)`));
     }
     const target = refTarget(rr);
-    if (target === undefined || target === '' || !isInZone(target, origin)) continue;
-    const what = `${rr.name}/${rr.type} '${target}'`;
+    if (target === undefined || target === '') continue;
+    const tid = owned(target);
+    if (tid < 0 && !isInZone(target, origin)) continue;
     if (rr.type === 'NS') {
-      if (!hasAddress(target)) errors.push(at(rr, `${what} has no address records (A or AAAA)`));
+      if (!hasAddress(tid)) errors.push(at(rr, `${rr.name}/${rr.type} '${target}' has no address records (A or AAAA)`));
       continue;
     }
     if (underCut(target)) continue;
     if (rr.type === 'CNAME' || rr.type === 'NAPTR') {
-      if (!byName.has(target)) errors.push(at(rr, `${what}: target does not exist in the zone`));
-    } else if (cnameOf(target)) {
-      warnings.push(at(rr, `${what} is a CNAME (illegal)`));
-    } else if (!hasAddress(target)) {
-      errors.push(at(rr, `${what} has no address records (A or AAAA)`));
+      if (tid < 0) errors.push(at(rr, `${rr.name}/${rr.type} '${target}': target does not exist in the zone`));
+    } else if (first(tid, 'CNAME')) {
+      warnings.push(at(rr, `${rr.name}/${rr.type} '${target}' is a CNAME (illegal)`));
+    } else if (!hasAddress(tid)) {
+      errors.push(at(rr, `${rr.name}/${rr.type} '${target}' has no address records (A or AAAA)`));
     }
   }
   return { errors, warnings };

@@ -12,12 +12,13 @@
  * asked for (lookup, recordsAt, records): zone reads happen when answers are
  * built, never per query.
  *
- * May import: shared, zone/types.
+ * May import: shared, zone/types, zone/name-index.
  */
 import { createHash } from 'node:crypto';
 import { ZoneError } from '../shared/errors.js';
 import type { NameSet, RData, RR, RRType, RRsetOf, Zone } from './types.js';
 import { RR_TYPE_CODES } from './types.js';
+import { indexNames, type NamedRecords } from './name-index.js';
 
 /** Everything a PackedZone holds: plain strings and typed arrays (structured-clonable, buffers transferable). */
 export interface PackedZoneData {
@@ -94,11 +95,18 @@ function decodeRdata(type: RRType, t: string): RData['data'] {
   }
 }
 
-/** Pack checked records (every one inside `origin`, exactly one SOA at the apex). */
-export function packZone(origin: string, records: readonly RR[], files: readonly string[]): PackedZoneData {
+/**
+ * Pack checked records (every one inside `origin`, exactly one SOA at the
+ * apex). `named`: the owners' numbers (the checks'), else they are numbered here.
+ */
+export function packZone(origin: string, records: readonly RR[], files: readonly string[], named: Pick<NamedRecords, 'ids' | 'index'> = indexNames(records)): PackedZoneData {
   const fileIdx = new Map<string, number>(files.map((f, i) => [f, i]));
   const allFiles = [...files];
-  const nameIdx = new Map<string, number>();
+  const { ids, index } = named;
+  /** Per name number, its place in nameList (-1: not yet). */
+  const place = new Int32Array(index.names.length).fill(-1);
+  /** The places of empty non-terminals that are no name of the index. */
+  const entPlace = new Map<string, number>();
   const nameList: string[] = [];
   const counts: number[] = [];
   const n = records.length;
@@ -112,19 +120,27 @@ export function packZone(origin: string, records: readonly RR[], files: readonly
   const soaJson: [number, string][] = [];
   let soa = -1;
   let off = 0;
+  let lastFile: string | undefined;
+  let lastF = 0;
   for (let i = 0; i < n; i++) {
     const rr = records[i]!;
-    let k = nameIdx.get(rr.name);
-    if (k === undefined) {
+    let k = place[ids[i]!]!;
+    if (k < 0) {
       k = nameList.length;
-      nameIdx.set(rr.name, k);
+      place[ids[i]!] = k;
       nameList.push(rr.name);
       counts.push(0);
       // Every name between the owner and the apex exists (empty non-terminals).
       for (let p = rr.name; p !== origin && p.includes('.'); ) {
         p = p.slice(p.indexOf('.') + 1);
-        if (nameIdx.has(p)) break;
-        nameIdx.set(p, nameList.length);
+        const id = index.ids.get(p);
+        if (id !== undefined) {
+          if (place[id]! >= 0) break;
+          place[id] = nameList.length;
+        } else {
+          if (entPlace.has(p)) break;
+          entPlace.set(p, nameList.length);
+        }
         nameList.push(p);
         counts.push(0);
       }
@@ -134,13 +150,17 @@ export function packZone(origin: string, records: readonly RR[], files: readonly
     rtype[i] = RR_TYPE_CODES[rr.type];
     ttl[i] = rr.ttl;
     line[i] = rr.line;
-    let f = fileIdx.get(rr.file);
-    if (f === undefined) {
-      f = allFiles.length;
-      fileIdx.set(rr.file, f);
-      allFiles.push(rr.file);
+    if (rr.file !== lastFile) {
+      let f = fileIdx.get(rr.file);
+      if (f === undefined) {
+        f = allFiles.length;
+        fileIdx.set(rr.file, f);
+        allFiles.push(rr.file);
+      }
+      lastFile = rr.file;
+      lastF = f;
     }
-    file[i] = f;
+    file[i] = lastF;
     const j = encodeRdata(rr);
     json[i] = j;
     off += j.length;
