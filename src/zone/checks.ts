@@ -32,55 +32,73 @@ function isHostname(name: string): boolean {
  */
 export function normalizeRecords(records: readonly RR[], named: Pick<NamedRecords, 'ids' | 'index'> = indexNames(records)):
   { records: RR[]; ids: number[]; warnings: ZoneProblem[] } {
-  /** One RRset: its TTL so far, the run of its owner's records it was last seen in, the next RRset of the owner. */
-  interface RRset { type: RR['type']; ttl: number; run: number; runTtl: number; first: RR; seen?: Set<string>; next?: RRset }
   const warnings: ZoneProblem[] = [];
   const ids = named.ids;
-  /** The first RRset of each owner, by number; the others follow through `next` (a few per name). */
-  const sets = new Array<RRset | undefined>(named.index.names.length).fill(undefined);
+  // The RRsets, by number, in arrays rather than one object each: type, TTL so far, the run of its
+  // owner's records it was last seen in and that run's TTL, its first record, the next RRset of the
+  // owner (-1: none), and the presentation forms of its records once it has a second one.
+  const setType: RR['type'][] = [];
+  const setTtl: number[] = [];
+  const setRun: number[] = [];
+  const setRunTtl: number[] = [];
+  const setFirst: number[] = [];
+  const setNext: number[] = [];
+  const seen = new Map<number, Set<string>>();
+  /** The first RRset of each owner, by owner number; the others follow through setNext (a few per name). */
+  const firstSet = new Int32Array(named.index.names.length).fill(-1);
   const out: RR[] = [];
   const outIds: number[] = [];
-  const setOf: RRset[] = [];
+  const setOf: number[] = [];
   let runOwner = -1;
   let run = 0;
-  let atName: RRset | undefined;
+  let atName = -1;
   for (let i = 0; i < records.length; i++) {
     const rr = records[i]!;
     const id = ids[i]!;
     if (id !== runOwner) {
       runOwner = id;
       run++;
-      atName = sets[id];
+      atName = firstSet[id]!;
     }
     let set = atName;
-    while (set && set.type !== rr.type) set = set.next;
-    if (!set) {
-      set = { type: rr.type, ttl: rr.ttl, run, runTtl: rr.ttl, first: rr, next: atName };
+    while (set >= 0 && setType[set] !== rr.type) set = setNext[set]!;
+    if (set < 0) {
+      set = setType.length;
+      setType.push(rr.type);
+      setTtl.push(rr.ttl);
+      setRun.push(run);
+      setRunTtl.push(rr.ttl);
+      setFirst.push(i);
+      setNext.push(atName);
       atName = set;
-      sets[id] = set;
+      firstSet[id] = set;
       out.push(rr);
       outIds.push(id);
       setOf.push(set);
       continue;
     }
-    if (set.run !== run) {
-      set.run = run;
-      set.runTtl = rr.ttl;
-    } else if (set.runTtl !== rr.ttl) {
-      warnings.push(at(rr, `TTL set to prior TTL (${set.runTtl})`));
+    if (setRun[set] !== run) {
+      setRun[set] = run;
+      setRunTtl[set] = rr.ttl;
+    } else if (setRunTtl[set] !== rr.ttl) {
+      warnings.push(at(rr, `TTL set to prior TTL (${setRunTtl[set]})`));
     }
-    set.ttl = set.runTtl;
-    set.seen ??= new Set([formatRdata(set.first)]);
+    setTtl[set] = setRunTtl[set]!;
+    let keys = seen.get(set);
+    if (!keys) {
+      keys = new Set([formatRdata(records[setFirst[set]!]!)]);
+      seen.set(set, keys);
+    }
     const key = formatRdata(rr);
-    if (set.seen.has(key)) continue;
-    set.seen.add(key);
+    if (keys.has(key)) continue;
+    keys.add(key);
     out.push(rr);
     outIds.push(id);
     setOf.push(set);
   }
   for (let i = 0; i < out.length; i++) {
     const rr = out[i]!;
-    const ttl = setOf[i]!.ttl;
+    const ttl = setTtl[setOf[i]!]!;
     if (ttl !== rr.ttl) out[i] = { ...rr, ttl };
   }
   return { records: out, ids: outIds, warnings };

@@ -95,6 +95,15 @@ function decodeRdata(type: RRType, t: string): RData['data'] {
   }
 }
 
+/** Records whose RDATA texts are joined together before the next (see packZone). */
+const RDATA_BLOCK = 512;
+
+/** `name` is among the last eight of `list`. */
+function placedLately(list: readonly string[], name: string): boolean {
+  for (let r = list.length - 1; r >= 0 && r >= list.length - 8; r--) if (list[r] === name) return true;
+  return false;
+}
+
 /**
  * Pack checked records (every one inside `origin`, exactly one SOA at the
  * apex). `named`: the owners' numbers (the checks'), else they are numbered here.
@@ -116,7 +125,12 @@ export function packZone(origin: string, records: readonly RR[], files: readonly
   const line = new Uint32Array(n);
   const file = new Uint16Array(n);
   const rdOff = new Uint32Array(n + 1);
-  const json: string[] = new Array<string>(n);
+  /**
+   * RDATA texts are joined a block at a time (one flat string a block): the
+   * short texts die young instead of all living until the end.
+   */
+  const chunks: string[] = [];
+  const block: string[] = [];
   const soaJson: [number, string][] = [];
   let soa = -1;
   let off = 0;
@@ -133,6 +147,8 @@ export function packZone(origin: string, records: readonly RR[], files: readonly
       // Every name between the owner and the apex exists (empty non-terminals).
       for (let p = rr.name; p !== origin && p.includes('.'); ) {
         p = p.slice(p.indexOf('.') + 1);
+        // Mostly the parent was placed a moment ago: a look at the last few names spares a map lookup.
+        if (placedLately(nameList, p)) break;
         const id = index.ids.get(p);
         if (id !== undefined) {
           if (place[id]! >= 0) break;
@@ -162,7 +178,11 @@ export function packZone(origin: string, records: readonly RR[], files: readonly
     }
     file[i] = lastF;
     const j = encodeRdata(rr);
-    json[i] = j;
+    block.push(j);
+    if (block.length === RDATA_BLOCK) {
+      chunks.push(block.join(''));
+      block.length = 0;
+    }
     off += j.length;
     rdOff[i + 1] = off;
     if (rr.type === 'SOA') {
@@ -172,7 +192,8 @@ export function packZone(origin: string, records: readonly RR[], files: readonly
     }
   }
   if (soa < 0) throw new ZoneError([{ file: files[0] ?? '', line: 0, message: `zone ${origin}: no SOA record at the apex` }]);
-  const rdata = json.join('');
+  chunks.push(block.join(''));
+  const rdata = chunks.join('');
   // The digest: names, owners, types, TTLs and RDATA (each SOA's with serial 0).
   const hash = createHash('sha256').update(nameList.join('\n'));
   const lens = new Uint32Array(n);

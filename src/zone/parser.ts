@@ -189,7 +189,7 @@ function parseRecord(e: Entry, owner: string, from: number, origin: string, file
     if (ttl === undefined && c0 >= 48 && c0 <= 57 && isTtl(t.text)) {
       try { ttl = parseTtl(t.text); } catch (err) { return recordProblem(sh, file, t.line, msg(err)); }
       i++;
-    } else if (!classSeen && (t.text === 'IN' || KNOWN_CLASSES.has(t.text.toUpperCase()) || /^CLASS\d+$/i.test(t.text))) {
+    } else if (!classSeen && (t.text === 'IN' || (!SUPPORTED.has(t.text) && (KNOWN_CLASSES.has(t.text.toUpperCase()) || /^CLASS\d+$/i.test(t.text))))) {
       const up = t.text.toUpperCase();
       classSeen = true;
       if (up !== 'IN') return recordProblem(sh, file, t.line, `class '${t.text}' is not supported: zones are class IN`);

@@ -120,10 +120,13 @@ export function parseName(raw: string, origin: string): string {
   return name;
 }
 
+/** How many raw names NameTable remembers (looked at before parsing a name and a map lookup). */
+const RECENT = 8;
+
 /**
- * parseName through a cache, numbering names, for the records of one zone:
- * a name met again (an owner repeated, a target that is also an owner) comes
- * back as the very string parsed the first time, with the same number, so
+ * parseName numbering names, for the records of one zone: a name met
+ * again (an owner repeated, a target that is also an owner) comes back as
+ * the very string parsed the first time, with the same number, so
  * the checks and the packed snapshot index records by number (see
  * name-index.ts) and any map keyed by names hashes each name once. A bad
  * name is not cached: it throws each time it is met.
@@ -134,26 +137,33 @@ export class NameTable implements NameIndex {
   /** The number of every name handed out. */
   readonly ids = new Map<string, number>();
   private origin: string | undefined;
-  /** Raw token text to number, under `origin` (cleared when the origin changes). */
-  private byRaw = new Map<string, number>();
+  /**
+   * The last RECENT raw texts (under `origin`) and their numbers: a record's
+   * owner or target is mostly a name written a few lines above it, and a few
+   * short string comparisons cost less than parsing it and a lookup in a
+   * large map.
+   */
+  private readonly recentRaw: string[] = new Array<string>(RECENT).fill('');
+  private readonly recentId = new Int32Array(RECENT);
+  private recentNext = 0;
 
   /** The number of the name `raw` spells under `origin`. */
   id(raw: string, origin: string): number {
     if (origin !== this.origin) {
       this.origin = origin;
-      this.byRaw = new Map();
+      this.recentRaw.fill('');
     }
-    let id = this.byRaw.get(raw);
+    for (let r = 0; r < RECENT; r++) if (this.recentRaw[r] === raw) return this.recentId[r]!;
+    const name = parseName(raw, origin);
+    let id = this.ids.get(name);
     if (id === undefined) {
-      const name = parseName(raw, origin);
-      id = this.ids.get(name);
-      if (id === undefined) {
-        id = this.names.length;
-        this.names.push(name);
-        this.ids.set(name, id);
-      }
-      this.byRaw.set(raw, id);
+      id = this.names.length;
+      this.names.push(name);
+      this.ids.set(name, id);
     }
+    this.recentRaw[this.recentNext] = raw;
+    this.recentId[this.recentNext] = id;
+    this.recentNext = (this.recentNext + 1) % RECENT;
     return id;
   }
 
