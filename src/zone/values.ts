@@ -5,7 +5,7 @@
  * parser returns a value or throws ValueError with a one-line message.
  * May import: shared, zone/name-index (its types).
  */
-import { formatIPv6, parseIp } from '../shared/ip.js';
+import { formatIPv6, readIp } from '../shared/ip.js';
 import type { NameIndex } from './name-index.js';
 
 export class ValueError extends Error {}
@@ -214,9 +214,12 @@ export function parseUint(raw: string, max: number, what: string): number {
   return v;
 }
 
+/** The octets of the address being read (reused: no allocation per address). */
+const scratch = new Uint8Array(16);
+
 /** A dotted quad, strict: four decimal parts 0-255 without leading zeros. */
 export function parseIPv4(raw: string): string {
-  if (parseIp(raw)?.length !== 4) throw new ValueError(`bad IPv4 address '${raw}'`);
+  if (readIp(raw, scratch) !== 4) throw new ValueError(`bad IPv4 address '${raw}'`);
   return raw;
 }
 
@@ -227,7 +230,6 @@ export function parseIPv6(raw: string): string {
 }
 
 export function canonicalIPv6(addr: string): string {
-  const b = parseIp(addr);
-  if (b?.length !== 16) throw new ValueError(`bad IPv6 address '${addr}'`);
-  return formatIPv6(b);
+  if (readIp(addr, scratch) !== 6) throw new ValueError(`bad IPv6 address '${addr}'`);
+  return formatIPv6(scratch);
 }
