@@ -30,8 +30,8 @@ function isHostname(name: string): boolean {
  * second record (most have one). `named`: the owners' numbers (the parser's),
  * else they are numbered here; the result's `ids` are those of its records.
  */
-export function normalizeRecords(records: readonly RR[], named: Pick<NamedRecords, 'ids' | 'index'> = indexNames(records)):
-  { records: RR[]; ids: number[]; warnings: ZoneProblem[] } {
+export function normalizeRecords(records: readonly RR[], named: Omit<NamedRecords, 'records'> = indexNames(records)):
+  { records: RR[]; ids: number[]; targets: number[] | undefined; warnings: ZoneProblem[] } {
   const warnings: ZoneProblem[] = [];
   const ids = named.ids;
   // The RRsets, by number, in arrays rather than one object each: type, TTL so far, the run of its
@@ -48,6 +48,8 @@ export function normalizeRecords(records: readonly RR[], named: Pick<NamedRecord
   const firstSet = new Int32Array(named.index.names.length).fill(-1);
   const out: RR[] = [];
   const outIds: number[] = [];
+  const targets = named.targets;
+  const outTargets: number[] | undefined = targets ? [] : undefined;
   const setOf: number[] = [];
   let runOwner = -1;
   let run = 0;
@@ -74,6 +76,7 @@ export function normalizeRecords(records: readonly RR[], named: Pick<NamedRecord
       firstSet[id] = set;
       out.push(rr);
       outIds.push(id);
+      outTargets?.push(targets![i]!);
       setOf.push(set);
       continue;
     }
@@ -94,6 +97,7 @@ export function normalizeRecords(records: readonly RR[], named: Pick<NamedRecord
     keys.add(key);
     out.push(rr);
     outIds.push(id);
+    outTargets?.push(targets![i]!);
     setOf.push(set);
   }
   for (let i = 0; i < out.length; i++) {
@@ -101,14 +105,14 @@ export function normalizeRecords(records: readonly RR[], named: Pick<NamedRecord
     const ttl = setTtl[setOf[i]!]!;
     if (ttl !== rr.ttl) out[i] = { ...rr, ttl };
   }
-  return { records: out, ids: outIds, warnings };
+  return { records: out, ids: outIds, targets: outTargets, warnings };
 }
 
 /**
  * Every semantic problem of one zone's (normalized) records. `named`: the
  * owners' numbers (normalizeRecords's), else they are numbered here.
  */
-export function checkZone(origin: string, mainFile: string, records: readonly RR[], named: Pick<NamedRecords, 'ids' | 'index'> = indexNames(records)):
+export function checkZone(origin: string, mainFile: string, records: readonly RR[], named: Omit<NamedRecords, 'records'> = indexNames(records)):
   { errors: ZoneProblem[]; warnings: ZoneProblem[] } {
   const errors: ZoneProblem[] = [];
   const warnings: ZoneProblem[] = [];
@@ -117,6 +121,8 @@ export function checkZone(origin: string, mainFile: string, records: readonly RR
   const inside = new Uint8Array(names.length);
   const inZone: RR[] = [];
   const inIds: number[] = [];
+  /** The target of each in-zone record by number, when `named` has them. */
+  const inTargets: number[] | undefined = named.targets ? [] : undefined;
   /** The records of each name (by number) as a list through `nextOf`, in order; the names in order of their first record. */
   const head = new Int32Array(names.length).fill(-1);
   const tail = new Int32Array(names.length);
@@ -133,6 +139,7 @@ export function checkZone(origin: string, mainFile: string, records: readonly RR
     const j = inZone.length;
     inZone.push(rr);
     inIds.push(id);
+    inTargets?.push(named.targets![i]!);
     nextOf.push(-1);
     if (head[id] === -1) {
       head[id] = j;
@@ -216,7 +223,11 @@ export function checkZone(origin: string, mainFile: string, records: readonly RR
     }
     const target = refTarget(rr);
     if (target === undefined || target === '') continue;
-    const tid = owned(target);
+    let tid: number;
+    if (inTargets) {
+      tid = inTargets[j]!;
+      if (tid >= 0 && head[tid] === -1) tid = -1;
+    } else tid = owned(target);
     if (tid < 0 && !isInZone(target, origin)) continue;
     if (rr.type === 'NS') {
       if (!hasAddress(tid)) errors.push(at(rr, `${rr.name}/${rr.type} '${target}' has no address records (A or AAAA)`));

@@ -68,7 +68,7 @@ function loadFile(file: string, build: boolean): FileResult {
   const origin = canonicalName(parsed.origin);
   const norm = normalizeRecords(parsed.records, parsed);
   warnings.push(...norm.warnings);
-  const named = { ids: norm.ids, index: parsed.index };
+  const named = { ids: norm.ids, targets: norm.targets, index: parsed.index };
   const checked = checkZone(origin, file, norm.records, named);
   warnings.push(...checked.warnings);
   if (checked.errors.length > 0) return { problems: checked.errors, warnings };

@@ -19,6 +19,12 @@ export interface NamedRecords {
   readonly records: readonly RR[];
   readonly ids: ArrayLike<number>;
   readonly index: NameIndex;
+  /**
+   * The number of each record's target name (the NS host, CNAME target, MX
+   * exchange, SRV target or NAPTR replacement), -1 for the other types: the
+   * checks then find targets without a lookup.
+   */
+  readonly targets?: ArrayLike<number>;
 }
 
 /** Number the owner names of `records` (in order of first appearance). */

@@ -24,6 +24,8 @@ export interface ParsedFile {
   records: RR[];
   /** The number of each record's owner name in `index` (ids[i] for records[i]). */
   ids: number[];
+  /** The number of each record's target name in `index`, -1 for none (see NamedRecords). */
+  targets: number[];
   /** Every name the records own or name. */
   index: NameIndex;
   problems: ZoneProblem[];
@@ -38,6 +40,8 @@ const MAX_FILE_BYTES = 64 * 1024 * 1024;
 const MAX_ZONE_BYTES = 256 * 1024 * 1024;
 const MAX_INCLUDE_DEPTH = 16;
 
+/** Types whose RDATA names a target (checks.ts refTarget), last of its names. */
+const HAS_TARGET: ReadonlySet<RRType> = new Set<RRType>(['NS', 'CNAME', 'SRV', 'MX', 'NAPTR']);
 /** SUPPORTED_TYPES, for a lookup by the token's text. */
 const SUPPORTED: ReadonlySet<string> = new Set(SUPPORTED_TYPES);
 const KNOWN_CLASSES = new Set(['IN', 'CH', 'CS', 'HS', 'NONE', 'ANY']);
@@ -49,6 +53,7 @@ const OTHER_TYPES = new Set(['HINFO', 'DNAME', 'DS', 'DNSKEY', 'RRSIG', 'NSEC', 
 interface Shared {
   records: RR[];
   ids: number[];
+  targets: number[];
   problems: ZoneProblem[];
   warnings: ZoneProblem[];
   files: string[];
@@ -68,13 +73,13 @@ interface Shared {
  * must (then a record before any $ORIGIN is an error).
  */
 export function parseZoneFile(file: string, origin: string | undefined): ParsedFile {
-  const sh: Shared = { records: [], ids: [], problems: [], warnings: [], files: [], defaultTtl: undefined, lastTtl: undefined, apex: undefined, stack: [], bytes: 0, names: new NameTable() };
+  const sh: Shared = { records: [], ids: [], targets: [], problems: [], warnings: [], files: [], defaultTtl: undefined, lastTtl: undefined, apex: undefined, stack: [], bytes: 0, names: new NameTable() };
   const text = readZoneText(file, sh, { file, line: 0 });
   if (text !== undefined) {
     sh.stack.push(safeRealpath(file));
     parseText(text, file, origin, sh, true);
   }
-  return { origin: sh.apex ?? origin, records: sh.records, ids: sh.ids, index: sh.names, problems: sh.problems, warnings: sh.warnings, files: sh.files };
+  return { origin: sh.apex ?? origin, records: sh.records, ids: sh.ids, targets: sh.targets, index: sh.names, problems: sh.problems, warnings: sh.warnings, files: sh.files };
 }
 
 function safeRealpath(p: string): string {
@@ -165,6 +170,8 @@ function parseText(text: string, file: string, startOrigin: string | undefined, 
     if (rr) {
       sh.records.push(rr);
       sh.ids.push(ownerId);
+      // The target is the last name of these types' RDATA.
+      sh.targets.push(HAS_TARGET.has(rr.type) ? sh.names.last : -1);
     }
   };
   lexEach(text, onEntry, (p) => lexProblems.push({ file, line: p.line, message: p.message }));

@@ -146,6 +146,8 @@ export class NameTable implements NameIndex {
   private readonly recentRaw: string[] = new Array<string>(RECENT).fill('');
   private readonly recentId = new Int32Array(RECENT);
   private recentNext = 0;
+  /** The number id() returned last. */
+  last = -1;
 
   /** The number of the name `raw` spells under `origin`. */
   id(raw: string, origin: string): number {
@@ -153,7 +155,7 @@ export class NameTable implements NameIndex {
       this.origin = origin;
       this.recentRaw.fill('');
     }
-    for (let r = 0; r < RECENT; r++) if (this.recentRaw[r] === raw) return this.recentId[r]!;
+    for (let r = 0; r < RECENT; r++) if (this.recentRaw[r] === raw) return (this.last = this.recentId[r]!);
     const name = parseName(raw, origin);
     let id = this.ids.get(name);
     if (id === undefined) {
@@ -164,7 +166,7 @@ export class NameTable implements NameIndex {
     this.recentRaw[this.recentNext] = raw;
     this.recentId[this.recentNext] = id;
     this.recentNext = (this.recentNext + 1) % RECENT;
-    return id;
+    return (this.last = id);
   }
 
   parse(raw: string, origin: string): string {
