@@ -23,11 +23,49 @@ function isHostname(name: string): boolean {
   return HOSTNAME.test(name);
 }
 
+/** Distinct records of an RRset compared field by field before a set of their presentation forms is built. */
+const COMPARED = 8;
+
+/** Same RDATA (`a` and `b` of one type): as their presentation forms (formatRdata) are equal. */
+function sameRdata(a: RR, b: RR): boolean {
+  switch (a.type) {
+    case 'A': case 'AAAA': return a.data.address === (b.data as typeof a.data).address;
+    case 'NS': return a.data.host === (b.data as typeof a.data).host;
+    case 'CNAME': case 'PTR': return a.data.target === (b.data as typeof a.data).target;
+    case 'MX': {
+      const d = b.data as typeof a.data;
+      return a.data.preference === d.preference && a.data.exchange === d.exchange;
+    }
+    case 'SRV': {
+      const d = b.data as typeof a.data;
+      return a.data.priority === d.priority && a.data.weight === d.weight && a.data.port === d.port && a.data.target === d.target;
+    }
+    case 'NAPTR': {
+      const d = b.data as typeof a.data;
+      return a.data.order === d.order && a.data.preference === d.preference && a.data.flags === d.flags &&
+        a.data.service === d.service && a.data.regexp === d.regexp && a.data.replacement === d.replacement;
+    }
+    case 'TXT': {
+      const d = b.data as typeof a.data;
+      return a.data.strings.length === d.strings.length && a.data.strings.every((s, i) => s.equals(d.strings[i]!));
+    }
+    case 'CAA': {
+      const d = b.data as typeof a.data;
+      return a.data.flags === d.flags && a.data.tag === d.tag && a.data.value.equals(d.value);
+    }
+    case 'SOA': {
+      const d = b.data as typeof a.data;
+      return a.data.mname === d.mname && a.data.rname === d.rname && a.data.serial === d.serial && a.data.refresh === d.refresh &&
+        a.data.retry === d.retry && a.data.expire === d.expire && a.data.minimum === d.minimum;
+    }
+  }
+}
+
 /**
  * Drop exact duplicates; give each RRset one TTL as BIND does: within a run
  * of records of one owner the first TTL wins (warning), across runs the last.
- * An RRset's records are compared in presentation form only once it has a
- * second record (most have one). `named`: the owners' numbers (the parser's),
+ * An RRset's records are compared only once it has a second record (most
+ * have one): field by field while it has a few, then in presentation form. `named`: the owners' numbers (the parser's),
  * else they are numbered here; the result's `ids` are those of its records.
  */
 export function normalizeRecords(records: readonly RR[], named: Omit<NamedRecords, 'records'> = indexNames(records)):
@@ -43,7 +81,7 @@ export function normalizeRecords(records: readonly RR[], named: Omit<NamedRecord
   const setRunTtl: number[] = [];
   const setFirst: number[] = [];
   const setNext: number[] = [];
-  const seen = new Map<number, Set<string>>();
+  const seen = new Map<number, RR[] | Set<string>>();
   /** The first RRset of each owner, by owner number; the others follow through setNext (a few per name). */
   const firstSet = new Int32Array(named.index.names.length).fill(-1);
   const out: RR[] = [];
@@ -87,14 +125,17 @@ export function normalizeRecords(records: readonly RR[], named: Omit<NamedRecord
       warnings.push(at(rr, `TTL set to prior TTL (${setRunTtl[set]})`));
     }
     setTtl[set] = setRunTtl[set]!;
-    let keys = seen.get(set);
-    if (!keys) {
-      keys = new Set([formatRdata(records[setFirst[set]!]!)]);
-      seen.set(set, keys);
+    // A few distinct records are compared field by field; more, by their presentation form in a set.
+    const known = seen.get(set) ?? [records[setFirst[set]!]!];
+    if (Array.isArray(known)) {
+      if (known.some((k) => sameRdata(k, rr))) continue;
+      known.push(rr);
+      seen.set(set, known.length < COMPARED ? known : new Set(known.map(formatRdata)));
+    } else {
+      const key = formatRdata(rr);
+      if (known.has(key)) continue;
+      known.add(key);
     }
-    const key = formatRdata(rr);
-    if (keys.has(key)) continue;
-    keys.add(key);
     out.push(rr);
     outIds.push(id);
     outTargets?.push(targets![i]!);

@@ -69,7 +69,8 @@ const PLAIN_NAME = /^[A-Za-z0-9_*-]{1,63}(\.[A-Za-z0-9_*-]{1,63})*\.?$/;
 function plainName(raw: string, origin: string): string {
   const absolute = raw.endsWith('.');
   let name = (absolute ? raw.slice(0, -1) : raw).toLowerCase();
-  if (!absolute && origin !== '') name += '.' + origin;
+  // join, not +: one flat string, rather than a pair that keeps the token (and the file's text) alive.
+  if (!absolute && origin !== '') name = [name, origin].join('.');
   if (wireLength(name) > 255) throw new ValueError(`name '${raw}' is ${wireLength(name)} octets in wire form (at most 255)`);
   return name;
 }
