@@ -23,6 +23,12 @@ function isHostname(name: string): boolean {
   return HOSTNAME.test(name);
 }
 
+/** One bit a type, for the set of types a name owns. */
+const TYPE_BIT: Readonly<Record<RR['type'], number>> = {
+  SOA: 1, NS: 2, A: 4, AAAA: 8, CNAME: 16, SRV: 32, NAPTR: 64, TXT: 128, PTR: 256, MX: 512, CAA: 1024,
+};
+const ADDRESS_BITS = TYPE_BIT.A | TYPE_BIT.AAAA;
+
 /** Distinct records of an RRset compared field by field before a set of their presentation forms is built. */
 const COMPARED = 8;
 
@@ -169,6 +175,12 @@ export function checkZone(origin: string, mainFile: string, records: readonly RR
   const tail = new Int32Array(names.length);
   const nextOf: number[] = [];
   const order: number[] = [];
+  /** Per name number, the types it owns (TYPE_BIT). */
+  const typesOf = new Uint16Array(names.length);
+  // Gathered on the way, so that the checks below need not read every record again.
+  const cuts = new Set<string>();
+  const soas: RR[] = [];
+  const cnames: RR[] = [];
   for (let i = 0; i < records.length; i++) {
     const rr = records[i]!;
     const id = named.ids[i]!;
@@ -187,6 +199,10 @@ export function checkZone(origin: string, mainFile: string, records: readonly RR
       order.push(id);
     } else nextOf[tail[id]!] = j;
     tail[id] = j;
+    typesOf[id] |= TYPE_BIT[rr.type];
+    if (rr.type === 'NS' && rr.name !== origin) cuts.add(rr.name);
+    else if (rr.type === 'SOA') soas.push(rr);
+    else if (rr.type === 'CNAME') cnames.push(rr);
   }
   /** The number of a name that owns records in the zone, else -1. */
   const owned = (name: string): number => {
@@ -198,45 +214,40 @@ export function checkZone(origin: string, mainFile: string, records: readonly RR
     for (let j = head[id]!; j >= 0; j = nextOf[j]!) if (inZone[j]!.type === type) return inZone[j];
     return undefined;
   };
-  const hasAddress = (id: number): boolean => {
-    if (id < 0) return false;
-    for (let j = head[id]!; j >= 0; j = nextOf[j]!) if (inZone[j]!.type === 'A' || inZone[j]!.type === 'AAAA') return true;
-    return false;
-  };
+  const hasAddress = (id: number): boolean => id >= 0 && (typesOf[id]! & ADDRESS_BITS) !== 0;
+  const hasCname = (id: number): boolean => id >= 0 && (typesOf[id]! & TYPE_BIT.CNAME) !== 0;
 
-  // Zone cuts below the apex: names at or under them are not this zone's data (except glue).
-  const cuts = new Set<string>();
-  for (const rr of inZone) if (rr.type === 'NS' && rr.name !== origin) cuts.add(rr.name);
+  // Zone cuts below the apex (`cuts`): names at or under them are not this zone's data (except glue).
   const underCut = (name: string): boolean => {
     if (cuts.size === 0) return false;
     for (let n = name; n !== origin && n.includes('.'); n = n.slice(n.indexOf('.') + 1)) if (cuts.has(n)) return true;
     return false;
   };
 
-  const soas: RR[] = [];
-  for (const rr of inZone) if (rr.type === 'SOA') soas.push(rr);
   const apexSoa = soas.filter((r) => r.name === origin);
   for (const s of soas) if (s.name !== origin) errors.push(at(s, `SOA record not at top of zone (${s.name})`));
   if (apexSoa.length === 0) errors.push({ file: mainFile, line: 1, message: `zone ${origin} has no SOA record at its apex` });
   for (const s of apexSoa.slice(1)) errors.push(at(s, `${origin}: more than one SOA record (multiple RRs of singleton type)`));
   if (!first(owned(origin), 'NS')) errors.push({ file: mainFile, line: apexSoa[0]?.line ?? 1, message: `zone ${origin} has no NS records at its apex` });
 
-  for (const id of order) {
-    if (!first(id, 'CNAME')) continue;
-    const list: RR[] = [];
-    for (let j = head[id]!; j >= 0; j = nextOf[j]!) list.push(inZone[j]!);
-    const name = names[id]!;
-    const cnames = list.filter((r) => r.type === 'CNAME');
-    if (cnames.length !== list.length) {
-      const late = list.reduce((a, b) => (b.line > a.line && b.file === a.file ? b : a));
-      errors.push(at(late, `${name}: CNAME and other data`));
+  if (cnames.length > 0) {
+    for (const id of order) {
+      if (!hasCname(id)) continue;
+      const list: RR[] = [];
+      for (let j = head[id]!; j >= 0; j = nextOf[j]!) list.push(inZone[j]!);
+      const name = names[id]!;
+      const own = list.filter((r) => r.type === 'CNAME');
+      if (own.length !== list.length) {
+        const late = list.reduce((a, b) => (b.line > a.line && b.file === a.file ? b : a));
+        errors.push(at(late, `${name}: CNAME and other data`));
+      }
+      for (const c of own.slice(1)) errors.push(at(c, `${name}: more than one CNAME record`));
     }
-    for (const c of cnames.slice(1)) errors.push(at(c, `${name}: more than one CNAME record`));
   }
 
   const cnameOf = (n: string): RR | undefined => first(owned(n), 'CNAME');
   const looped = new Set<string>();
-  for (const rr of inZone) {
+  for (const rr of cnames) {
     if (rr.type === 'CNAME' && !looped.has(rr.name)) {
       const path: string[] = [rr.name];
       for (let t = rr.data.target; isInZone(t, origin); ) {
@@ -277,7 +288,7 @@ export function checkZone(origin: string, mainFile: string, records: readonly RR
     if (underCut(target)) continue;
     if (rr.type === 'CNAME' || rr.type === 'NAPTR') {
       if (tid < 0) errors.push(at(rr, `${rr.name}/${rr.type} '${target}': target does not exist in the zone`));
-    } else if (first(tid, 'CNAME')) {
+    } else if (hasCname(tid)) {
       warnings.push(at(rr, `${rr.name}/${rr.type} '${target}' is a CNAME (illegal)`));
     } else if (!hasAddress(tid)) {
       errors.push(at(rr, `${rr.name}/${rr.type} '${target}' has no address records (A or AAAA)`));
