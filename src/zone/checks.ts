@@ -6,12 +6,13 @@
  * otherwise start: in-zone SRV/MX/CNAME/NAPTR targets that do not exist and
  * CNAME loops are errors. Exact duplicates are dropped silently; an RRset
  * with mixed TTLs gets one TTL the way BIND loads it (warning).
- * May import: shared, zone/types, zone/present.
+ * May import: shared, zone/types, zone/present, zone/name-index.
  */
 import type { ZoneProblem } from '../shared/errors.js';
 import { isInZone } from '../shared/names.js';
 import type { RR } from './types.js';
 import { formatRdata } from './present.js';
+import { indexNames, type NamedRecords } from './name-index.js';
 
 const at = (rr: RR, message: string): ZoneProblem => ({ file: rr.file, line: rr.line, message });
 /** Labels of letters/digits/hyphen, not starting or ending with a hyphen; a leading `*` label allowed. */
@@ -22,113 +23,231 @@ function isHostname(name: string): boolean {
   return HOSTNAME.test(name);
 }
 
+/** One bit a type, for the set of types a name owns. */
+const TYPE_BIT: Readonly<Record<RR['type'], number>> = {
+  SOA: 1, NS: 2, A: 4, AAAA: 8, CNAME: 16, SRV: 32, NAPTR: 64, TXT: 128, PTR: 256, MX: 512, CAA: 1024,
+};
+const ADDRESS_BITS = TYPE_BIT.A | TYPE_BIT.AAAA;
+
+/** Distinct records of an RRset compared field by field before a set of their presentation forms is built. */
+const COMPARED = 8;
+
+/** Same RDATA (`a` and `b` of one type): as their presentation forms (formatRdata) are equal. */
+function sameRdata(a: RR, b: RR): boolean {
+  switch (a.type) {
+    case 'A': case 'AAAA': return a.data.address === (b.data as typeof a.data).address;
+    case 'NS': return a.data.host === (b.data as typeof a.data).host;
+    case 'CNAME': case 'PTR': return a.data.target === (b.data as typeof a.data).target;
+    case 'MX': {
+      const d = b.data as typeof a.data;
+      return a.data.preference === d.preference && a.data.exchange === d.exchange;
+    }
+    case 'SRV': {
+      const d = b.data as typeof a.data;
+      return a.data.priority === d.priority && a.data.weight === d.weight && a.data.port === d.port && a.data.target === d.target;
+    }
+    case 'NAPTR': {
+      const d = b.data as typeof a.data;
+      return a.data.order === d.order && a.data.preference === d.preference && a.data.flags === d.flags &&
+        a.data.service === d.service && a.data.regexp === d.regexp && a.data.replacement === d.replacement;
+    }
+    case 'TXT': {
+      const d = b.data as typeof a.data;
+      return a.data.strings.length === d.strings.length && a.data.strings.every((s, i) => s.equals(d.strings[i]!));
+    }
+    case 'CAA': {
+      const d = b.data as typeof a.data;
+      return a.data.flags === d.flags && a.data.tag === d.tag && a.data.value.equals(d.value);
+    }
+    case 'SOA': {
+      const d = b.data as typeof a.data;
+      return a.data.mname === d.mname && a.data.rname === d.rname && a.data.serial === d.serial && a.data.refresh === d.refresh &&
+        a.data.retry === d.retry && a.data.expire === d.expire && a.data.minimum === d.minimum;
+    }
+  }
+}
+
 /**
  * Drop exact duplicates; give each RRset one TTL as BIND does: within a run
  * of records of one owner the first TTL wins (warning), across runs the last.
- * An RRset's records are compared in presentation form only once it has a
- * second record (most have one).
+ * An RRset's records are compared only once it has a second record (most
+ * have one): field by field while it has a few, then in presentation form. `named`: the owners' numbers (the parser's),
+ * else they are numbered here; the result's `ids` are those of its records.
  */
-export function normalizeRecords(records: readonly RR[]): { records: RR[]; warnings: ZoneProblem[] } {
-  /** One RRset: its TTL so far, the run of its owner's records it was last seen in, the next RRset of the owner. */
-  interface RRset { type: RR['type']; ttl: number; run: number; runTtl: number; first: RR; seen?: Set<string>; next?: RRset }
+export function normalizeRecords(records: readonly RR[], named: Omit<NamedRecords, 'records'> = indexNames(records)):
+  { records: RR[]; ids: number[]; targets: number[] | undefined; warnings: ZoneProblem[] } {
   const warnings: ZoneProblem[] = [];
-  /** The first RRset of each owner; the others follow through `next` (a few per name). */
-  const sets = new Map<string, RRset>();
+  const ids = named.ids;
+  // The RRsets, by number, in arrays rather than one object each: type, TTL so far, the run of its
+  // owner's records it was last seen in and that run's TTL, its first record, the next RRset of the
+  // owner (-1: none), and the presentation forms of its records once it has a second one.
+  const setType: RR['type'][] = [];
+  const setTtl: number[] = [];
+  const setRun: number[] = [];
+  const setRunTtl: number[] = [];
+  const setFirst: number[] = [];
+  const setNext: number[] = [];
+  const seen = new Map<number, RR[] | Set<string>>();
+  /** The first RRset of each owner, by owner number; the others follow through setNext (a few per name). */
+  const firstSet = new Int32Array(named.index.names.length).fill(-1);
   const out: RR[] = [];
-  const setOf: RRset[] = [];
-  let runOwner: string | undefined;
+  const outIds: number[] = [];
+  const targets = named.targets;
+  const outTargets: number[] | undefined = targets ? [] : undefined;
+  const setOf: number[] = [];
+  let runOwner = -1;
   let run = 0;
-  let atName: RRset | undefined;
-  for (const rr of records) {
-    if (rr.name !== runOwner) {
-      runOwner = rr.name;
+  let atName = -1;
+  for (let i = 0; i < records.length; i++) {
+    const rr = records[i]!;
+    const id = ids[i]!;
+    if (id !== runOwner) {
+      runOwner = id;
       run++;
-      atName = sets.get(rr.name);
+      atName = firstSet[id]!;
     }
     let set = atName;
-    while (set && set.type !== rr.type) set = set.next;
-    if (!set) {
-      set = { type: rr.type, ttl: rr.ttl, run, runTtl: rr.ttl, first: rr, next: atName };
+    while (set >= 0 && setType[set] !== rr.type) set = setNext[set]!;
+    if (set < 0) {
+      set = setType.length;
+      setType.push(rr.type);
+      setTtl.push(rr.ttl);
+      setRun.push(run);
+      setRunTtl.push(rr.ttl);
+      setFirst.push(i);
+      setNext.push(atName);
       atName = set;
-      sets.set(rr.name, set);
+      firstSet[id] = set;
       out.push(rr);
+      outIds.push(id);
+      outTargets?.push(targets![i]!);
       setOf.push(set);
       continue;
     }
-    if (set.run !== run) {
-      set.run = run;
-      set.runTtl = rr.ttl;
-    } else if (set.runTtl !== rr.ttl) {
-      warnings.push(at(rr, `TTL set to prior TTL (${set.runTtl})`));
+    if (setRun[set] !== run) {
+      setRun[set] = run;
+      setRunTtl[set] = rr.ttl;
+    } else if (setRunTtl[set] !== rr.ttl) {
+      warnings.push(at(rr, `TTL set to prior TTL (${setRunTtl[set]})`));
     }
-    set.ttl = set.runTtl;
-    set.seen ??= new Set([formatRdata(set.first)]);
-    const key = formatRdata(rr);
-    if (set.seen.has(key)) continue;
-    set.seen.add(key);
+    setTtl[set] = setRunTtl[set]!;
+    // A few distinct records are compared field by field; more, by their presentation form in a set.
+    const known = seen.get(set) ?? [records[setFirst[set]!]!];
+    if (Array.isArray(known)) {
+      if (known.some((k) => sameRdata(k, rr))) continue;
+      known.push(rr);
+      seen.set(set, known.length < COMPARED ? known : new Set(known.map(formatRdata)));
+    } else {
+      const key = formatRdata(rr);
+      if (known.has(key)) continue;
+      known.add(key);
+    }
     out.push(rr);
+    outIds.push(id);
+    outTargets?.push(targets![i]!);
     setOf.push(set);
   }
   for (let i = 0; i < out.length; i++) {
     const rr = out[i]!;
-    const ttl = setOf[i]!.ttl;
+    const ttl = setTtl[setOf[i]!]!;
     if (ttl !== rr.ttl) out[i] = { ...rr, ttl };
   }
-  return { records: out, warnings };
+  return { records: out, ids: outIds, targets: outTargets, warnings };
 }
 
-/** Every semantic problem of one zone's (normalized) records. */
-export function checkZone(origin: string, mainFile: string, records: readonly RR[]): { errors: ZoneProblem[]; warnings: ZoneProblem[] } {
+/**
+ * Every semantic problem of one zone's (normalized) records. `named`: the
+ * owners' numbers (normalizeRecords's), else they are numbered here.
+ */
+export function checkZone(origin: string, mainFile: string, records: readonly RR[], named: Omit<NamedRecords, 'records'> = indexNames(records)):
+  { errors: ZoneProblem[]; warnings: ZoneProblem[] } {
   const errors: ZoneProblem[] = [];
   const warnings: ZoneProblem[] = [];
+  const { names, ids: numbers } = named.index;
+  /** Per name number: 1 inside the zone, 2 outside, 0 not asked yet. */
+  const inside = new Uint8Array(names.length);
   const inZone: RR[] = [];
-  for (const rr of records) {
-    if (!isInZone(rr.name, origin)) errors.push(at(rr, `${rr.name} is outside the zone ${origin}`));
-    else inZone.push(rr);
-  }
-  const byName = new Map<string, RR[]>();
-  for (const rr of inZone) {
-    const list = byName.get(rr.name);
-    if (list) list.push(rr);
-    else byName.set(rr.name, [rr]);
-  }
-  const has = (name: string, type: RR['type']): boolean => {
-    const list = byName.get(name);
-    if (list) for (const r of list) if (r.type === type) return true;
-    return false;
-  };
-  const hasAddress = (name: string): boolean => has(name, 'A') || has(name, 'AAAA');
-
-  // Zone cuts below the apex: names at or under them are not this zone's data (except glue).
+  const inIds: number[] = [];
+  /** The target of each in-zone record by number, when `named` has them. */
+  const inTargets: number[] | undefined = named.targets ? [] : undefined;
+  /** The records of each name (by number) as a list through `nextOf`, in order; the names in order of their first record. */
+  const head = new Int32Array(names.length).fill(-1);
+  const tail = new Int32Array(names.length);
+  const nextOf: number[] = [];
+  const order: number[] = [];
+  /** Per name number, the types it owns (TYPE_BIT). */
+  const typesOf = new Uint16Array(names.length);
+  // Gathered on the way, so that the checks below need not read every record again.
   const cuts = new Set<string>();
-  for (const rr of inZone) if (rr.type === 'NS' && rr.name !== origin) cuts.add(rr.name);
+  const soas: RR[] = [];
+  const cnames: RR[] = [];
+  for (let i = 0; i < records.length; i++) {
+    const rr = records[i]!;
+    const id = named.ids[i]!;
+    if (inside[id] === 0) inside[id] = isInZone(rr.name, origin) ? 1 : 2;
+    if (inside[id] === 2) {
+      errors.push(at(rr, `${rr.name} is outside the zone ${origin}`));
+      continue;
+    }
+    const j = inZone.length;
+    inZone.push(rr);
+    inIds.push(id);
+    inTargets?.push(named.targets![i]!);
+    nextOf.push(-1);
+    if (head[id] === -1) {
+      head[id] = j;
+      order.push(id);
+    } else nextOf[tail[id]!] = j;
+    tail[id] = j;
+    typesOf[id] |= TYPE_BIT[rr.type];
+    if (rr.type === 'NS' && rr.name !== origin) cuts.add(rr.name);
+    else if (rr.type === 'SOA') soas.push(rr);
+    else if (rr.type === 'CNAME') cnames.push(rr);
+  }
+  /** The number of a name that owns records in the zone, else -1. */
+  const owned = (name: string): number => {
+    const id = numbers.get(name);
+    return id === undefined || head[id] === -1 ? -1 : id;
+  };
+  const first = (id: number, type: RR['type']): RR | undefined => {
+    if (id < 0) return undefined;
+    for (let j = head[id]!; j >= 0; j = nextOf[j]!) if (inZone[j]!.type === type) return inZone[j];
+    return undefined;
+  };
+  const hasAddress = (id: number): boolean => id >= 0 && (typesOf[id]! & ADDRESS_BITS) !== 0;
+  const hasCname = (id: number): boolean => id >= 0 && (typesOf[id]! & TYPE_BIT.CNAME) !== 0;
+
+  // Zone cuts below the apex (`cuts`): names at or under them are not this zone's data (except glue).
   const underCut = (name: string): boolean => {
     if (cuts.size === 0) return false;
     for (let n = name; n !== origin && n.includes('.'); n = n.slice(n.indexOf('.') + 1)) if (cuts.has(n)) return true;
     return false;
   };
 
-  const soas: RR[] = [];
-  for (const rr of inZone) if (rr.type === 'SOA') soas.push(rr);
   const apexSoa = soas.filter((r) => r.name === origin);
   for (const s of soas) if (s.name !== origin) errors.push(at(s, `SOA record not at top of zone (${s.name})`));
   if (apexSoa.length === 0) errors.push({ file: mainFile, line: 1, message: `zone ${origin} has no SOA record at its apex` });
   for (const s of apexSoa.slice(1)) errors.push(at(s, `${origin}: more than one SOA record (multiple RRs of singleton type)`));
-  if (!has(origin, 'NS')) errors.push({ file: mainFile, line: apexSoa[0]?.line ?? 1, message: `zone ${origin} has no NS records at its apex` });
+  if (!first(owned(origin), 'NS')) errors.push({ file: mainFile, line: apexSoa[0]?.line ?? 1, message: `zone ${origin} has no NS records at its apex` });
 
-  for (const [name, list] of byName) {
-    if (!list.some((r) => r.type === 'CNAME')) continue;
-    const cnames = list.filter((r) => r.type === 'CNAME');
-    if (cnames.length !== list.length) {
-      const late = list.reduce((a, b) => (b.line > a.line && b.file === a.file ? b : a));
-      errors.push(at(late, `${name}: CNAME and other data`));
+  if (cnames.length > 0) {
+    for (const id of order) {
+      if (!hasCname(id)) continue;
+      const list: RR[] = [];
+      for (let j = head[id]!; j >= 0; j = nextOf[j]!) list.push(inZone[j]!);
+      const name = names[id]!;
+      const own = list.filter((r) => r.type === 'CNAME');
+      if (own.length !== list.length) {
+        const late = list.reduce((a, b) => (b.line > a.line && b.file === a.file ? b : a));
+        errors.push(at(late, `${name}: CNAME and other data`));
+      }
+      for (const c of own.slice(1)) errors.push(at(c, `${name}: more than one CNAME record`));
     }
-    for (const c of cnames.slice(1)) errors.push(at(c, `${name}: more than one CNAME record`));
   }
 
-  const cnameOf = (n: string): RR | undefined => byName.get(n)?.find((r) => r.type === 'CNAME');
+  const cnameOf = (n: string): RR | undefined => first(owned(n), 'CNAME');
   const looped = new Set<string>();
-  for (const rr of inZone) {
+  for (const rr of cnames) {
     if (rr.type === 'CNAME' && !looped.has(rr.name)) {
       const path: string[] = [rr.name];
       for (let t = rr.data.target; isInZone(t, origin); ) {
@@ -145,24 +264,34 @@ export function checkZone(origin: string, mainFile: string, records: readonly RR
     }
   }
 
-  for (const rr of inZone) {
-    if ((rr.type === 'A' || rr.type === 'AAAA' || rr.type === 'MX') && !isHostname(rr.name)) {
-      errors.push(at(rr, `${rr.name}: bad owner name for ${rr.type} (check-names: letters, digits and hyphens only)`));
+  /** Per name number: 1 a host name (check-names), 2 not, 0 not asked yet. */
+  const hostname = new Uint8Array(names.length);
+  for (let j = 0; j < inZone.length; j++) {
+    const rr = inZone[j]!;
+    if (rr.type === 'A' || rr.type === 'AAAA' || rr.type === 'MX') {
+      const id = inIds[j]!;
+      if (hostname[id] === 0) hostname[id] = isHostname(rr.name) ? 1 : 2;
+      if (hostname[id] === 2) errors.push(at(rr, `${rr.name}: bad owner name for ${rr.type} (check-names: letters, digits and hyphens only)`));
     }
     const target = refTarget(rr);
-    if (target === undefined || target === '' || !isInZone(target, origin)) continue;
-    const what = `${rr.name}/${rr.type} '${target}'`;
+    if (target === undefined || target === '') continue;
+    let tid: number;
+    if (inTargets) {
+      tid = inTargets[j]!;
+      if (tid >= 0 && head[tid] === -1) tid = -1;
+    } else tid = owned(target);
+    if (tid < 0 && !isInZone(target, origin)) continue;
     if (rr.type === 'NS') {
-      if (!hasAddress(target)) errors.push(at(rr, `${what} has no address records (A or AAAA)`));
+      if (!hasAddress(tid)) errors.push(at(rr, `${rr.name}/${rr.type} '${target}' has no address records (A or AAAA)`));
       continue;
     }
     if (underCut(target)) continue;
     if (rr.type === 'CNAME' || rr.type === 'NAPTR') {
-      if (!byName.has(target)) errors.push(at(rr, `${what}: target does not exist in the zone`));
-    } else if (cnameOf(target)) {
-      warnings.push(at(rr, `${what} is a CNAME (illegal)`));
-    } else if (!hasAddress(target)) {
-      errors.push(at(rr, `${what} has no address records (A or AAAA)`));
+      if (tid < 0) errors.push(at(rr, `${rr.name}/${rr.type} '${target}': target does not exist in the zone`));
+    } else if (hasCname(tid)) {
+      warnings.push(at(rr, `${rr.name}/${rr.type} '${target}' is a CNAME (illegal)`));
+    } else if (!hasAddress(tid)) {
+      errors.push(at(rr, `${rr.name}/${rr.type} '${target}' has no address records (A or AAAA)`));
     }
   }
   return { errors, warnings };

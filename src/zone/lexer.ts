@@ -36,7 +36,8 @@ export interface LexResult {
   problems: LexProblem[];
 }
 
-const isBlank = (c: string): boolean => c === ' ' || c === '\t' || c === '\r';
+/** Space, tab or CR (character codes: the loop reads codes, not one-character strings). */
+const isBlank = (c: number): boolean => c === 32 || c === 9 || c === 13;
 
 /** Tokenize a whole file. Never throws; problems carry their line. */
 export function lex(text: string): LexResult {
@@ -74,12 +75,12 @@ export function lexEach(text: string, onEntry: (e: Entry) => void, onProblem: (p
   };
 
   while (i < n) {
-    const c = text[i];
+    const c = text.charCodeAt(i);
     if (atLineStart) {
       atLineStart = false;
       if (depth === 0 && isBlank(c)) entry = { line, blankStart: true, tokens: [] };
     }
-    if (c === '\n') {
+    if (c === 10) {
       line++;
       i++;
       atLineStart = true;
@@ -87,23 +88,23 @@ export function lexEach(text: string, onEntry: (e: Entry) => void, onProblem: (p
       continue;
     }
     if (isBlank(c)) { i++; continue; }
-    if (c === ';') {
-      while (i < n && text[i] !== '\n') i++;
+    if (c === 59) { // ';'
+      while (i < n && text.charCodeAt(i) !== 10) i++;
       continue;
     }
-    if (c === '(') {
+    if (c === 40) { // '('
       if (depth === 0) openLine = line;
       depth++;
       i++;
       continue;
     }
-    if (c === ')') {
+    if (c === 41) { // ')'
       if (depth === 0) fail(line, "unbalanced parentheses: ')' without '('");
       else depth--;
       i++;
       continue;
     }
-    if (c === '"') {
+    if (c === 34) { // '"'
       const start = line;
       let j = i + 1;
       let closed = false;

@@ -66,12 +66,13 @@ function loadFile(file: string, build: boolean): FileResult {
     return { problems: [{ file, line: 0, message: 'no origin: name the file ORIGIN.zone or start it with $ORIGIN' }], warnings };
   }
   const origin = canonicalName(parsed.origin);
-  const norm = normalizeRecords(parsed.records);
+  const norm = normalizeRecords(parsed.records, parsed);
   warnings.push(...norm.warnings);
-  const checked = checkZone(origin, file, norm.records);
+  const named = { ids: norm.ids, targets: norm.targets, index: parsed.index };
+  const checked = checkZone(origin, file, norm.records, named);
   warnings.push(...checked.warnings);
   if (checked.errors.length > 0) return { problems: checked.errors, warnings };
-  const zone = build ? buildZone(origin, norm.records, parsed.files) : { origin, files: parsed.files };
+  const zone = build ? buildZone(origin, norm.records, parsed.files, named) : { origin, files: parsed.files };
   return { zone, problems: [], warnings };
 }
 

@@ -12,12 +12,13 @@
  * asked for (lookup, recordsAt, records): zone reads happen when answers are
  * built, never per query.
  *
- * May import: shared, zone/types.
+ * May import: shared, zone/types, zone/name-index.
  */
 import { createHash } from 'node:crypto';
 import { ZoneError } from '../shared/errors.js';
 import type { NameSet, RData, RR, RRType, RRsetOf, Zone } from './types.js';
 import { RR_TYPE_CODES } from './types.js';
+import { indexNames, type NamedRecords } from './name-index.js';
 
 /** Everything a PackedZone holds: plain strings and typed arrays (structured-clonable, buffers transferable). */
 export interface PackedZoneData {
@@ -94,11 +95,27 @@ function decodeRdata(type: RRType, t: string): RData['data'] {
   }
 }
 
-/** Pack checked records (every one inside `origin`, exactly one SOA at the apex). */
-export function packZone(origin: string, records: readonly RR[], files: readonly string[]): PackedZoneData {
+/** Records whose RDATA texts are joined together before the next (see packZone). */
+const RDATA_BLOCK = 512;
+
+/** `name` is among the last eight of `list`. */
+function placedLately(list: readonly string[], name: string): boolean {
+  for (let r = list.length - 1; r >= 0 && r >= list.length - 8; r--) if (list[r] === name) return true;
+  return false;
+}
+
+/**
+ * Pack checked records (every one inside `origin`, exactly one SOA at the
+ * apex). `named`: the owners' numbers (the checks'), else they are numbered here.
+ */
+export function packZone(origin: string, records: readonly RR[], files: readonly string[], named: Pick<NamedRecords, 'ids' | 'index'> = indexNames(records)): PackedZoneData {
   const fileIdx = new Map<string, number>(files.map((f, i) => [f, i]));
   const allFiles = [...files];
-  const nameIdx = new Map<string, number>();
+  const { ids, index } = named;
+  /** Per name number, its place in nameList (-1: not yet). */
+  const place = new Int32Array(index.names.length).fill(-1);
+  /** The places of empty non-terminals that are no name of the index. */
+  const entPlace = new Map<string, number>();
   const nameList: string[] = [];
   const counts: number[] = [];
   const n = records.length;
@@ -108,23 +125,38 @@ export function packZone(origin: string, records: readonly RR[], files: readonly
   const line = new Uint32Array(n);
   const file = new Uint16Array(n);
   const rdOff = new Uint32Array(n + 1);
-  const json: string[] = new Array<string>(n);
+  /**
+   * RDATA texts are joined a block at a time (one flat string a block): the
+   * short texts die young instead of all living until the end.
+   */
+  const chunks: string[] = [];
+  const block: string[] = [];
   const soaJson: [number, string][] = [];
   let soa = -1;
   let off = 0;
+  let lastFile: string | undefined;
+  let lastF = 0;
   for (let i = 0; i < n; i++) {
     const rr = records[i]!;
-    let k = nameIdx.get(rr.name);
-    if (k === undefined) {
+    let k = place[ids[i]!]!;
+    if (k < 0) {
       k = nameList.length;
-      nameIdx.set(rr.name, k);
+      place[ids[i]!] = k;
       nameList.push(rr.name);
       counts.push(0);
       // Every name between the owner and the apex exists (empty non-terminals).
       for (let p = rr.name; p !== origin && p.includes('.'); ) {
         p = p.slice(p.indexOf('.') + 1);
-        if (nameIdx.has(p)) break;
-        nameIdx.set(p, nameList.length);
+        // Mostly the parent was placed a moment ago: a look at the last few names spares a map lookup.
+        if (placedLately(nameList, p)) break;
+        const id = index.ids.get(p);
+        if (id !== undefined) {
+          if (place[id]! >= 0) break;
+          place[id] = nameList.length;
+        } else {
+          if (entPlace.has(p)) break;
+          entPlace.set(p, nameList.length);
+        }
         nameList.push(p);
         counts.push(0);
       }
@@ -134,15 +166,23 @@ export function packZone(origin: string, records: readonly RR[], files: readonly
     rtype[i] = RR_TYPE_CODES[rr.type];
     ttl[i] = rr.ttl;
     line[i] = rr.line;
-    let f = fileIdx.get(rr.file);
-    if (f === undefined) {
-      f = allFiles.length;
-      fileIdx.set(rr.file, f);
-      allFiles.push(rr.file);
+    if (rr.file !== lastFile) {
+      let f = fileIdx.get(rr.file);
+      if (f === undefined) {
+        f = allFiles.length;
+        fileIdx.set(rr.file, f);
+        allFiles.push(rr.file);
+      }
+      lastFile = rr.file;
+      lastF = f;
     }
-    file[i] = f;
+    file[i] = lastF;
     const j = encodeRdata(rr);
-    json[i] = j;
+    block.push(j);
+    if (block.length === RDATA_BLOCK) {
+      chunks.push(block.join(''));
+      block.length = 0;
+    }
     off += j.length;
     rdOff[i + 1] = off;
     if (rr.type === 'SOA') {
@@ -152,7 +192,8 @@ export function packZone(origin: string, records: readonly RR[], files: readonly
     }
   }
   if (soa < 0) throw new ZoneError([{ file: files[0] ?? '', line: 0, message: `zone ${origin}: no SOA record at the apex` }]);
-  const rdata = json.join('');
+  chunks.push(block.join(''));
+  const rdata = chunks.join('');
   // The digest: names, owners, types, TTLs and RDATA (each SOA's with serial 0).
   const hash = createHash('sha256').update(nameList.join('\n'));
   const lens = new Uint32Array(n);

@@ -7,20 +7,27 @@
  * explicit TTL (RFC 1035); an SOA with neither takes its MINIMUM (a warning);
  * any other record with neither is an error. Every problem of every file is
  * collected with file:line; the caller decides whether records are usable.
- * May import: shared, zone/lexer, zone/values, zone/rdata, zone/types.
+ * May import: shared, zone/lexer, zone/values, zone/rdata, zone/types, zone/name-index.
  */
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ZoneProblem } from '../shared/errors.js';
-import type { RR, RRType } from './types.js';
+import type { RR, RRType, RRsetOf } from './types.js';
+import type { NameIndex } from './name-index.js';
 import { lexEach, type Entry, type Token } from './lexer.js';
-import { ValueError, isTtl, parseName, parseTtl } from './values.js';
+import { NameTable, ValueError, isTtl, parseName, parseTtl } from './values.js';
 import { RdataError, SUPPORTED_TYPES, parseRdata } from './rdata.js';
 
 export interface ParsedFile {
   /** The zone apex: the origin in force at the first record (or $INCLUDE) of the main file. */
   origin: string | undefined;
   records: RR[];
+  /** The number of each record's owner name in `index` (ids[i] for records[i]). */
+  ids: number[];
+  /** The number of each record's target name in `index`, -1 for none (see NamedRecords). */
+  targets: number[];
+  /** Every name the records own or name. */
+  index: NameIndex;
   problems: ZoneProblem[];
   warnings: ZoneProblem[];
   /** The main file, then every file it included, in order. */
@@ -33,6 +40,10 @@ const MAX_FILE_BYTES = 64 * 1024 * 1024;
 const MAX_ZONE_BYTES = 256 * 1024 * 1024;
 const MAX_INCLUDE_DEPTH = 16;
 
+/** Types whose RDATA names a target (checks.ts refTarget), last of its names. */
+const HAS_TARGET: ReadonlySet<RRType> = new Set<RRType>(['NS', 'CNAME', 'SRV', 'MX', 'NAPTR']);
+/** SUPPORTED_TYPES, for a lookup by the token's text. */
+const SUPPORTED: ReadonlySet<string> = new Set(SUPPORTED_TYPES);
 const KNOWN_CLASSES = new Set(['IN', 'CH', 'CS', 'HS', 'NONE', 'ANY']);
 /** Types BIND knows that srvproxy does not serve: reported as unsupported rather than unknown. */
 const OTHER_TYPES = new Set(['HINFO', 'DNAME', 'DS', 'DNSKEY', 'RRSIG', 'NSEC', 'NSEC3', 'NSEC3PARAM', 'TLSA', 'SSHFP',
@@ -41,6 +52,8 @@ const OTHER_TYPES = new Set(['HINFO', 'DNAME', 'DS', 'DNSKEY', 'RRSIG', 'NSEC', 
 
 interface Shared {
   records: RR[];
+  ids: number[];
+  targets: number[];
   problems: ZoneProblem[];
   warnings: ZoneProblem[];
   files: string[];
@@ -50,6 +63,8 @@ interface Shared {
   /** Real paths of the files being read, outermost first (for loop detection). */
   stack: string[];
   bytes: number;
+  /** Owner and RDATA names, each parsed once and shared by every record that names it. */
+  names: NameTable;
 }
 
 /**
@@ -58,13 +73,13 @@ interface Shared {
  * must (then a record before any $ORIGIN is an error).
  */
 export function parseZoneFile(file: string, origin: string | undefined): ParsedFile {
-  const sh: Shared = { records: [], problems: [], warnings: [], files: [], defaultTtl: undefined, lastTtl: undefined, apex: undefined, stack: [], bytes: 0 };
+  const sh: Shared = { records: [], ids: [], targets: [], problems: [], warnings: [], files: [], defaultTtl: undefined, lastTtl: undefined, apex: undefined, stack: [], bytes: 0, names: new NameTable() };
   const text = readZoneText(file, sh, { file, line: 0 });
   if (text !== undefined) {
     sh.stack.push(safeRealpath(file));
     parseText(text, file, origin, sh, true);
   }
-  return { origin: sh.apex ?? origin, records: sh.records, problems: sh.problems, warnings: sh.warnings, files: sh.files };
+  return { origin: sh.apex ?? origin, records: sh.records, ids: sh.ids, targets: sh.targets, index: sh.names, problems: sh.problems, warnings: sh.warnings, files: sh.files };
 }
 
 function safeRealpath(p: string): string {
@@ -103,6 +118,7 @@ function parseText(text: string, file: string, startOrigin: string | undefined, 
   const lexProblems: ZoneProblem[] = [];
   let origin = startOrigin;
   let owner: string | undefined;
+  let ownerId = 0;
   let ownerBad = false;
   let ownerRaw = '';
   let ownerOrigin: string | undefined;
@@ -132,74 +148,85 @@ function parseText(text: string, file: string, startOrigin: string | undefined, 
       return;
     }
     if (main && sh.apex === undefined) sh.apex = origin;
-    let rest: Token[];
+    let rest: number;
     if (e.blankStart) {
       if (ownerBad) return;
       if (owner === undefined) { problem(e.line, 'no owner name: the first record must name its owner'); return; }
-      rest = e.tokens;
+      rest = 0;
     } else {
       ownerBad = true;
       if (first.quoted) { problem(e.line, 'an owner name cannot be a quoted string'); return; }
       // The same owner text as the last record's, under the same origin: the same name (one string for both).
       if (owner === undefined || first.text !== ownerRaw || origin !== ownerOrigin) {
-        try { owner = parseName(first.text, origin); } catch (err) { problem(e.line, msg(err)); return; }
+        try { ownerId = sh.names.id(first.text, origin); } catch (err) { problem(e.line, msg(err)); return; }
+        owner = sh.names.names[ownerId]!;
         ownerRaw = first.text;
         ownerOrigin = origin;
       }
       ownerBad = false;
-      rest = e.tokens.slice(1);
+      rest = 1;
     }
     const rr = parseRecord(e, owner, rest, origin, file, sh);
-    if (rr) sh.records.push(rr);
+    if (rr) {
+      sh.records.push(rr);
+      sh.ids.push(ownerId);
+      // The target is the last name of these types' RDATA.
+      sh.targets.push(HAS_TARGET.has(rr.type) ? sh.names.last : -1);
+    }
   };
   lexEach(text, onEntry, (p) => lexProblems.push({ file, line: p.line, message: p.message }));
   if (lexProblems.length > 0) sh.problems.splice(at, 0, ...lexProblems);
 }
 
-function parseRecord(e: Entry, owner: string, toks: Token[], origin: string, file: string, sh: Shared): RR | undefined {
+function recordProblem(sh: Shared, file: string, line: number, message: string): undefined {
+  sh.problems.push({ file, line, message });
+  return undefined;
+}
+
+/** The record of entry `e` whose fields (after the owner) start at `e.tokens[from]`. */
+function parseRecord(e: Entry, owner: string, from: number, origin: string, file: string, sh: Shared): RR | undefined {
+  const toks = e.tokens;
   let ttl: number | undefined;
   let classSeen = false;
-  let i = 0;
-  const problem = (line: number, message: string): undefined => { sh.problems.push({ file, line, message }); return undefined; };
+  let i = from;
   for (let k = 0; k < 2 && i < toks.length; k++) {
     const t = toks[i]!;
     if (t.quoted) break;
     const c0 = t.text.charCodeAt(0);
     if (ttl === undefined && c0 >= 48 && c0 <= 57 && isTtl(t.text)) {
-      try { ttl = parseTtl(t.text); } catch (err) { return problem(t.line, msg(err)); }
+      try { ttl = parseTtl(t.text); } catch (err) { return recordProblem(sh, file, t.line, msg(err)); }
       i++;
-    } else if (!classSeen && (t.text === 'IN' || KNOWN_CLASSES.has(t.text.toUpperCase()) || /^CLASS\d+$/i.test(t.text))) {
+    } else if (!classSeen && (t.text === 'IN' || (!SUPPORTED.has(t.text) && (KNOWN_CLASSES.has(t.text.toUpperCase()) || /^CLASS\d+$/i.test(t.text))))) {
       const up = t.text.toUpperCase();
       classSeen = true;
-      if (up !== 'IN') return problem(t.line, `class '${t.text}' is not supported: zones are class IN`);
+      if (up !== 'IN') return recordProblem(sh, file, t.line, `class '${t.text}' is not supported: zones are class IN`);
       i++;
     } else break;
   }
   const typeTok = toks[i];
-  if (!typeTok) return problem(e.line, 'record has no type');
-  const type = (SUPPORTED_TYPES.includes(typeTok.text as RRType) ? typeTok.text : typeTok.text.toUpperCase()) as RRType;
-  if (typeTok.quoted || !SUPPORTED_TYPES.includes(type)) {
-    if (OTHER_TYPES.has(type) || /^TYPE\d+$/.test(type)) return problem(typeTok.line, `record type '${typeTok.text}' is not supported (supported: ${SUPPORTED_TYPES.join(' ')})`);
-    return problem(typeTok.line, `unknown RR type '${typeTok.text}'`);
+  if (!typeTok) return recordProblem(sh, file, e.line, 'record has no type');
+  const type = (SUPPORTED.has(typeTok.text) ? typeTok.text : typeTok.text.toUpperCase()) as RRType;
+  if (typeTok.quoted || !SUPPORTED.has(type)) {
+    if (OTHER_TYPES.has(type) || /^TYPE\d+$/.test(type)) return recordProblem(sh, file, typeTok.line, `record type '${typeTok.text}' is not supported (supported: ${SUPPORTED_TYPES.join(' ')})`);
+    return recordProblem(sh, file, typeTok.line, `unknown RR type '${typeTok.text}'`);
   }
-  const rdToks = toks.slice(i + 1);
-  const endLine = toks[toks.length - 1].line;
-  let rd;
+  const endLine = toks[toks.length - 1]!.line;
+  let data: RR['data'];
   try {
-    rd = parseRdata(type, rdToks, endLine, origin);
+    data = parseRdata(type, toks, i + 1, endLine, origin, sh.names);
   } catch (err) {
-    if (err instanceof RdataError) return problem(err.line, err.message);
+    if (err instanceof RdataError) return recordProblem(sh, file, err.line, err.message);
     throw err;
   }
   if (ttl === undefined) ttl = sh.defaultTtl ?? sh.lastTtl;
   else if (sh.defaultTtl === undefined) sh.lastTtl = ttl;
   if (ttl === undefined) {
-    if (rd.type !== 'SOA') return problem(e.line, 'no TTL specified: add $TTL at the top of the file or a TTL to this record');
-    ttl = rd.data.minimum;
+    if (type !== 'SOA') return recordProblem(sh, file, e.line, 'no TTL specified: add $TTL at the top of the file or a TTL to this record');
+    ttl = (data as RRsetOf<'SOA'>['data']).minimum;
     sh.defaultTtl = ttl;
     sh.warnings.push({ file, line: e.line, message: 'no TTL specified; using SOA MINIMUM instead' });
   }
-  return { type: rd.type, data: rd.data, name: owner, ttl, file, line: e.line } as RR;
+  return { type, data, name: owner, ttl, file, line: e.line } as RR;
 }
 
 function include(e: Entry, args: Token[], file: string, origin: string | undefined, sh: Shared): void {

@@ -23,7 +23,17 @@ function quoteBytes(b: Buffer): string {
   return s + '"';
 }
 
-const q = (s: string): string => quoteBytes(Buffer.from(s, 'latin1'));
+/** A latin1 string (one character an octet) as quoteBytes prints its octets. */
+function q(s: string): string {
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i) & 0xff;
+    if (c === 0x22 || c === 0x5c) out += '\\' + String.fromCharCode(c);
+    else if (c >= 0x20 && c < 0x7f) out += String.fromCharCode(c);
+    else out += '\\' + String(c).padStart(3, '0');
+  }
+  return out + '"';
+}
 
 /** The RDATA in presentation form. */
 export function formatRdata(rd: RData): string {

@@ -6,7 +6,7 @@
  */
 import type { Token } from './lexer.js';
 import type { RData, RRType } from './types.js';
-import { ValueError, parseCharString, parseIPv4, parseIPv6, parseName, parseTtl, parseUint, decodeBytes } from './values.js';
+import { ValueError, parseCharString, parseCharText, parseIPv4, parseIPv6, parseName, parseTtl, parseUint, decodeBytes, type NameTable } from './values.js';
 
 export class RdataError extends Error {
   constructor(readonly line: number, message: string) {
@@ -36,40 +36,72 @@ const FIELDS: Record<RRType, string> = {
 const U16 = 65535;
 const U32 = 4294967295;
 
-/** Reads fields in order; reports errors at the token's line. */
+/** A ValueError from reading token `t` as the error of its record, at the token's line. */
+function fieldError(type: RRType, t: Token, e: unknown): never {
+  if (e instanceof ValueError) throw new RdataError(t.line, `${type}: ${e.message}`);
+  throw e;
+}
+
+/** Reads fields in order from `toks[start..]`; reports errors at the token's line. */
 class Fields {
-  private i = 0;
-  constructor(private readonly type: RRType, private readonly toks: Token[], private readonly endLine: number, private readonly origin: string) {}
+  private i: number;
+  constructor(private readonly type: RRType, private readonly toks: readonly Token[], start: number, private readonly endLine: number,
+    private readonly origin: string, private readonly names: NameTable | undefined) {
+    this.i = start;
+  }
 
   private next(): Token {
     const t = this.toks[this.i++];
     if (!t) throw new RdataError(this.endLine, `${this.type} record needs ${FIELDS[this.type]}: unexpected end of input`);
     return t;
   }
-  private wrap<T>(t: Token, f: (raw: string) => T): T {
-    try {
-      return f(t.text);
-    } catch (e) {
-      if (e instanceof ValueError) throw new RdataError(t.line, `${this.type}: ${e.message}`);
-      throw e;
-    }
-  }
   private plain(): Token {
     const t = this.next();
     if (t.quoted) throw new RdataError(t.line, `${this.type}: unexpected quoted string "${t.text}"`);
     return t;
   }
-  name(): string { const t = this.plain(); return this.wrap(t, (r) => parseName(r, this.origin)); }
-  uint(max: number, what: string): number { const t = this.plain(); return this.wrap(t, (r) => parseUint(r, max, what)); }
-  ttl(): number { const t = this.plain(); return this.wrap(t, parseTtl); }
+  name(): string {
+    const t = this.plain();
+    try { return this.names ? this.names.parse(t.text, this.origin) : parseName(t.text, this.origin); } catch (e) { return fieldError(this.type, t, e); }
+  }
+  uint(max: number, what: string): number {
+    const t = this.plain();
+    try { return parseUint(t.text, max, what); } catch (e) { return fieldError(this.type, t, e); }
+  }
+  ttl(): number {
+    const t = this.plain();
+    try { return parseTtl(t.text); } catch (e) { return fieldError(this.type, t, e); }
+  }
   charString(check?: (b: Buffer) => void): Buffer {
     const t = this.next();
-    return this.wrap(t, (r) => { const b = parseCharString(r); check?.(b); return b; });
+    try {
+      const b = parseCharString(t.text);
+      check?.(b);
+      return b;
+    } catch (e) { return fieldError(this.type, t, e); }
   }
-  bytes(): Buffer { const t = this.next(); return this.wrap(t, decodeBytes); }
+  /** A character-string as latin1 text (no Buffer). */
+  charText(check?: (s: string) => void): string {
+    const t = this.next();
+    try {
+      const s = parseCharText(t.text);
+      check?.(s);
+      return s;
+    } catch (e) { return fieldError(this.type, t, e); }
+  }
+  bytes(): Buffer {
+    const t = this.next();
+    try { return decodeBytes(t.text); } catch (e) { return fieldError(this.type, t, e); }
+  }
   raw(): Token { return this.plain(); }
-  v4(): string { const t = this.plain(); return this.wrap(t, parseIPv4); }
-  v6(): string { const t = this.plain(); return this.wrap(t, parseIPv6); }
+  v4(): string {
+    const t = this.plain();
+    try { return parseIPv4(t.text); } catch (e) { return fieldError(this.type, t, e); }
+  }
+  v6(): string {
+    const t = this.plain();
+    try { return parseIPv6(t.text); } catch (e) { return fieldError(this.type, t, e); }
+  }
   more(): boolean { return this.i < this.toks.length; }
   end(): void {
     const t = this.toks[this.i];
@@ -77,69 +109,67 @@ class Fields {
   }
 }
 
-/** Parse the RDATA tokens of one record of `type`. */
-export function parseRdata(type: RRType, toks: Token[], endLine: number, origin: string): RData {
-  const f = new Fields(type, toks, endLine, origin);
-  if (toks[0] && !toks[0].quoted && toks[0].text === '\\#') {
-    throw new RdataError(toks[0].line, `${type}: generic RDATA (\\#) is not supported; write the ${type} record in its own syntax`);
+/**
+ * Parse the RDATA tokens (`toks[start..]`) of one record of `type`: its data
+ * (RData's `data` for that type). Names go through `names` when given.
+ */
+export function parseRdata(type: RRType, toks: readonly Token[], start: number, endLine: number, origin: string, names?: NameTable): RData['data'] {
+  const first = toks[start];
+  if (first && !first.quoted && first.text === '\\#') {
+    throw new RdataError(first.line, `${type}: generic RDATA (\\#) is not supported; write the ${type} record in its own syntax`);
   }
   const need = ARITY[type];
-  if (need !== undefined && toks.length < need) {
-    throw new RdataError(endLine, `${type} record needs ${need} fields (${FIELDS[type]}); found ${toks.length}`);
+  const count = toks.length - start;
+  if (need !== undefined && count < need) {
+    throw new RdataError(endLine, `${type} record needs ${need} fields (${FIELDS[type]}); found ${count}`);
   }
+  const f = new Fields(type, toks, start, endLine, origin, names);
   const rd = read(type, f);
   f.end();
   return rd;
 }
 
-function read(type: RRType, f: Fields): RData {
+function read(type: RRType, f: Fields): RData['data'] {
   switch (type) {
-    case 'A': return { type, data: { address: f.v4() } };
-    case 'AAAA': return { type, data: { address: f.v6() } };
-    case 'NS': return { type, data: { host: f.name() } };
-    case 'CNAME': return { type, data: { target: f.name() } };
-    case 'PTR': return { type, data: { target: f.name() } };
-    case 'MX': return { type, data: { preference: f.uint(U16, 'preference'), exchange: f.name() } };
-    case 'SRV': return {
-      type,
-      data: { priority: f.uint(U16, 'priority'), weight: f.uint(U16, 'weight'), port: f.uint(U16, 'port'), target: f.name() },
-    };
+    case 'A': return { address: f.v4() };
+    case 'AAAA': return { address: f.v6() };
+    case 'NS': return { host: f.name() };
+    case 'CNAME': return { target: f.name() };
+    case 'PTR': return { target: f.name() };
+    case 'MX': return { preference: f.uint(U16, 'preference'), exchange: f.name() };
+    case 'SRV': return { priority: f.uint(U16, 'priority'), weight: f.uint(U16, 'weight'), port: f.uint(U16, 'port'), target: f.name() };
     case 'SOA': return {
-      type,
-      data: {
-        mname: f.name(), rname: f.name(), serial: f.uint(U32, 'serial'),
-        refresh: f.ttl(), retry: f.ttl(), expire: f.ttl(), minimum: f.ttl(),
-      },
+      mname: f.name(), rname: f.name(), serial: f.uint(U32, 'serial'),
+      refresh: f.ttl(), retry: f.ttl(), expire: f.ttl(), minimum: f.ttl(),
     };
     case 'NAPTR': {
       const order = f.uint(U16, 'order');
       const preference = f.uint(U16, 'preference');
-      const flags = f.charString(checkNaptrFlags).toString('latin1');
-      const service = f.charString().toString('latin1');
-      const regexp = f.charString(checkNaptrRegexp).toString('latin1');
-      return { type, data: { order, preference, flags, service, regexp, replacement: f.name() } };
+      const flags = f.charText(checkNaptrFlags);
+      const service = f.charText();
+      const regexp = f.charText(checkNaptrRegexp);
+      return { order, preference, flags, service, regexp, replacement: f.name() };
     }
     case 'TXT': {
       const strings = [f.charString()];
       while (f.more()) strings.push(f.charString());
-      return { type, data: { strings } };
+      return { strings };
     }
     case 'CAA': {
       const flags = f.uint(255, 'flags');
       const tagTok = f.raw();
       if (!/^[a-z0-9]{1,255}$/i.test(tagTok.text)) throw new RdataError(tagTok.line, `CAA: tag '${tagTok.text}' must be letters or digits`);
-      return { type, data: { flags, tag: tagTok.text, value: f.bytes() } };
+      return { flags, tag: tagTok.text, value: f.bytes() };
     }
   }
 }
 
-function checkNaptrFlags(b: Buffer): void {
-  if (!/^[a-z0-9]*$/i.test(b.toString('latin1'))) throw new ValueError(`flags '${b.toString('latin1')}' must be letters or digits`);
+function checkNaptrFlags(s: string): void {
+  if (!/^[a-z0-9]*$/i.test(s)) throw new ValueError(`flags '${s}' must be letters or digits`);
 }
 
 /** RFC 3402 substitution expression: empty, or delim ERE delim repl delim [i]. */
-function checkNaptrRegexp(b: Buffer): void {
-  const s = b.toString('latin1');
+function checkNaptrRegexp(s: string): void {
   if (s === '') return;
   const d = s[0];
   if (/[0-9\\i]/.test(d) || d === '\0') throw new ValueError(`regexp '${s}' has a bad delimiter '${d}'`);

@@ -3,9 +3,10 @@
  * absolute, @, escapes), TTLs with BIND units (1h30m), unsigned numbers,
  * IPv4/IPv6 addresses and character-strings (\DDD and \X escapes). Each
  * parser returns a value or throws ValueError with a one-line message.
- * May import: shared.
+ * May import: shared, zone/name-index (its types).
  */
-import { formatIPv6, parseIp } from '../shared/ip.js';
+import { formatIPv6, readIp } from '../shared/ip.js';
+import type { NameIndex } from './name-index.js';
 
 export class ValueError extends Error {}
 
@@ -52,6 +53,15 @@ export function parseCharString(raw: string): Buffer {
   return b;
 }
 
+/** One <character-string> as a latin1 string (one character an octet): at most 255 octets. */
+export function parseCharText(raw: string): string {
+  if (plainAscii(raw)) {
+    if (raw.length > 255) throw new ValueError(`character-string of ${raw.length} octets (at most 255)`);
+    return raw;
+  }
+  return parseCharString(raw).toString('latin1');
+}
+
 const LABEL_CHAR = /^[\x21-\x7e]$/;
 /** The common case, checked without a per-character loop: no escapes, no empty labels. */
 const PLAIN_NAME = /^[A-Za-z0-9_*-]{1,63}(\.[A-Za-z0-9_*-]{1,63})*\.?$/;
@@ -59,7 +69,8 @@ const PLAIN_NAME = /^[A-Za-z0-9_*-]{1,63}(\.[A-Za-z0-9_*-]{1,63})*\.?$/;
 function plainName(raw: string, origin: string): string {
   const absolute = raw.endsWith('.');
   let name = (absolute ? raw.slice(0, -1) : raw).toLowerCase();
-  if (!absolute && origin !== '') name += '.' + origin;
+  // join, not +: one flat string, rather than a pair that keeps the token (and the file's text) alive.
+  if (!absolute && origin !== '') name = [name, origin].join('.');
   if (wireLength(name) > 255) throw new ValueError(`name '${raw}' is ${wireLength(name)} octets in wire form (at most 255)`);
   return name;
 }
@@ -110,36 +121,108 @@ export function parseName(raw: string, origin: string): string {
   return name;
 }
 
+/** How many raw names NameTable remembers (looked at before parsing a name and a map lookup). */
+const RECENT = 8;
+
+/**
+ * parseName numbering names, for the records of one zone: a name met
+ * again (an owner repeated, a target that is also an owner) comes back as
+ * the very string parsed the first time, with the same number, so
+ * the checks and the packed snapshot index records by number (see
+ * name-index.ts) and any map keyed by names hashes each name once. A bad
+ * name is not cached: it throws each time it is met.
+ */
+export class NameTable implements NameIndex {
+  /** Every name handed out, by number. */
+  readonly names: string[] = [];
+  /** The number of every name handed out. */
+  readonly ids = new Map<string, number>();
+  private origin: string | undefined;
+  /**
+   * The last RECENT raw texts (under `origin`) and their numbers: a record's
+   * owner or target is mostly a name written a few lines above it, and a few
+   * short string comparisons cost less than parsing it and a lookup in a
+   * large map.
+   */
+  private readonly recentRaw: string[] = new Array<string>(RECENT).fill('');
+  private readonly recentId = new Int32Array(RECENT);
+  private recentNext = 0;
+  /** The number id() returned last. */
+  last = -1;
+
+  /** The number of the name `raw` spells under `origin`. */
+  id(raw: string, origin: string): number {
+    if (origin !== this.origin) {
+      this.origin = origin;
+      this.recentRaw.fill('');
+    }
+    for (let r = 0; r < RECENT; r++) if (this.recentRaw[r] === raw) return (this.last = this.recentId[r]!);
+    const name = parseName(raw, origin);
+    let id = this.ids.get(name);
+    if (id === undefined) {
+      id = this.names.length;
+      this.names.push(name);
+      this.ids.set(name, id);
+    }
+    this.recentRaw[this.recentNext] = raw;
+    this.recentId[this.recentNext] = id;
+    this.recentNext = (this.recentNext + 1) % RECENT;
+    return (this.last = id);
+  }
+
+  parse(raw: string, origin: string): string {
+    return this.names[this.id(raw, origin)]!;
+  }
+}
+
 /** Octets of a canonical name in wire form (length bytes and the root included). */
 function wireLength(name: string): number {
   return name === '' ? 1 : name.length + 2;
 }
 
+/** Only decimal digits, at least one (the common TTL and number: no regular expression needed). */
+function allDigits(raw: string): boolean {
+  if (raw.length === 0) return false;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+const TTL_UNITS: Record<string, number> = { w: 604800, d: 86400, h: 3600, m: 60, s: 1 };
+
 /** A TTL: seconds, or BIND units such as 1h30m, 2w, 1d12h (w d h m s, any case). */
 export function parseTtl(raw: string): number {
-  if (!/^(\d+[wdhms])*\d*$/i.test(raw) || !/\d/.test(raw)) throw new ValueError(`bad TTL '${raw}'`);
-  const mult: Record<string, number> = { w: 604800, d: 86400, h: 3600, m: 60, s: 1 };
-  let total = 0;
-  for (const m of raw.matchAll(/(\d+)([wdhms]?)/gi)) total += Number(m[1]) * (m[2] ? mult[m[2].toLowerCase()] : 1);
+  let total: number;
+  if (allDigits(raw)) total = Number(raw);
+  else {
+    if (!/^(\d+[wdhms])*\d*$/i.test(raw) || !/\d/.test(raw)) throw new ValueError(`bad TTL '${raw}'`);
+    total = 0;
+    for (const m of raw.matchAll(/(\d+)([wdhms]?)/gi)) total += Number(m[1]) * (m[2] ? TTL_UNITS[m[2].toLowerCase()]! : 1);
+  }
   if (total > MAX_TTL) throw new ValueError(`TTL '${raw}' is over ${MAX_TTL}`);
   return total;
 }
 
 export function isTtl(raw: string): boolean {
-  return /^\d/.test(raw) && /^(\d+[wdhms])*\d*$/i.test(raw);
+  return allDigits(raw) || (/^\d/.test(raw) && /^(\d+[wdhms])*\d*$/i.test(raw));
 }
 
 /** An unsigned decimal number in [0, max]. */
 export function parseUint(raw: string, max: number, what: string): number {
-  if (!/^\d+$/.test(raw)) throw new ValueError(`${what} '${raw}' is not a number`);
+  if (!allDigits(raw)) throw new ValueError(`${what} '${raw}' is not a number`);
   const v = Number(raw);
   if (v > max) throw new ValueError(`${what} ${raw} out of range (0-${max})`);
   return v;
 }
 
+/** The octets of the address being read (reused: no allocation per address). */
+const scratch = new Uint8Array(16);
+
 /** A dotted quad, strict: four decimal parts 0-255 without leading zeros. */
 export function parseIPv4(raw: string): string {
-  if (parseIp(raw)?.length !== 4) throw new ValueError(`bad IPv4 address '${raw}'`);
+  if (readIp(raw, scratch) !== 4) throw new ValueError(`bad IPv4 address '${raw}'`);
   return raw;
 }
 
@@ -150,7 +233,6 @@ export function parseIPv6(raw: string): string {
 }
 
 export function canonicalIPv6(addr: string): string {
-  const b = parseIp(addr);
-  if (b?.length !== 16) throw new ValueError(`bad IPv6 address '${addr}'`);
-  return formatIPv6(b);
+  if (readIp(addr, scratch) !== 6) throw new ValueError(`bad IPv6 address '${addr}'`);
+  return formatIPv6(scratch);
 }

@@ -4,20 +4,21 @@
  * non-terminal in `names`) and the ZoneSet that finds the zone of a name by
  * longest match. Built only from records that passed checks.ts; never
  * modified after construction.
- * May import: shared, zone/types, zone/packed.
+ * May import: shared, zone/types, zone/packed, zone/name-index.
  */
 import { ZoneError } from '../shared/errors.js';
 import { canonicalName, isInZone } from '../shared/names.js';
 import type { RR, Zone, ZoneSet } from './types.js';
 import { PackedZone, packZone } from './packed.js';
+import type { NamedRecords } from './name-index.js';
 
 /**
  * A zone from checked records. `origin` is canonical; the records must lie
  * in the zone and include exactly one SOA at the apex (else ZoneError).
  */
-export function buildZone(origin: string, records: readonly RR[], files: readonly string[]): Zone {
+export function buildZone(origin: string, records: readonly RR[], files: readonly string[], named?: Pick<NamedRecords, 'ids' | 'index'>): Zone {
   const o = canonicalName(origin);
-  return new PackedZone(packZone(o, records, files));
+  return new PackedZone(packZone(o, records, files, named));
 }
 
 class SnapshotZoneSet implements ZoneSet {

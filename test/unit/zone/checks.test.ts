@@ -79,6 +79,37 @@ describe('zone checks', () => {
     expect(zone.lookup('x.example.com', 'A')).to.have.length(1);
   });
 
+  it('drops duplicates of every type in RRsets of a few records and of many (past the field-by-field comparison)', () => {
+    const distinct = (i: number): string[] => [
+      `t TXT "s${i}" "x"`, `n NAPTR ${i} 50 "s" "SIP+D2U" "" x`, `c CAA 0 issue "ca${i}"`,
+      `m MX ${i} ns1`, `s SRV 10 ${i} 5060 ns1`, `a A 127.0.1.${i}`, `aaaa AAAA 2001:db8::${i}`,
+    ];
+    const lines: string[] = [];
+    for (let i = 0; i < 12; i++) lines.push(...distinct(i));
+    // Again, spelled differently where the syntax allows: the same data.
+    for (let i = 11; i >= 0; i--) lines.push(...distinct(i).map((l) => l.replace(' ns1', ' NS1.example.com.').replace(/^t TXT "s(\d+)"/, 't TXT s$1')));
+    // Near misses, in many-record RRsets and in RRsets of a few: not duplicates.
+    lines.push('t TXT "s1" "y"', 't TXT "s1"', 'n NAPTR 1 50 "S" "SIP+D2U" "" x', 'c CAA 0 ISSUE "ca1"', 'm MX 1 x', 's SRV 10 1 5061 ns1');
+    const few: [string, string[]][] = [
+      ['t2 TXT "a" "b"', ['t2 TXT "a"', 't2 TXT "a" "b" "c"', 't2 TXT "a" "B"']],
+      ['n2 NAPTR 1 2 "s" "SIP+D2U" "!^.*$!x!" x', ['n2 NAPTR 9 2 "s" "SIP+D2U" "!^.*$!x!" x', 'n2 NAPTR 1 9 "s" "SIP+D2U" "!^.*$!x!" x',
+        'n2 NAPTR 1 2 "S" "SIP+D2U" "!^.*$!x!" x', 'n2 NAPTR 1 2 "s" "SIP+D2T" "!^.*$!x!" x', 'n2 NAPTR 1 2 "s" "SIP+D2U" "!^.*$!y!" x',
+        'n2 NAPTR 1 2 "s" "SIP+D2U" "!^.*$!x!" ns1']],
+      ['c2 CAA 0 issue "ca"', ['c2 CAA 128 issue "ca"', 'c2 CAA 0 ISSUE "ca"', 'c2 CAA 0 issue "cb"']],
+      ['m2 MX 1 ns1', ['m2 MX 2 ns1', 'm2 MX 1 x']],
+      ['s2 SRV 1 2 3 ns1', ['s2 SRV 9 2 3 ns1', 's2 SRV 1 9 3 ns1', 's2 SRV 1 2 9 ns1', 's2 SRV 1 2 3 x']],
+    ];
+    for (const [base, misses] of few) lines.push(base, ...misses, base);
+    const file = write(lines.join('\n') + '\nx A 127.0.0.8\n');
+    const r = checkZoneFiles([file]);
+    expect(r.problems).to.deep.equal([]);
+    const zone = loadZones([file]).zones[0];
+    const count = (name: string, type: 'TXT' | 'NAPTR' | 'CAA' | 'MX' | 'SRV' | 'A' | 'AAAA'): number => zone.lookup(`${name}.example.com`, type).length;
+    expect([count('t', 'TXT'), count('n', 'NAPTR'), count('c', 'CAA'), count('m', 'MX'), count('s', 'SRV'), count('a', 'A'), count('aaaa', 'AAAA')])
+      .to.deep.equal([14, 13, 13, 13, 13, 12, 12]);
+    expect([count('t2', 'TXT'), count('n2', 'NAPTR'), count('c2', 'CAA'), count('m2', 'MX'), count('s2', 'SRV')]).to.deep.equal([4, 7, 4, 3, 5]);
+  });
+
   it('gives an RRset one TTL: first of a run wins (warning), a later run overrides', () => {
     const file = write('a 10 A 127.0.0.2\na 20 A 127.0.0.3\nb 20 A 127.0.0.4\nb A 127.0.0.9\nc A 127.0.0.5\nb 10 A 127.0.0.6\n');
     const r = checkZoneFiles([file]);
