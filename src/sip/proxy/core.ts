@@ -39,9 +39,9 @@ import { findMember, SiteIndex } from './site-index.js';
 import { responseDestination, type TransactionLayer, type TransactionUser } from '../transaction/layer.js';
 import type { ServerTransaction } from '../transaction/server.js';
 import type { ListenAddress, Remote } from '../transport/types.js';
-import { hostForUri, parseSipUri, uriHost, uriPort } from '../codec/uri.js';
+import { parseSipUri, uriHost, uriPort } from '../codec/uri.js';
 import { plainAddress } from '../../shared/ip.js';
-import { Flows, withoutFlowParam, type FlowRoute } from './flows.js';
+import { Flows, type FlowRoute } from './flows.js';
 
 export interface ProxyOptions {
   site: () => SiteModel;
@@ -343,7 +343,7 @@ export class ProxyCore implements TransactionUser {
         // health's concern; routing goes on
       }
     }
-    const fromPeer = !from && ix.peerByAddress.has(remote.address.toLowerCase());
+    const fromPeer = !from && ix.peerAt(remote.address) !== undefined;
 
     const mf = maxForwards(req);
     if (mf === 0) {
@@ -484,13 +484,7 @@ export class ProxyCore implements TransactionUser {
     if (fr.kind === 'fail') return this.reply(st, fr.status, fr.reason);
     const out = copyForForward(req);
     out.headers['max-forwards'] = String(rq.maxForwards === undefined ? 70 : rq.maxForwards - 1);
-    if (fr.kind === 'down') {
-      out.uri = withoutFlowParam(out.uri);
-      this.flows.sentDown();
-    } else {
-      const via: SipRouteEntry = { uri: { schema: 'sip', user: fr.token, host: hostForUri(fr.holder.address), port: fr.holder.port, params: { lr: null }, headers: {} }, params: {} };
-      out.headers.route = [via, ...(out.headers.route ?? [])];
-    }
+    this.flows.prepare(out, fr);
     if (rq.initial && DIALOG_CREATING.has(req.method) && !rq.fromPeer) {
       const pair = rq.fromPair?.name ?? ix.site.servingPair.name;
       out.headers['record-route'] = [this.recordRoute(ix, pair, fr.token), ...(req.headers['record-route'] ?? [])];
@@ -526,15 +520,11 @@ export class ProxyCore implements TransactionUser {
     }
     const mf = maxForwards(ack);
     if (mf === 0) return;
-    if (from || ix.peerByAddress.has(remote.address.toLowerCase())) {
+    if (from || ix.peerAt(remote.address)) {
       const fr = this.flows.route(ack, strip.flowToken, ix);
       if (fr) {
         if (fr.kind === 'fail') return;
-        if (fr.kind === 'down') {
-          ack.uri = withoutFlowParam(ack.uri);
-          this.flows.sentDown();
-        }
-        else ack.headers.route = [{ uri: { schema: 'sip', user: fr.token, host: hostForUri(fr.holder.address), port: fr.holder.port, params: { lr: null }, headers: {} }, params: {} }, ...(ack.headers.route ?? [])];
+        this.flows.prepare(ack, fr);
         return this.sendAck(ack, mf, fr.dest);
       }
     }

@@ -18,8 +18,10 @@
  * Addresses come from the packet and the verified token only, never from the
  * message. May import: shared, zone/types, sip/codec, sip/transport, sip/proxy.
  */
+import { isIP } from 'node:net';
 import { plainAddress } from '../../shared/ip.js';
-import type { SipRequest, SipResponse, SipAor } from '../codec/codec.js';
+import type { SipRequest, SipResponse, SipAor, SipUri } from '../codec/codec.js';
+import { hostForUri } from '../codec/uri.js';
 import type { PoolMember } from '../../zone/types.js';
 import type { Protocol, Remote } from '../transport/types.js';
 import { FlowTokens, parseFlowToken, type Flow, type FlowHolder } from './flow-token.js';
@@ -49,7 +51,7 @@ export type FlowRoute =
   /** Down a flow this instance holds. */
   | { kind: 'down'; dest: Remote; token: string }
   /** To the peer instance that holds the flow. */
-  | { kind: 'relay'; dest: Remote; token: string; holder: FlowHolder; peer: PoolMember }
+  | { kind: 'relay'; dest: Remote; token: string; holder: FlowHolder }
   | { kind: 'fail'; status: 403 | 430; reason: string };
 
 export interface FlowsEnv {
@@ -152,16 +154,26 @@ export class Flows {
       if (f.protocol !== 'udp') dest.conn = f.conn;
       return { kind: 'down', dest, token: text };
     }
-    const peer = ix.peerByAddress.get(h.address);
+    const peer = ix.peerAt(h.address);
     if (!peer || peer.port !== h.port) return this.refuse();
     if (this.env.peerDown(peer)) return this.gone();
     const protocol: Protocol = peer.transports.includes('udp') || peer.transports.length === 0 ? 'udp' : 'tcp';
-    return { kind: 'relay', dest: { protocol, address: h.address, port: h.port }, token: text, holder: h, peer };
+    return { kind: 'relay', dest: { protocol, address: h.address, port: h.port }, token: text, holder: h };
   }
 
-  /** Counts a request sent down a flow. */
-  sentDown(): void {
-    this.counters.requests++;
+  /**
+   * Readies `out` (a copy that leaves) for where `fr` sends it: down a flow, the Request-URI loses the
+   * flow parameter (the user agent gets its own Contact) and the request is counted; to the holding
+   * instance, a Route naming it carries the token on top.
+   */
+  prepare(out: SipRequest, fr: FlowRoute & { kind: 'down' | 'relay' }): void {
+    if (fr.kind === 'down') {
+      out.uri = withoutFlowParam(out.uri);
+      this.counters.requests++;
+      return;
+    }
+    const uri: SipUri = { schema: 'sip', user: fr.token, host: hostForUri(fr.holder.address), port: fr.holder.port, params: { lr: null }, headers: {} };
+    out.headers.route = [{ uri, params: {} }, ...(out.headers.route ?? [])];
   }
 
   /** Counts a 430 decided after sending (the flow or the holder failed on the way). */
@@ -211,7 +223,7 @@ export class Flows {
 /** This instance as a flow holder, seen from `address`'s family: the zone's address for it, and its SIP port. */
 function holderOf(ix: SiteIndex, address: string): FlowHolder | undefined {
   const self = ix.site.self;
-  const v6 = address.includes(':') && !address.startsWith('::ffff:');
+  const v6 = isIP(plainAddress(address)) === 6;
   const a = self.addresses.find((x) => x.includes(':') === v6) ?? self.addresses[0];
   return a ? { address: a, port: self.port } : undefined;
 }

@@ -68,6 +68,11 @@ export class SiteIndex {
     return this.memberByAddress.get(address.toLowerCase());
   }
 
+  /** The peer instance a request came from, by source IP address (a request relayed to the flow this instance holds). */
+  peerAt(address: string): PoolMember | undefined {
+    return this.peerByAddress.get(address.toLowerCase());
+  }
+
   pair(name: string): HaPair | undefined {
     return this.pairByName.get(canonicalName(name));
   }
