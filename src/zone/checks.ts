@@ -147,40 +147,56 @@ export function normalizeRecords(records: readonly RR[], named: Omit<NamedRecord
     outTargets?.push(targets![i]!);
     setOf.push(set);
   }
+  settleTtls(out, setOf, setTtl);
+  return { records: out, ids: outIds, targets: outTargets, warnings };
+}
+
+/** Give each record its RRset's TTL (`setTtl` by RRset number, `setOf` by record). */
+function settleTtls(out: RR[], setOf: readonly number[], setTtl: readonly number[]): void {
   for (let i = 0; i < out.length; i++) {
     const rr = out[i]!;
     const ttl = setTtl[setOf[i]!]!;
     if (ttl !== rr.ttl) out[i] = { ...rr, ttl };
   }
-  return { records: out, ids: outIds, targets: outTargets, warnings };
 }
 
 /**
- * Every semantic problem of one zone's (normalized) records. `named`: the
- * owners' numbers (normalizeRecords's), else they are numbered here.
+ * The in-zone records of a zone, indexed by owner number; gathered in one
+ * pass so that the checks need not read every record again. Each check is a
+ * function of its own: one loop a function is compiled (and optimized) once,
+ * where one long function was compiled again at each loop it reached.
  */
-export function checkZone(origin: string, mainFile: string, records: readonly RR[], named: Omit<NamedRecords, 'records'> = indexNames(records)):
-  { errors: ZoneProblem[]; warnings: ZoneProblem[] } {
-  const errors: ZoneProblem[] = [];
-  const warnings: ZoneProblem[] = [];
+interface ZoneIndex {
+  origin: string;
+  names: readonly string[];
+  numbers: ReadonlyMap<string, number>;
+  inZone: RR[];
+  inIds: number[];
+  /** The target of each in-zone record by number, when the caller had them. */
+  inTargets: number[] | undefined;
+  /** The records of each name (by number) as a list through `nextOf`, in order; the names in order of their first record. */
+  head: Int32Array;
+  nextOf: number[];
+  order: number[];
+  /** Per name number, the types it owns (TYPE_BIT). */
+  typesOf: Uint16Array;
+  cuts: Set<string>;
+  soas: RR[];
+  cnames: RR[];
+}
+
+/** Index the records inside `origin`; one error for each record outside it. */
+function gather(origin: string, records: readonly RR[], named: Omit<NamedRecords, 'records'>, errors: ZoneProblem[]): ZoneIndex {
   const { names, ids: numbers } = named.index;
   /** Per name number: 1 inside the zone, 2 outside, 0 not asked yet. */
   const inside = new Uint8Array(names.length);
-  const inZone: RR[] = [];
-  const inIds: number[] = [];
-  /** The target of each in-zone record by number, when `named` has them. */
-  const inTargets: number[] | undefined = named.targets ? [] : undefined;
-  /** The records of each name (by number) as a list through `nextOf`, in order; the names in order of their first record. */
-  const head = new Int32Array(names.length).fill(-1);
+  const ix: ZoneIndex = {
+    origin, names, numbers, inZone: [], inIds: [], inTargets: named.targets ? [] : undefined,
+    head: new Int32Array(names.length).fill(-1), nextOf: [], order: [], typesOf: new Uint16Array(names.length),
+    cuts: new Set<string>(), soas: [], cnames: [],
+  };
+  const { inZone, inIds, inTargets, head, nextOf, order, typesOf } = ix;
   const tail = new Int32Array(names.length);
-  const nextOf: number[] = [];
-  const order: number[] = [];
-  /** Per name number, the types it owns (TYPE_BIT). */
-  const typesOf = new Uint16Array(names.length);
-  // Gathered on the way, so that the checks below need not read every record again.
-  const cuts = new Set<string>();
-  const soas: RR[] = [];
-  const cnames: RR[] = [];
   for (let i = 0; i < records.length; i++) {
     const rr = records[i]!;
     const id = named.ids[i]!;
@@ -200,58 +216,70 @@ export function checkZone(origin: string, mainFile: string, records: readonly RR
     } else nextOf[tail[id]!] = j;
     tail[id] = j;
     typesOf[id] |= TYPE_BIT[rr.type];
-    if (rr.type === 'NS' && rr.name !== origin) cuts.add(rr.name);
-    else if (rr.type === 'SOA') soas.push(rr);
-    else if (rr.type === 'CNAME') cnames.push(rr);
+    if (rr.type === 'NS' && rr.name !== origin) ix.cuts.add(rr.name);
+    else if (rr.type === 'SOA') ix.soas.push(rr);
+    else if (rr.type === 'CNAME') ix.cnames.push(rr);
   }
-  /** The number of a name that owns records in the zone, else -1. */
-  const owned = (name: string): number => {
-    const id = numbers.get(name);
-    return id === undefined || head[id] === -1 ? -1 : id;
-  };
-  const first = (id: number, type: RR['type']): RR | undefined => {
-    if (id < 0) return undefined;
-    for (let j = head[id]!; j >= 0; j = nextOf[j]!) if (inZone[j]!.type === type) return inZone[j];
-    return undefined;
-  };
-  const hasAddress = (id: number): boolean => id >= 0 && (typesOf[id]! & ADDRESS_BITS) !== 0;
-  const hasCname = (id: number): boolean => id >= 0 && (typesOf[id]! & TYPE_BIT.CNAME) !== 0;
+  return ix;
+}
 
-  // Zone cuts below the apex (`cuts`): names at or under them are not this zone's data (except glue).
-  const underCut = (name: string): boolean => {
-    if (cuts.size === 0) return false;
-    for (let n = name; n !== origin && n.includes('.'); n = n.slice(n.indexOf('.') + 1)) if (cuts.has(n)) return true;
-    return false;
-  };
+/** The number of a name that owns records in the zone, else -1. */
+function owned(ix: ZoneIndex, name: string): number {
+  const id = ix.numbers.get(name);
+  return id === undefined || ix.head[id] === -1 ? -1 : id;
+}
 
+function first(ix: ZoneIndex, id: number, type: RR['type']): RR | undefined {
+  if (id < 0) return undefined;
+  for (let j = ix.head[id]!; j >= 0; j = ix.nextOf[j]!) if (ix.inZone[j]!.type === type) return ix.inZone[j];
+  return undefined;
+}
+
+const hasAddress = (ix: ZoneIndex, id: number): boolean => id >= 0 && (ix.typesOf[id]! & ADDRESS_BITS) !== 0;
+const hasCname = (ix: ZoneIndex, id: number): boolean => id >= 0 && (ix.typesOf[id]! & TYPE_BIT.CNAME) !== 0;
+
+/** Zone cuts below the apex (`cuts`): names at or under them are not this zone's data (except glue). */
+function underCut(ix: ZoneIndex, name: string): boolean {
+  if (ix.cuts.size === 0) return false;
+  for (let n = name; n !== ix.origin && n.includes('.'); n = n.slice(n.indexOf('.') + 1)) if (ix.cuts.has(n)) return true;
+  return false;
+}
+
+function checkApex(ix: ZoneIndex, mainFile: string, errors: ZoneProblem[]): void {
+  const { origin, soas } = ix;
   const apexSoa = soas.filter((r) => r.name === origin);
   for (const s of soas) if (s.name !== origin) errors.push(at(s, `SOA record not at top of zone (${s.name})`));
   if (apexSoa.length === 0) errors.push({ file: mainFile, line: 1, message: `zone ${origin} has no SOA record at its apex` });
   for (const s of apexSoa.slice(1)) errors.push(at(s, `${origin}: more than one SOA record (multiple RRs of singleton type)`));
-  if (!first(owned(origin), 'NS')) errors.push({ file: mainFile, line: apexSoa[0]?.line ?? 1, message: `zone ${origin} has no NS records at its apex` });
+  if (!first(ix, owned(ix, origin), 'NS')) errors.push({ file: mainFile, line: apexSoa[0]?.line ?? 1, message: `zone ${origin} has no NS records at its apex` });
+}
 
-  if (cnames.length > 0) {
-    for (const id of order) {
-      if (!hasCname(id)) continue;
-      const list: RR[] = [];
-      for (let j = head[id]!; j >= 0; j = nextOf[j]!) list.push(inZone[j]!);
-      const name = names[id]!;
-      const own = list.filter((r) => r.type === 'CNAME');
-      if (own.length !== list.length) {
-        const late = list.reduce((a, b) => (b.line > a.line && b.file === a.file ? b : a));
-        errors.push(at(late, `${name}: CNAME and other data`));
-      }
-      for (const c of own.slice(1)) errors.push(at(c, `${name}: more than one CNAME record`));
+/** CNAME and other data at one name; more than one CNAME at a name. */
+function checkCnameOwners(ix: ZoneIndex, errors: ZoneProblem[]): void {
+  if (ix.cnames.length === 0) return;
+  const { head, nextOf, inZone, names } = ix;
+  for (const id of ix.order) {
+    if (!hasCname(ix, id)) continue;
+    const list: RR[] = [];
+    for (let j = head[id]!; j >= 0; j = nextOf[j]!) list.push(inZone[j]!);
+    const name = names[id]!;
+    const own = list.filter((r) => r.type === 'CNAME');
+    if (own.length !== list.length) {
+      const late = list.reduce((a, b) => (b.line > a.line && b.file === a.file ? b : a));
+      errors.push(at(late, `${name}: CNAME and other data`));
     }
+    for (const c of own.slice(1)) errors.push(at(c, `${name}: more than one CNAME record`));
   }
+}
 
-  const cnameOf = (n: string): RR | undefined => first(owned(n), 'CNAME');
+function checkCnameLoops(ix: ZoneIndex, errors: ZoneProblem[]): void {
+  const { origin } = ix;
   const looped = new Set<string>();
-  for (const rr of cnames) {
+  for (const rr of ix.cnames) {
     if (rr.type === 'CNAME' && !looped.has(rr.name)) {
       const path: string[] = [rr.name];
       for (let t = rr.data.target; isInZone(t, origin); ) {
-        const next = cnameOf(t);
+        const next = first(ix, owned(ix, t), 'CNAME');
         if (!next || next.type !== 'CNAME') break;
         if (path.includes(t)) {
           for (const n of path) looped.add(n);
@@ -263,9 +291,13 @@ export function checkZone(origin: string, mainFile: string, records: readonly RR
       }
     }
   }
+}
 
+/** Per record: check-names of A/AAAA/MX owners, and the target of NS, CNAME, NAPTR, SRV and MX. */
+function checkRecords(ix: ZoneIndex, errors: ZoneProblem[], warnings: ZoneProblem[]): void {
+  const { origin, inZone, inIds, inTargets, head } = ix;
   /** Per name number: 1 a host name (check-names), 2 not, 0 not asked yet. */
-  const hostname = new Uint8Array(names.length);
+  const hostname = new Uint8Array(ix.names.length);
   for (let j = 0; j < inZone.length; j++) {
     const rr = inZone[j]!;
     if (rr.type === 'A' || rr.type === 'AAAA' || rr.type === 'MX') {
@@ -279,21 +311,36 @@ export function checkZone(origin: string, mainFile: string, records: readonly RR
     if (inTargets) {
       tid = inTargets[j]!;
       if (tid >= 0 && head[tid] === -1) tid = -1;
-    } else tid = owned(target);
+    } else tid = owned(ix, target);
     if (tid < 0 && !isInZone(target, origin)) continue;
     if (rr.type === 'NS') {
-      if (!hasAddress(tid)) errors.push(at(rr, `${rr.name}/${rr.type} '${target}' has no address records (A or AAAA)`));
+      if (!hasAddress(ix, tid)) errors.push(at(rr, `${rr.name}/${rr.type} '${target}' has no address records (A or AAAA)`));
       continue;
     }
-    if (underCut(target)) continue;
+    if (underCut(ix, target)) continue;
     if (rr.type === 'CNAME' || rr.type === 'NAPTR') {
       if (tid < 0) errors.push(at(rr, `${rr.name}/${rr.type} '${target}': target does not exist in the zone`));
-    } else if (hasCname(tid)) {
+    } else if (hasCname(ix, tid)) {
       warnings.push(at(rr, `${rr.name}/${rr.type} '${target}' is a CNAME (illegal)`));
-    } else if (!hasAddress(tid)) {
+    } else if (!hasAddress(ix, tid)) {
       errors.push(at(rr, `${rr.name}/${rr.type} '${target}' has no address records (A or AAAA)`));
     }
   }
+}
+
+/**
+ * Every semantic problem of one zone's (normalized) records. `named`: the
+ * owners' numbers (normalizeRecords's), else they are numbered here.
+ */
+export function checkZone(origin: string, mainFile: string, records: readonly RR[], named: Omit<NamedRecords, 'records'> = indexNames(records)):
+  { errors: ZoneProblem[]; warnings: ZoneProblem[] } {
+  const errors: ZoneProblem[] = [];
+  const warnings: ZoneProblem[] = [];
+  const ix = gather(origin, records, named, errors);
+  checkApex(ix, mainFile, errors);
+  checkCnameOwners(ix, errors);
+  checkCnameLoops(ix, errors);
+  checkRecords(ix, errors, warnings);
   return { errors, warnings };
 }
 
