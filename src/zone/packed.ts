@@ -104,11 +104,43 @@ function placedLately(list: readonly string[], name: string): boolean {
   return false;
 }
 
+/** The per-record columns of a zone and its names in order, before the name index is built. */
+interface Columns {
+  nameList: string[];
+  counts: number[];
+  owner: Uint32Array;
+  rtype: Uint16Array;
+  ttl: Uint32Array;
+  line: Uint32Array;
+  file: Uint16Array;
+  rdOff: Uint32Array;
+  rdata: string;
+  allFiles: string[];
+  /** Each SOA's index and its RDATA text with serial 0 (for the digest). */
+  soaJson: [number, string][];
+  soa: number;
+}
+
 /**
  * Pack checked records (every one inside `origin`, exactly one SOA at the
- * apex). `named`: the owners' numbers (the checks'), else they are numbered here.
+ * apex). `named`: the owners' numbers (the checks'), else they are numbered
+ * here. Each pass is a function of its own: one loop a function is compiled
+ * once, where one long function was compiled again at each loop it reached.
  */
 export function packZone(origin: string, records: readonly RR[], files: readonly string[], named: Pick<NamedRecords, 'ids' | 'index'> = indexNames(records)): PackedZoneData {
+  const c = columns(origin, records, files, named);
+  if (c.soa < 0) throw new ZoneError([{ file: files[0] ?? '', line: 0, message: `zone ${origin}: no SOA record at the apex` }]);
+  const digest = digestOf(c);
+  const { nameOff, nameRec, recIdx, slots } = nameIndex(c);
+  return {
+    origin, files: [...files], recFiles: c.allFiles, digest,
+    names: c.nameList.join(''), nameOff, slots, nameRec, recIdx, rtype: c.rtype, ttl: c.ttl, line: c.line, file: c.file,
+    owner: c.owner, rdata: c.rdata, rdOff: c.rdOff, soa: c.soa,
+  };
+}
+
+/** The records as columns; the names (owners, then the empty non-terminals above them) in order of first use. */
+function columns(origin: string, records: readonly RR[], files: readonly string[], named: Pick<NamedRecords, 'ids' | 'index'>): Columns {
   const fileIdx = new Map<string, number>(files.map((f, i) => [f, i]));
   const allFiles = [...files];
   const { ids, index } = named;
@@ -191,21 +223,32 @@ export function packZone(origin: string, records: readonly RR[], files: readonly
       soaJson.push([i, encodeRdata({ type: 'SOA', data: { ...rr.data, serial: 0 } })]);
     }
   }
-  if (soa < 0) throw new ZoneError([{ file: files[0] ?? '', line: 0, message: `zone ${origin}: no SOA record at the apex` }]);
   chunks.push(block.join(''));
-  const rdata = chunks.join('');
-  // The digest: names, owners, types, TTLs and RDATA (each SOA's with serial 0).
-  const hash = createHash('sha256').update(nameList.join('\n'));
+  return { nameList, counts, owner, rtype, ttl, line, file, rdOff, rdata: chunks.join(''), allFiles, soaJson, soa };
+}
+
+/** The digest: names, owners, types, TTLs and RDATA (each SOA's with serial 0). */
+function digestOf(c: Columns): string {
+  const { rdOff, rdata, soaJson } = c;
+  const n = c.owner.length;
+  const hash = createHash('sha256').update(c.nameList.join('\n'));
   const lens = new Uint32Array(n);
   for (let i = 0; i < n; i++) lens[i] = rdOff[i + 1]! - rdOff[i]!;
   for (const [i, zeroed] of soaJson) lens[i] = zeroed.length;
-  for (const a of [owner, rtype, ttl, lens]) hash.update(a);
+  for (const a of [c.owner, c.rtype, c.ttl, lens]) hash.update(a);
   let from = 0;
   for (const [i, zeroed] of soaJson) {
     hash.update(rdata.slice(from, rdOff[i])).update(zeroed);
     from = rdOff[i + 1]!;
   }
   hash.update(rdata.slice(from));
+  return hash.digest('hex');
+}
+
+/** Name offsets, each name's records (nameRec, recIdx) and the hash table of names (slots). */
+function nameIndex(c: Columns): { nameOff: Uint32Array; nameRec: Uint32Array; recIdx: Uint32Array; slots: Int32Array } {
+  const { nameList, counts, owner } = c;
+  const n = owner.length;
   const m = nameList.length;
   const nameOff = new Uint32Array(m + 1);
   const nameRec = new Uint32Array(m + 1);
@@ -224,10 +267,7 @@ export function packZone(origin: string, records: readonly RR[], files: readonly
     while (slots[s] !== -1) s = (s + 1) & (size - 1);
     slots[s] = k;
   }
-  return {
-    origin, files: [...files], recFiles: allFiles, digest: hash.digest('hex'),
-    names: nameList.join(''), nameOff, slots, nameRec, recIdx, rtype, ttl, line, file, owner, rdata, rdOff, soa,
-  };
+  return { nameOff, nameRec, recIdx, slots };
 }
 
 /** The ArrayBuffers of `d`, for postMessage's transfer list. */
