@@ -78,15 +78,18 @@ export function normalizeRecords(records: readonly RR[], named: Omit<NamedRecord
   { records: RR[]; ids: number[]; targets: number[] | undefined; warnings: ZoneProblem[] } {
   const warnings: ZoneProblem[] = [];
   const ids = named.ids;
-  // The RRsets, by number, in arrays rather than one object each: type, TTL so far, the run of its
-  // owner's records it was last seen in and that run's TTL, its first record, the next RRset of the
-  // owner (-1: none), and the presentation forms of its records once it has a second one.
-  const setType: RR['type'][] = [];
-  const setTtl: number[] = [];
-  const setRun: number[] = [];
-  const setRunTtl: number[] = [];
-  const setFirst: number[] = [];
-  const setNext: number[] = [];
+  // The RRsets, by number, in typed arrays sized for the worst case (one RRset a record) rather
+  // than one object each: type (TYPE_BIT), TTL so far, the run of its owner's records it was last
+  // seen in and that run's TTL, its first record, the next RRset of the owner (-1: none), and the
+  // presentation forms of its records once it has a second one.
+  const n = records.length;
+  const setType = new Uint16Array(n);
+  const setTtl = new Uint32Array(n);
+  const setRun = new Uint32Array(n);
+  const setRunTtl = new Uint32Array(n);
+  const setFirst = new Uint32Array(n);
+  const setNext = new Int32Array(n);
+  let sets = 0;
   const seen = new Map<number, RR[] | Set<string>>();
   /** The first RRset of each owner, by owner number; the others follow through setNext (a few per name). */
   const firstSet = new Int32Array(named.index.names.length).fill(-1);
@@ -94,11 +97,12 @@ export function normalizeRecords(records: readonly RR[], named: Omit<NamedRecord
   const outIds: number[] = [];
   const targets = named.targets;
   const outTargets: number[] | undefined = targets ? [] : undefined;
-  const setOf: number[] = [];
+  /** The RRset of each record of `out`. */
+  const setOf = new Uint32Array(n);
   let runOwner = -1;
   let run = 0;
   let atName = -1;
-  for (let i = 0; i < records.length; i++) {
+  for (let i = 0; i < n; i++) {
     const rr = records[i]!;
     const id = ids[i]!;
     if (id !== runOwner) {
@@ -106,22 +110,23 @@ export function normalizeRecords(records: readonly RR[], named: Omit<NamedRecord
       run++;
       atName = firstSet[id]!;
     }
+    const bit = TYPE_BIT[rr.type];
     let set = atName;
-    while (set >= 0 && setType[set] !== rr.type) set = setNext[set]!;
+    while (set >= 0 && setType[set] !== bit) set = setNext[set]!;
     if (set < 0) {
-      set = setType.length;
-      setType.push(rr.type);
-      setTtl.push(rr.ttl);
-      setRun.push(run);
-      setRunTtl.push(rr.ttl);
-      setFirst.push(i);
-      setNext.push(atName);
+      set = sets++;
+      setType[set] = bit;
+      setTtl[set] = rr.ttl;
+      setRun[set] = run;
+      setRunTtl[set] = rr.ttl;
+      setFirst[set] = i;
+      setNext[set] = atName;
       atName = set;
       firstSet[id] = set;
+      setOf[out.length] = set;
       out.push(rr);
       outIds.push(id);
       outTargets?.push(targets![i]!);
-      setOf.push(set);
       continue;
     }
     if (setRun[set] !== run) {
@@ -142,17 +147,17 @@ export function normalizeRecords(records: readonly RR[], named: Omit<NamedRecord
       if (known.has(key)) continue;
       known.add(key);
     }
+    setOf[out.length] = set;
     out.push(rr);
     outIds.push(id);
     outTargets?.push(targets![i]!);
-    setOf.push(set);
   }
   settleTtls(out, setOf, setTtl);
   return { records: out, ids: outIds, targets: outTargets, warnings };
 }
 
 /** Give each record its RRset's TTL (`setTtl` by RRset number, `setOf` by record). */
-function settleTtls(out: RR[], setOf: readonly number[], setTtl: readonly number[]): void {
+function settleTtls(out: RR[], setOf: Uint32Array, setTtl: Uint32Array): void {
   for (let i = 0; i < out.length; i++) {
     const rr = out[i]!;
     const ttl = setTtl[setOf[i]!]!;
@@ -176,7 +181,7 @@ interface ZoneIndex {
   inTargets: number[] | undefined;
   /** The records of each name (by number) as a list through `nextOf`, in order; the names in order of their first record. */
   head: Int32Array;
-  nextOf: number[];
+  nextOf: Int32Array;
   order: number[];
   /** Per name number, the types it owns (TYPE_BIT). */
   typesOf: Uint16Array;
@@ -192,7 +197,7 @@ function gather(origin: string, records: readonly RR[], named: Omit<NamedRecords
   const inside = new Uint8Array(names.length);
   const ix: ZoneIndex = {
     origin, names, numbers, inZone: [], inIds: [], inTargets: named.targets ? [] : undefined,
-    head: new Int32Array(names.length).fill(-1), nextOf: [], order: [], typesOf: new Uint16Array(names.length),
+    head: new Int32Array(names.length).fill(-1), nextOf: new Int32Array(records.length), order: [], typesOf: new Uint16Array(names.length),
     cuts: new Set<string>(), soas: [], cnames: [],
   };
   const { inZone, inIds, inTargets, head, nextOf, order, typesOf } = ix;
@@ -209,7 +214,7 @@ function gather(origin: string, records: readonly RR[], named: Omit<NamedRecords
     inZone.push(rr);
     inIds.push(id);
     inTargets?.push(named.targets![i]!);
-    nextOf.push(-1);
+    nextOf[j] = -1;
     if (head[id] === -1) {
       head[id] = j;
       order.push(id);
