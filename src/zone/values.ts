@@ -63,12 +63,38 @@ export function parseCharText(raw: string): string {
 }
 
 const LABEL_CHAR = /^[\x21-\x7e]$/;
-/** The common case, checked without a per-character loop: no escapes, no empty labels. */
-const PLAIN_NAME = /^[A-Za-z0-9_*-]{1,63}(\.[A-Za-z0-9_*-]{1,63})*\.?$/;
 
-function plainName(raw: string, origin: string): string {
+/**
+ * The common case, checked in one pass (what /^[A-Za-z0-9_*-]{1,63}(\.[A-Za-z0-9_*-]{1,63})*\.?$/
+ * matches): no escapes, no empty labels, labels of at most 63 characters.
+ * 0: not such a name; 1: such a name in lower case; 2: such a name with capitals.
+ */
+function plainKind(raw: string): number {
+  const n = raw.length;
+  if (n === 0) return 0;
+  let label = 0;
+  let upper = false;
+  for (let i = 0; i < n; i++) {
+    const c = raw.charCodeAt(i);
+    if (c === 46) { // '.'
+      if (label === 0) return 0;
+      label = 0;
+      continue;
+    }
+    // a-z 0-9 - _ *
+    if ((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 95 || c === 42) {
+      // allowed as is
+    } else if (c >= 65 && c <= 90) upper = true;
+    else return 0;
+    if (++label > 63) return 0;
+  }
+  return upper ? 2 : 1;
+}
+
+function plainName(raw: string, origin: string, upper: boolean): string {
   const absolute = raw.endsWith('.');
-  let name = (absolute ? raw.slice(0, -1) : raw).toLowerCase();
+  let name = absolute ? raw.slice(0, -1) : raw;
+  if (upper) name = name.toLowerCase();
   // join, not +: one flat string, rather than a pair that keeps the token (and the file's text) alive.
   if (!absolute && origin !== '') name = [name, origin].join('.');
   if (wireLength(name) > 255) throw new ValueError(`name '${raw}' is ${wireLength(name)} octets in wire form (at most 255)`);
@@ -83,7 +109,8 @@ function plainName(raw: string, origin: string): string {
 export function parseName(raw: string, origin: string): string {
   if (raw === '@') return origin;
   if (raw === '.') return '';
-  if (PLAIN_NAME.test(raw)) return plainName(raw, origin);
+  const kind = plainKind(raw);
+  if (kind !== 0) return plainName(raw, origin, kind === 2);
   const labels: string[] = [];
   let label = '';
   let absolute = false;

@@ -27,4 +27,17 @@ describe('zone values', () => {
     expect(() => parseName('a\\.b', 'example.com')).to.throw(ValueError, /escaped '\.'/);
     expect(() => parseName('a b', 'example.com')).to.throw(ValueError);
   });
+
+  it('names: the plain form (letters, digits, - _ *) read in one pass agrees with the general one', () => {
+    expect(parseName('_sip._UDP.Pool-1', 'example.com')).to.equal('_sip._udp.pool-1.example.com');
+    expect(parseName('*.Wild', 'example.com')).to.equal('*.wild.example.com');
+    expect(parseName('h0.example.com.', 'x')).to.equal('h0.example.com');
+    expect(parseName('www', '')).to.equal('www');
+    expect(parseName('a'.repeat(63), 'example.com')).to.equal(`${'a'.repeat(63)}.example.com`);
+    expect(() => parseName('a'.repeat(64), 'example.com')).to.throw(ValueError, /64 octets \(at most 63\)/);
+    expect(() => parseName('a..b', 'example.com')).to.throw(ValueError, /empty label/);
+    expect(() => parseName('.a', 'example.com')).to.throw(ValueError, /empty label/);
+    expect(() => parseName('a..', 'example.com')).to.throw(ValueError, /empty label/);
+    expect(() => parseName(`${'a'.repeat(63)}.`.repeat(4), '')).to.throw(ValueError, /at most 255/);
+  });
 });
