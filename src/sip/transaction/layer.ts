@@ -165,11 +165,6 @@ export class TransactionLayer implements TransportSink {
     return this.retired.size;
   }
 
-  /** Bytes the records take (their chunks and lookup table). */
-  get retiredBytes(): number {
-    return this.retired.bytes;
-  }
-
   /**
    * Starts a client transaction for `req` (its top Via carries a fresh branch); undefined when
    * the table is full. `upstream`: where the proxy's server transaction sends responses (2xx
