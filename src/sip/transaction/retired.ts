@@ -17,8 +17,8 @@
  * they were made, so each lifetime is a FIFO log of records written end to
  * end into fixed-size byte chunks (a chunk is released once its last record
  * expired; a few are kept for reuse), and one open-addressing table of
- * positions, in typed arrays, finds a record by a hash of its key (the key
- * bytes are compared, so colliding keys are told apart). Nothing here is on
+ * positions, in typed arrays, finds a record by a seeded hash of its key
+ * (the key bytes are compared, so colliding keys are told apart). Nothing here is on
  * the garbage-collected heap but the chunk and table objects themselves.
  *
  *   record: at f64 | hash u32 | flags u8 | remoteLen u8 | keyLen u32 | lastLen u32 | key | last | remote
@@ -29,6 +29,7 @@
  * is gone exactly when its time comes (as a timer of the clock would fire).
  * May import: shared, sip/transport.
  */
+import { randomBytes } from 'node:crypto';
 import type { Clock, TimerHandle } from '../../shared/clock.js';
 import type { Protocol, Remote } from '../transport/types.js';
 
@@ -38,7 +39,7 @@ export type RetiredState = 'accepted' | 'completed';
 export interface RetiredOptions {
   /** Bytes per chunk (at most 2^20; a record larger than a chunk gets a chunk of its own). Default 1 MiB. */
   chunkBytes?: number;
-  /** The key hash (tests force collisions with it). Default FNV-1a over the UTF-16 code units. */
+  /** The key hash (tests force collisions with it). Default keyHash with a random seed per instance. */
   hash?: (key: string) => number;
 }
 
@@ -59,10 +60,19 @@ const MAX_LANES = 256;
 const SPARE_CHUNKS = 4;
 const MIN_TABLE = 1024;
 
-/** FNV-1a, 32 bits, over the key's UTF-16 code units. */
-export function keyHash(key: string): number {
-  let h = 0x811c9dc5;
+/**
+ * FNV-1a over the key's UTF-16 code units from a seeded start, then murmur3's finalizer (the
+ * table uses the low bits). The seed is random per instance: keys are chosen by the peers (the
+ * branch), and keys made to collide under a known hash would make every lookup walk them all.
+ */
+export function keyHash(key: string, seed: number): number {
+  let h = (0x811c9dc5 ^ seed) >>> 0;
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return h >>> 0;
 }
 
@@ -110,7 +120,8 @@ export class RetiredRecords {
     opts: RetiredOptions = {},
   ) {
     this.chunkBytes = Math.min(opts.chunkBytes ?? OFF_SPAN, OFF_SPAN);
-    this.hash = opts.hash ?? keyHash;
+    const seed = randomBytes(4).readUInt32LE(0);
+    this.hash = opts.hash ?? ((key) => keyHash(key, seed));
   }
 
   /** Records held. */

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { FakeClock } from '../../../../src/shared/clock.js';
-import { RetiredRecords, type RetiredKind, type RetiredState } from '../../../../src/sip/transaction/retired.js';
+import { keyHash, RetiredRecords, type RetiredKind, type RetiredState } from '../../../../src/sip/transaction/retired.js';
 import type { Remote } from '../../../../src/sip/transport/types.js';
 
 function lcg(seed: number): () => number {
@@ -173,6 +173,19 @@ describe('sip/transaction/retired (records of answered transactions, in byte chu
     expect(r.size).to.equal(0);
     expect(clock.timerCount).to.equal(0);
     expect(r.bytes).to.be.below(64 * 1024); // the table shrank back, a few spare chunks
+  });
+
+  it('the key hash depends on a seed: keys sharing a table slot under one seed are spread under another', () => {
+    const keys = Array.from({ length: 4096 }, (_, i) => `z9hG4bK-${i}|127.0.0.50:5070|INVITE`);
+    const slot = (k: string, seed: number) => keyHash(k, seed) & 1023;
+    const crowd = keys.filter((k) => slot(k, 1) === slot(keys[0]!, 1));
+    expect(crowd.length).to.be.above(1);
+    expect(new Set(crowd.map((k) => slot(k, 2))).size).to.be.above(crowd.length / 2);
+    expect(keyHash(keys[0]!, 7)).to.equal(keyHash(keys[0]!, 7));
+    // sequential keys fill the 1024 slots evenly (no slot with more than 16 of 4096)
+    const per = new Map<number, number>();
+    for (const k of keys) per.set(slot(k, 3), (per.get(slot(k, 3)) ?? 0) + 1);
+    expect(Math.max(...per.values())).to.be.at.most(16);
   });
 
   it('clear forgets every record and the timer', () => {
