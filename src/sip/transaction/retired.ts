@@ -39,8 +39,10 @@ export type RetiredState = 'accepted' | 'completed';
 export interface RetiredOptions {
   /** Bytes per chunk (at most 2^20; a record larger than a chunk gets a chunk of its own). Default 1 MiB. */
   chunkBytes?: number;
-  /** The key hash (tests force collisions with it). Default keyHash with a random seed per instance. */
-  hash?: (key: string) => number;
+  /** Bits of the key hash kept (tests force collisions with few or none). Default all 32. */
+  hashMask?: number;
+  /** Seed of the key hash. Default: random per instance. */
+  seed?: number;
 }
 
 const HEADER = 22;
@@ -67,7 +69,13 @@ const MIN_TABLE = 1024;
  */
 export function keyHash(key: string, seed: number): number {
   let h = (0x811c9dc5 ^ seed) >>> 0;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  let any = 0;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    any |= c;
+    h = Math.imul(h ^ c, 0x01000193);
+  }
+  keyWide = any > 0xff;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
@@ -76,10 +84,8 @@ export function keyHash(key: string, seed: number): number {
   return h >>> 0;
 }
 
-function isLatin1(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0xff) return false;
-  return true;
-}
+/** Set by keyHash: the key has a code unit above 0xff (it is stored as UTF-8, not latin1). */
+let keyWide = false;
 
 /** The records of one lifetime: a FIFO of records written end to end over a list of chunks. */
 interface Lane {
@@ -98,7 +104,8 @@ interface Lane {
 
 export class RetiredRecords {
   private readonly chunkBytes: number;
-  private readonly hash: (key: string) => number;
+  private readonly seed: number;
+  private readonly hashMask: number;
   private readonly lanes: Lane[] = [];
   private readonly laneByMs = new Map<number, Lane>();
   private readonly spare: Buffer[] = [];
@@ -120,8 +127,8 @@ export class RetiredRecords {
     opts: RetiredOptions = {},
   ) {
     this.chunkBytes = Math.min(opts.chunkBytes ?? OFF_SPAN, OFF_SPAN);
-    const seed = randomBytes(4).readUInt32LE(0);
-    this.hash = opts.hash ?? ((key) => keyHash(key, seed));
+    this.seed = opts.seed ?? randomBytes(4).readUInt32LE(0);
+    this.hashMask = opts.hashMask ?? 0xffffffff;
   }
 
   /** Records held. */
@@ -150,7 +157,9 @@ export class RetiredRecords {
    */
   add(kind: RetiredKind, key: string, state: RetiredState, lifetimeMs: number, last?: Buffer, remote?: Remote): void {
     const at = this.clock.now() + lifetimeMs;
-    const latin1 = isLatin1(key);
+    // one pass over the key (a concatenation: each character read walks it), for the hash and the width
+    const h = (keyHash(key, this.seed) & this.hashMask) >>> 0;
+    const latin1 = !keyWide;
     const keyLen = latin1 ? key.length : Buffer.byteLength(key, 'utf8');
     const lastLen = last ? last.length : 0;
     const remoteLen = remote ? 4 + (remote.conn !== undefined ? 8 : 0) + Math.min(remote.address.length, 243) : 0;
@@ -161,7 +170,6 @@ export class RetiredRecords {
     const off = lane.tailOff;
     lane.tailOff += size;
     lane.ends[lane.ends.length - 1] = lane.tailOff;
-    const h = this.hash(key) >>> 0;
     let flags = (kind === 'client' ? F_CLIENT : 0) | (state === 'completed' ? F_COMPLETED : 0);
     if (!latin1) flags |= F_UTF8;
     if (last) flags |= F_LAST;
@@ -198,7 +206,7 @@ export class RetiredRecords {
    */
   find(kind: RetiredKind, key: string): boolean {
     if (this.total === 0) return false;
-    const h = this.hash(key) >>> 0;
+    const h = (keyHash(key, this.seed) & this.hashMask) >>> 0;
     const want = kind === 'client' ? F_CLIENT : 0;
     const slots = this.slots;
     const mask = this.mask;
