@@ -2,7 +2,7 @@
  * shared/timer-lanes: many timers over one timer of an underlying Clock.
  *
  * Where timers are many and mostly of a few fixed durations (SIP transaction
- * timers A-M and the per-hop timer, the expiry of retired transactions),
+ * timers A-M and the per-hop timer),
  * timers of one duration fall due in the order they were set. So they are
  * kept in one FIFO lane per duration, a cancel only marks the entry, and one
  * timer of the underlying clock is armed for the earliest live head (as

@@ -497,9 +497,10 @@ export class ProxyCore implements TransactionUser {
     const inv = this.opts.layer.findInviteFor(req);
     if (!inv) return this.reply(st, 481);
     this.reply(st, 200);
+    if (inv === 'answered') return; // only its record is left: nothing to cancel
     const ctx = inv.context;
     if (ctx instanceof Forwarding) ctx.cancel();
-    else if (ctx instanceof PendingResolve && !ctx.cancelled && 'respond' in inv) {
+    else if (ctx instanceof PendingResolve && !ctx.cancelled) {
       ctx.cancelled = true;
       this.respond(inv, makeResponse(inv.request, 487));
     }

@@ -12,7 +12,7 @@ import { systemClock, type Clock } from '../../shared/clock.js';
 import { encode, type DecodeFailure, type SipMessage, type SipRequest, type SipResponse, type SipVia } from '../codec/codec.js';
 import { branchOf, fromTag, isRfc3261Branch, makeResponse } from '../codec/messages.js';
 import { ClientTransaction, type ClientTransactionUser } from './client.js';
-import { Retired, RetiredExpiry } from './retired.js';
+import { RetiredRecords } from './retired.js';
 import { LaneClock } from '../../shared/timer-lanes.js';
 import { ServerTransaction } from './server.js';
 import { DEFAULT_TIMERS, type Sender, type TimerConfig, type TransactionEnv } from './timers.js';
@@ -104,9 +104,10 @@ export class TransactionLayer implements TransportSink {
   readonly timerClock: LaneClock;
   readonly timers: TimerConfig;
   readonly counters: TransactionCounters = { retransmissionsSent: 0, retransmissionsAbsorbed: 0, rejectedTableFull: 0 };
-  private readonly servers = new Map<string, ServerTransaction | Retired>();
-  private readonly clients = new Map<string, ClientTransaction | Retired>();
-  private readonly expiry: RetiredExpiry;
+  /** Live transactions; once one only absorbs retransmissions, its key moves to `retired`. */
+  private readonly servers = new Map<string, ServerTransaction>();
+  private readonly clients = new Map<string, ClientTransaction>();
+  private readonly retired: RetiredRecords;
   private readonly max: number;
   private readonly env: TransactionEnv;
   private user: TransactionUser | undefined;
@@ -126,38 +127,30 @@ export class TransactionLayer implements TransportSink {
       },
       retire: (kind, key, state, lifetimeMs, last, dest, upstream) => {
         const table: Map<string, unknown> = kind === 'server' ? this.servers : this.clients;
-        if (lifetimeMs <= 0) {
-          table.delete(key);
-          return;
-        }
-        // The key is rebuilt as one flat string: as built it is a concatenation whose parts are
-        // slices of the request's text, and a slice keeps the whole text alive for 64*T1.
-        const flat = (' ' + key).slice(1);
-        const r = new Retired(kind, flat, state, this.clock.now() + lifetimeMs, last?.toString('latin1'), dest, upstream);
         table.delete(key);
-        table.set(flat, r);
-        this.expiry.add(r, lifetimeMs);
+        // the record copies the key and the response bytes: neither the request's text nor the
+        // pool slab the response was encoded into stays alive for 64*T1
+        if (lifetimeMs > 0) this.retired.add(kind, key, state, lifetimeMs, last, last ? dest : upstream);
       },
       retransmitted: () => {
         this.counters.retransmissionsSent++;
       },
     };
-    this.expiry = new RetiredExpiry(this.clock, (r) => {
-      const table: Map<string, unknown> = r.kind === 'server' ? this.servers : this.clients;
-      if (table.get(r.key) === r) table.delete(r.key);
-    });
+    this.retired = new RetiredRecords(this.clock);
   }
 
   setUser(user: TransactionUser): void {
     this.user = user;
   }
 
+  /** Server transactions held, records included. */
   get serverCount(): number {
-    return this.servers.size;
+    return this.servers.size + this.retired.count('server');
   }
 
+  /** Client transactions held, records included. */
   get clientCount(): number {
-    return this.clients.size;
+    return this.clients.size + this.retired.count('client');
   }
 
   /** Server transactions still waiting for their final response (a scan: for metrics and shutdown, not per message). */
@@ -169,7 +162,7 @@ export class TransactionLayer implements TransportSink {
 
   /** Transactions held as compact records (absorbing retransmissions only): part of serverCount + clientCount. */
   get retiredCount(): number {
-    return this.expiry.size;
+    return this.retired.size;
   }
 
   /**
@@ -178,12 +171,12 @@ export class TransactionLayer implements TransportSink {
    * retransmissions go there after the transaction is Accepted).
    */
   sendRequest(req: SipRequest, dest: Remote, user: ClientTransactionUser, upstream?: Remote): ClientTransaction | undefined {
-    if (this.clients.size >= this.max) {
+    if (this.clientCount >= this.max) {
       this.counters.rejectedTableFull++;
       return undefined;
     }
     const key = branchOf(req.headers.via[0]) + '|' + req.method;
-    if (this.clients.has(key)) return undefined;
+    if (this.clients.has(key) || this.retired.has('client', key)) return undefined;
     const ct = new ClientTransaction(this.env, key, req, dest, user, upstream);
     this.clients.set(key, ct);
     ct.start();
@@ -207,9 +200,10 @@ export class TransactionLayer implements TransportSink {
     this.opts.sender.send(dest, data);
   }
 
-  /** The INVITE server transaction a CANCEL refers to (§9.2), or its record once it was answered. */
-  findInviteFor(cancel: SipRequest): ServerTransaction | Retired | undefined {
-    return this.servers.get(serverKey(cancel, 'INVITE'));
+  /** The INVITE server transaction a CANCEL refers to (§9.2), 'answered' once only its record is left. */
+  findInviteFor(cancel: SipRequest): ServerTransaction | 'answered' | undefined {
+    const key = serverKey(cancel, 'INVITE');
+    return this.servers.get(key) ?? (this.retired.has('server', key) ? 'answered' : undefined);
   }
 
   // ---- TransportSink ----
@@ -241,15 +235,21 @@ export class TransactionLayer implements TransportSink {
     const existing = this.servers.get(key);
     if (existing) {
       this.counters.retransmissionsAbsorbed++;
-      if (existing instanceof ServerTransaction) existing.receiveRetransmission();
-      else if (existing.last && existing.dest) {
+      existing.receiveRetransmission();
+      return;
+    }
+    if (this.retired.find('server', key)) {
+      this.counters.retransmissionsAbsorbed++;
+      const last = this.retired.lastFound();
+      const dest = this.retired.remoteFound();
+      if (last && dest) {
         this.counters.retransmissionsSent++;
-        this.opts.sender.send(existing.dest, Buffer.from(existing.last, 'latin1'));
+        this.opts.sender.send(dest, last);
       }
       return;
     }
     const dest = responseDestination(via, remote);
-    if (this.servers.size >= this.max) {
+    if (this.serverCount >= this.max) {
       this.counters.rejectedTableFull++;
       this.sendStateless(makeResponse(req, 503, 'Service Unavailable', { 'retry-after': '5' }), dest);
       return;
@@ -261,14 +261,15 @@ export class TransactionLayer implements TransportSink {
 
   private onResponseIn(res: SipResponse, remote: Remote): void {
     const b = branchOf(res.headers.via[0]);
-    const ct = b === undefined ? undefined : this.clients.get(b + '|' + res.headers.cseq.method);
-    if (ct instanceof ClientTransaction) {
+    const key = b === undefined ? undefined : b + '|' + res.headers.cseq.method;
+    const ct = key === undefined ? undefined : this.clients.get(key);
+    if (ct) {
       ct.receiveResponse(res);
       return;
     }
-    if (ct) {
+    if (key !== undefined && this.retired.find('client', key)) {
       // a record: 2xx retransmissions of an Accepted INVITE go upstream, the rest is absorbed
-      if (ct.state === 'accepted' && res.status < 300) this.user?.onStrayResponse(res, remote, ct.upstream);
+      if (this.retired.stateFound() === 'accepted' && res.status < 300) this.user?.onStrayResponse(res, remote, this.retired.remoteFound());
       else this.counters.retransmissionsAbsorbed++;
       return;
     }
@@ -277,10 +278,10 @@ export class TransactionLayer implements TransportSink {
 
   /** Ends every transaction (shutdown). */
   clear(): void {
-    for (const st of [...this.servers.values()]) if (st instanceof ServerTransaction) st.terminate();
-    for (const ct of [...this.clients.values()]) if (ct instanceof ClientTransaction) ct.terminate();
+    for (const st of [...this.servers.values()]) st.terminate();
+    for (const ct of [...this.clients.values()]) ct.terminate();
     this.servers.clear();
     this.clients.clear();
-    this.expiry.clear();
+    this.retired.clear();
   }
 }

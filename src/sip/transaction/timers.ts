@@ -31,7 +31,7 @@ export interface TransactionEnv {
   onEnd(kind: 'server' | 'client', key: string, tx: object): void;
   /**
    * The transaction only absorbs retransmissions from now on: its table entry becomes a
-   * compact record (sip/transaction-retired) for `lifetimeMs` (0: dropped at once).
+   * compact record (sip/transaction/retired) for `lifetimeMs` (0: dropped at once).
    * `last`/`dest`: the response resent on a retransmitted request; `upstream`: where 2xx
    * retransmissions of an Accepted INVITE client transaction go.
    */
