@@ -207,6 +207,11 @@ export class TransactionLayer implements TransportSink {
     this.opts.sender.send(dest, data);
   }
 
+  /** True when a server transaction (or its record) is held under `key` (serverKey's form: branch|host:port|method). */
+  hasServer(key: string): boolean {
+    return this.servers.has(key);
+  }
+
   /** The INVITE server transaction a CANCEL refers to (§9.2), or its record once it was answered. */
   findInviteFor(cancel: SipRequest): ServerTransaction | Retired | undefined {
     return this.servers.get(serverKey(cancel, 'INVITE'));
