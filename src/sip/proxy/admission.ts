@@ -5,30 +5,34 @@
  * a target by admitting fewer new out-of-dialog requests from user agents,
  * a latency-targeted token bucket in the manner of Clearwater's load monitor:
  *
- *             lateness > target (two looks in a row, EVAL_MS apart)
+ *             lateness > target and the loop busy (two looks in a row, EVAL_MS apart)
  *   ┌──────┐ ─────────────────────────────────────────► ┌─────────────────────────────┐
  *   │ open │    rate := admitted rate × decrease         │ limiting(rate, token bucket) │
  *   └──────┘ ◄───────────────────────────────────────── └─────────────────────────────┘
- *             lateness < target/2 and nothing shed          every period (2 s), at most one change
- *                                                           (a decrease sooner while lateness > 2 × target and rising):
- *             for QUIET_PERIODS periods in a row              lateness > target, not already falling:
+ *             lateness < target/2 and nothing shed          every period (2 s), at most one change:
+ *             for QUIET_PERIODS periods in a row              lateness > target, the loop busy, not falling:
  *                                                               rate := min(rate, admitted) × clamp(1 - lateness/period, .5, .9)
  *                                                             lateness < 0.8 × target and requests were shed
- *                                                             (the rate is in use): rate += step (additive;
- *                                                             a quarter step just under the last saturated
- *                                                             rate, max(step, rate/10) elsewhere)
+ *                                                             (the rate is in use): rate := rate × BUSY_TARGET /
+ *                                                             utilisation (at most × MAX_RISE, at least + step);
+ *                                                             at full utilisation + step/4 while lateness < target/4
  *
- * The pitfalls of such controllers are avoided: the rate only rises while
- * demand exceeds it (a rate nobody uses is not raised, so a later burst does
- * not find a huge allowance), it changes at most once a period (the effect
- * of one change is seen before the next; the one exception is a brake every
- * EVAL_MS while work is more than twice as late as the target and getting
- * later, as at the onset of a surge), and it does not decrease again
- * while the lateness is already falling (the backlog of before the last
- * decrease is draining). Only `admit()` is on the hot path: one comparison
- * while open, a token-bucket refill while limiting.
- * Entering and leaving `limiting` is logged once each (SIP_OVERLOAD_ADAPTIVE,
- * SIP_OVERLOAD_ADAPTIVE_END). May import: shared.
+ * "Busy": the event loop's utilisation (the share of wall time it was not
+ * idle in the poll) was at least BUSY_MIN; lateness while the loop idles is
+ * the machine starving the process, which refusing work would not mend.
+ * The increase uses the utilisation as the headroom left: at 25% busy the
+ * rate can double at once, near 95% only a small step is taken, so the knee
+ * (a queue empty below capacity grows without bound above it) is approached
+ * from below. The pitfalls of such controllers are avoided: the rate only
+ * rises while demand exceeds it (a rate nobody uses is not raised, so a later
+ * burst does not find a huge allowance), it changes at most once a period
+ * (the effect of one change is seen before the next), and it does not
+ * decrease while the lateness is falling (a backlog of before the last change
+ * is being read: lower than at the look before, or than at the last change).
+ * Only `admit()` and `shedNow()` are on the hot path: one comparison while
+ * open, a token-bucket refill while limiting. Entering and leaving `limiting`
+ * is logged once each (SIP_OVERLOAD_ADAPTIVE, SIP_OVERLOAD_ADAPTIVE_END).
+ * May import: shared.
  */
 import type { Clock, TimerHandle } from '../../shared/clock.js';
 import { logEvent, type Logger } from '../../shared/log.js';
