@@ -301,12 +301,13 @@ run_uac() {
 # "created=1200 ok=1200 failed=0 ...".
 finish_uac() {
   wait "$UAC_PID" 2>/dev/null
-  local rc=$? rtt
+  local rc=$? rtt counts
   rtt=$(ls "$UAC_DIR"/*_rtt.csv 2>/dev/null | head -1)
+  counts=$(ls "$UAC_DIR"/*_counts.csv 2>/dev/null | head -1)
   if [ ! -s "$UAC_DIR/stat.csv" ]; then
     die "sipp UAC did not run (exit $rc): $(tail -3 "$UAC_DIR/sipp.out")"
   fi
-  UAC_STATS=$(node "$BENCH_LIB_DIR/sipp-stats.mjs" "$UAC_DIR/stat.csv" $rtt) || die "cannot read the sipp statistics in $UAC_DIR"
+  UAC_STATS=$(node "$BENCH_LIB_DIR/sipp-stats.mjs" "$UAC_DIR/stat.csv" "$rtt" $counts) || die "cannot read the sipp statistics in $UAC_DIR"
 }
 
 # uac_stat NAME: one field of UAC_STATS.

@@ -6,6 +6,8 @@
 # SECONDS, stops srvproxy with SIGTERM so that node writes the profile, and
 # prints its summary (cpuprofile-top.mjs).
 #
+# UAC_SCENARIO names another UAC scenario of scripts/bench/sipp (e.g.
+# uac-rr-overload.xml, which acknowledges a 503 from overload control).
 # PROFILE=0 runs the same step without the profiler and prints only the
 # CPU and memory figures.
 # Usage: bash scripts/bench/profile-sip.sh [RATE=1500] [SECONDS=10] [OUT_DIR=${TMPDIR:-/tmp}/srvproxy-profiles]
@@ -36,7 +38,7 @@ sleep 1
 
 UAC_ADDR=127.0.0.140
 cpu0=$(cpu_seconds "$PROXY_PID")
-run_uac "uac-$RATE" uac-rr.xml "127.0.0.141:$PORT" "$RATE" $((RATE * SECS)) $((RATE * 4)) $((SECS + 30)) \
+run_uac "uac-$RATE" "${UAC_SCENARIO:-uac-rr.xml}" "127.0.0.141:$PORT" "$RATE" $((RATE * SECS)) $((RATE * 4)) $((SECS + 30)) \
   -recv_timeout 5000 -max_invite_retrans 4 -max_non_invite_retrans 4
 finish_uac
 cpu1=$(cpu_seconds "$PROXY_PID")

@@ -7,13 +7,17 @@
  *
  *   created=N ok=N failed=N retrans=N unexpected=N rate=CPS
  *   setups=N setup_max_ms=N setup_p99_ms=N setup_over_500ms=N setup_rate=CPS
+ *   completed=N refused=N
  *
  * `failed` is created - ok: a call that sipp counted as failed and a call
  * still unfinished when the run was stopped are both lost calls.
  * `setup_rate` is the rate at which calls were really set up (99% of the
  * setups over the time the 99th percentile one completed): it tells a run
  * that sipp or the proxy could not drive at the asked rate from a clean one.
- * Usage: node sipp-stats.mjs STAT.csv [RTT.csv]
+ * `completed` and `refused` come from the message counts (-trace_counts):
+ * the 200s received for the scenario's last request (the BYE: a call set up
+ * and ended), and the 503s received.
+ * Usage: node sipp-stats.mjs STAT.csv [RTT.csv|""] [COUNTS.csv]
  */
 import fs from 'node:fs';
 
@@ -22,7 +26,7 @@ function fail(message) {
   process.exit(2);
 }
 
-const [statFile, rttFile] = process.argv.slice(2);
+const [statFile, rttFile, countsFile] = process.argv.slice(2);
 if (!statFile) fail('usage: sipp-stats.mjs STAT.csv [RTT.csv]');
 
 let text = '';
@@ -79,6 +83,28 @@ if (rttFile) {
   out.setup_max_ms = times.length ? times[times.length - 1] : 0;
   out.setup_p99_ms = times.length ? times[Math.min(times.length - 1, Math.floor(times.length * 0.99))] : 0;
   out.setup_over_500ms = times.filter((t) => t > 500).length;
+}
+
+if (countsFile) {
+  let rows2 = [];
+  try {
+    rows2 = fs.readFileSync(countsFile, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  } catch {
+    rows2 = [];
+  }
+  if (rows2.length >= 2) {
+    const names = rows2[0].split(';');
+    const values = rows2[rows2.length - 1].split(';');
+    let completed = 0;
+    let refused = 0;
+    names.forEach((n, i) => {
+      const v = Number(values[i]) || 0;
+      if (/^\d+_200_Recv$/.test(n)) completed = v; // the last 200 received: the BYE's
+      if (/^\d+_503_Recv$/.test(n)) refused += v;
+    });
+    out.completed = completed;
+    out.refused = refused;
+  }
 }
 
 process.stdout.write(

@@ -89,7 +89,7 @@ export function renderStatusBody(s: StatusDocument): string {
     '<p data-adaptive="', esc(a.state), '">',
     a.state === 'off'
       ? 'adaptive control off'
-      : 'adaptive control ' + esc(a.state) + (a.rate === null ? '' : ' at ' + esc(a.rate) + '/s') + ', lateness ' + esc(a.latenessMs) + ' ms (target ' + esc(a.targetMs) + ' ms, event loop ' + esc(a.loopDelayMs) + ' ms), ' + esc(a.shed) + ' shed, ' + esc(a.admitted) + ' admitted',
+      : 'adaptive control ' + esc(a.state) + (a.rate === null ? '' : ' at ' + esc(a.rate) + '/s') + ', lateness ' + esc(a.latenessMs) + ' ms (target ' + esc(a.targetMs) + ' ms, event loop ' + esc(a.loopDelayMs) + ' ms' + (a.utilization === null ? '' : ', ' + esc(Math.round(a.utilization * 100)) + '% busy') + '), ' + esc(a.shed) + ' shed, ' + esc(a.admitted) + ' admitted',
     '</p>',
   );
 

@@ -15,6 +15,8 @@ export interface AdmissionView {
   latenessMs: number;
   /** Event-loop delay over the last window, ms. */
   loopDelayMs: number;
+  /** Event-loop utilisation over the last window (0..1: the share of wall time not idle); null without a reading. */
+  utilization: number | null;
   /** New out-of-dialog requests from user agents admitted and shed (503) since start. */
   admitted: number;
   shed: number;

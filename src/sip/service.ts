@@ -4,7 +4,7 @@
  * stopped together. May import: shared, zone/types, sip/transport,
  * sip/transaction, sip/proxy, sip/prober.
  */
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
 import { systemClock, type Clock } from '../shared/clock.js';
 import type { HealthView, PairFeedback, Prober } from '../shared/health.js';
 import type { Logger } from '../shared/log.js';
@@ -68,6 +68,7 @@ export class SipService {
   readonly resolver: SipResolver | undefined;
 
   private readonly loopDelay: IntervalHistogram | undefined;
+  private elu: EventLoopUtilization | undefined;
 
   constructor(opts: SipServiceOptions) {
     const clock = opts.clock ?? systemClock;
@@ -94,6 +95,14 @@ export class SipService {
         layer.onMessage(msg, remote);
       },
       onBadMessage: (bad, remote) => layer.onBadMessage(bad, remote),
+      preview:
+        delayMs > 0
+          ? (buf, address, port) => {
+              const early = this.proxy.fastShed.preview(buf, address, port);
+              if (early) busyWait(delayMs / 4); // a refusal, as in the full path
+              return early;
+            }
+          : (buf, address, port) => this.proxy.fastShed.preview(buf, address, port),
     });
     this.resolver = opts.resolver === false ? undefined : new SipResolver(opts.resolver ?? {});
     this.proxy = new ProxyCore({
@@ -112,6 +121,7 @@ export class SipService {
       overloadCtrlDialogRate: opts.overloadCtrlDialogRate ?? 0,
       overloadTargetDelayMs: opts.overloadTargetDelayMs ?? 0,
       loopDelay: this.loopDelay ? () => this.readLoopDelay() : undefined,
+      utilization: adaptive ? () => this.readUtilization() : undefined,
       isDraining: opts.isDraining,
     });
     this.layer.setUser(this.proxy);
@@ -123,6 +133,14 @@ export class SipService {
     await this.transport.start();
     this.loopDelay?.enable();
     this.proxy.start();
+  }
+
+  /** Event-loop utilisation since the last read (share of wall time not idle in the poll). */
+  private readUtilization(): number {
+    const now = performance.eventLoopUtilization();
+    const u = this.elu ? performance.eventLoopUtilization(now, this.elu).utilization : 0;
+    this.elu = now;
+    return u;
   }
 
   /** Mean event-loop delay since the last read, ms (beyond the 10 ms sampling resolution). */

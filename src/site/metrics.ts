@@ -112,6 +112,7 @@ export function instanceMetrics(s: Sources): MetricFamily[] {
     gauge('srvproxy_sip_overload_admit_rate', 'new out-of-dialog requests per second the adaptive overload control admits while limiting (0 while it admits everything)', [], () => one(s.sip.proxy.admissionState.rate ?? 0)),
     gauge('srvproxy_sip_lateness_seconds', 'lateness of work over the last window: age of a UDP probe when read, or event-loop delay, the larger', [], () => one(s.sip.proxy.admissionState.latenessMs / 1000)),
     gauge('srvproxy_event_loop_delay_seconds', 'mean event-loop delay over the last window of the adaptive overload control', [], () => one(s.sip.proxy.admissionState.loopDelayMs / 1000)),
+    gauge('srvproxy_event_loop_utilization', 'share of wall time the event loop was not idle, over the last window of the adaptive overload control', [], () => one(s.sip.proxy.admissionState.utilization ?? 0)),
     counter('srvproxy_sip_relay_refused_total', 'requests refused because they named no pair (no open relay)', [], () => one(p.relayRefused)),
     gauge('srvproxy_sip_flows', 'flows back to user agents held now (registered through this instance, not expired, connection open), by transport', ['transport'], () => byLabel('transport', s.sip.proxy.flows.heldByTransport())),
     counter('srvproxy_sip_flow_requests_total', 'requests sent down a flow held here (RFC 5626)', [], () => one(s.sip.proxy.flows.counters.requests)),

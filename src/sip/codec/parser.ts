@@ -320,7 +320,7 @@ function parseVia(item: string): SipVia | undefined {
  * URI in <> has no LWS inside the brackets; an addr-spec (no <>) ends at the
  * first `;` and may not contain `,` `?` or LWS.
  */
-function parseAor(v: string): SipAor | undefined {
+export function parseAor(v: string): SipAor | undefined {
   const n = v.length;
   let name: string | undefined;
   let lt: number;

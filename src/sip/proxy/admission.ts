@@ -5,30 +5,34 @@
  * a target by admitting fewer new out-of-dialog requests from user agents,
  * a latency-targeted token bucket in the manner of Clearwater's load monitor:
  *
- *             lateness > target (two looks in a row, EVAL_MS apart)
+ *             lateness > target and the loop busy (two looks in a row, EVAL_MS apart)
  *   ┌──────┐ ─────────────────────────────────────────► ┌─────────────────────────────┐
  *   │ open │    rate := admitted rate × decrease         │ limiting(rate, token bucket) │
  *   └──────┘ ◄───────────────────────────────────────── └─────────────────────────────┘
- *             lateness < target/2 and nothing shed          every period (2 s), at most one change
- *                                                           (a decrease sooner while lateness > 2 × target and rising):
- *             for QUIET_PERIODS periods in a row              lateness > target, not already falling:
+ *             lateness < target/2 and nothing shed          every period (2 s), at most one change:
+ *             for QUIET_PERIODS periods in a row              lateness > target, the loop busy, not falling:
  *                                                               rate := min(rate, admitted) × clamp(1 - lateness/period, .5, .9)
  *                                                             lateness < 0.8 × target and requests were shed
- *                                                             (the rate is in use): rate += step (additive;
- *                                                             a quarter step just under the last saturated
- *                                                             rate, max(step, rate/10) elsewhere)
+ *                                                             (the rate is in use): rate := rate × BUSY_TARGET /
+ *                                                             utilisation (at most × MAX_RISE, at least + step);
+ *                                                             at full utilisation + step/4 while lateness < target/4
  *
- * The pitfalls of such controllers are avoided: the rate only rises while
- * demand exceeds it (a rate nobody uses is not raised, so a later burst does
- * not find a huge allowance), it changes at most once a period (the effect
- * of one change is seen before the next; the one exception is a brake every
- * EVAL_MS while work is more than twice as late as the target and getting
- * later, as at the onset of a surge), and it does not decrease again
- * while the lateness is already falling (the backlog of before the last
- * decrease is draining). Only `admit()` is on the hot path: one comparison
- * while open, a token-bucket refill while limiting.
- * Entering and leaving `limiting` is logged once each (SIP_OVERLOAD_ADAPTIVE,
- * SIP_OVERLOAD_ADAPTIVE_END). May import: shared.
+ * "Busy": the event loop's utilisation (the share of wall time it was not
+ * idle in the poll) was at least BUSY_MIN; lateness while the loop idles is
+ * the machine starving the process, which refusing work would not mend.
+ * The increase uses the utilisation as the headroom left: at 25% busy the
+ * rate can double at once, near 95% only a small step is taken, so the knee
+ * (a queue empty below capacity grows without bound above it) is approached
+ * from below. The pitfalls of such controllers are avoided: the rate only
+ * rises while demand exceeds it (a rate nobody uses is not raised, so a later
+ * burst does not find a huge allowance), it changes at most once a period
+ * (the effect of one change is seen before the next), and it does not
+ * decrease while the lateness is falling (a backlog of before the last change
+ * is being read: lower than at the look before, or than at the last change).
+ * Only `admit()` and `shedNow()` are on the hot path: one comparison while
+ * open, a token-bucket refill while limiting. Entering and leaving `limiting`
+ * is logged once each (SIP_OVERLOAD_ADAPTIVE, SIP_OVERLOAD_ADAPTIVE_END).
+ * May import: shared.
  */
 import type { Clock, TimerHandle } from '../../shared/clock.js';
 import { logEvent, type Logger } from '../../shared/log.js';
@@ -53,6 +57,15 @@ const QUIET_PERIODS = 2;
 const BURST_SECONDS = 0.25;
 /** Additive step, as a share of the admitted rate measured when the overload began. */
 const STEP_SHARE = 0.1;
+/**
+ * Event-loop utilisation (share of wall time not idle in the poll) below which lateness is not
+ * this process's own work (a pause, a starved machine): limiting neither starts nor tightens on it.
+ */
+const BUSY_MIN = 0.5;
+/** Utilisation the increase aims at while requests are refused: the rest is headroom for bursts. */
+const BUSY_TARGET = 0.95;
+/** Largest increase in one period, as a factor. */
+const MAX_RISE = 2;
 
 export type AdmissionState =
   | { readonly kind: 'off' }
@@ -95,6 +108,9 @@ export class AdaptiveAdmission {
   private shedInWindow = 0;
   private ageSum = 0;
   private ageCount = 0;
+  /** Highest utilisation of a look in the window (an increase is sized by the busiest look, not by a lull). */
+  private utilMax = -1;
+  private lastUtil = 0;
   private lastLatenessMs = 0;
   private lastLoopDelayMs = 0;
   private admittedTotal = 0;
@@ -106,6 +122,11 @@ export class AdaptiveAdmission {
     private readonly log: Logger,
     /** Mean event-loop delay (ms) since the previous call; absent: probe ages only. */
     private readonly loopDelay?: () => number,
+    /**
+     * Event-loop utilisation (0..1) since the previous call (perf_hooks eventLoopUtilization);
+     * absent: lateness alone decides, and the rate rises by additive steps only.
+     */
+    private readonly utilization?: () => number,
   ) {
     this.periodMs = settings.periodMs ?? 2000;
     this.minRate = settings.minRate ?? 5;
@@ -152,10 +173,7 @@ export class AdaptiveAdmission {
       this.admittedTotal++;
       return true;
     }
-    const now = this.clock.now();
-    const burst = Math.max(1, s.rate * BURST_SECONDS);
-    s.tokens = Math.min(burst, s.tokens + ((now - s.refilledAt) * s.rate) / 1000);
-    s.refilledAt = now;
+    this.refill(s);
     if (s.tokens >= 1) {
       s.tokens -= 1;
       this.admittedInWindow++;
@@ -167,6 +185,28 @@ export class AdaptiveAdmission {
     return false;
   }
 
+  /**
+   * The bucket's answer without taking a token, for a refusal before the request is decoded
+   * (sip/proxy/fast-shed): true, counted as shed, when a new request now is refused; false when
+   * it would be admitted (the full path then calls admit(), which takes the token).
+   */
+  shedNow(): boolean {
+    const s = this.state;
+    if (s.kind !== 'limiting') return false;
+    this.refill(s);
+    if (s.tokens >= 1) return false;
+    this.shedInWindow++;
+    this.shedTotal++;
+    return true;
+  }
+
+  private refill(s: Extract<AdmissionState, { kind: 'limiting' }>): void {
+    const now = this.clock.now();
+    const burst = Math.max(1, s.rate * BURST_SECONDS);
+    s.tokens = Math.min(burst, s.tokens + ((now - s.refilledAt) * s.rate) / 1000);
+    s.refilledAt = now;
+  }
+
   snapshot(): AdmissionSnapshot {
     const s = this.state;
     return {
@@ -175,6 +215,7 @@ export class AdaptiveAdmission {
       rate: s.kind === 'limiting' ? Math.round(s.rate * 10) / 10 : null,
       latenessMs: Math.round(this.lastLatenessMs * 10) / 10,
       loopDelayMs: Math.round(this.lastLoopDelayMs * 10) / 10,
+      utilization: this.utilization ? Math.round(this.lastUtil * 100) / 100 : null,
       admitted: this.admittedTotal,
       shed: this.shedTotal,
     };
@@ -190,6 +231,12 @@ export class AdaptiveAdmission {
     this.ageSum = 0;
     this.ageCount = 0;
     const lateness = Math.max(age, loop);
+    if (this.utilization) {
+      this.lastUtil = this.utilization();
+      this.utilMax = Math.max(this.utilMax, this.lastUtil);
+    }
+    // late, and busy with its own work (without a utilisation reading: late is enough)
+    const busy = this.utilization ? this.lastUtil >= BUSY_MIN : true;
     const previous = this.lastLatenessMs;
     this.lastLatenessMs = lateness;
     this.lastLoopDelayMs = loop;
@@ -202,7 +249,7 @@ export class AdaptiveAdmission {
       this.newWindow(now);
       // late twice in a row, and not draining (a burst, e.g. the requests held during a
       // switchover released at once, is worked off by itself)
-      const over = lateness > target && (s.over === 0 || lateness >= previous * 0.7) ? s.over + 1 : 0;
+      const over = lateness > target && busy && (s.over === 0 || lateness >= previous * 0.7) ? s.over + 1 : 0;
       if (over < ENTER_LOOKS) {
         s.over = over;
         s.previousAdmitted = admitted;
@@ -219,17 +266,18 @@ export class AdaptiveAdmission {
       logEvent(this.log, 'SIP_OVERLOAD_ADAPTIVE', { latenessMs: Math.round(lateness), targetMs: target, rate: Math.round(rate) });
       return;
     }
-    // limiting: one decision a period; sooner only to brake, while work is twice as late as the
-    // target and getting later (the rate of the last change was still too high)
-    const brake = lateness > 2 * target && lateness > previous && elapsed >= EVAL_MS;
-    if (elapsed < this.periodMs && !brake) return;
+    // limiting: one decision a period
+    if (elapsed < this.periodMs) return;
     const shed = this.shedInWindow;
+    const util = this.utilMax >= 0 ? this.utilMax : undefined;
     this.newWindow(now);
-    const falling = lateness < s.lastLateness * 0.7;
+    // draining: later work than the last look's is not coming in (the backlog of before the
+    // last change is being read), or much less late than at the last change
+    const falling = lateness < previous || lateness < s.lastLateness * 0.7;
     s.lastLateness = lateness;
     if (lateness > target) {
       s.quiet = 0;
-      if (falling) return;
+      if (falling || !busy) return;
       s.ceiling = admittedRate;
       s.rate = Math.max(this.minRate, Math.min(s.rate, admittedRate) * decrease(lateness, this.periodMs));
       return;
@@ -242,7 +290,16 @@ export class AdaptiveAdmission {
       return;
     }
     s.quiet = 0;
-    if (shed > 0 && lateness < target * 0.8) s.rate += this.increase(s);
+    if (shed === 0 || lateness >= target * 0.8) return;
+    if (util === undefined) {
+      s.rate += this.increase(s);
+      return;
+    }
+    // requests are refused while work is on time: the idle share of the loop says by how much
+    // more can be admitted (refusals cost too, so this approaches the knee from below); near
+    // full utilisation, only the gentle step, and only while work is well on time
+    if (util < BUSY_TARGET) s.rate = Math.max(s.rate + this.increase(s), s.rate * Math.min(MAX_RISE, BUSY_TARGET / Math.max(util, 0.05)));
+    else if (lateness < target / 4) s.rate += this.increase(s) / 4;
   }
 
   /**
@@ -258,6 +315,7 @@ export class AdaptiveAdmission {
 
   private newWindow(now: number): void {
     this.windowStart = now;
+    this.utilMax = -1;
     this.admittedInWindow = 0;
     this.shedInWindow = 0;
   }

@@ -32,6 +32,7 @@ import { copyForForward, makeResponse, maxForwards, ownVia, rawResponse, toTag }
 import { Forwarding, PendingByMember, respondUpstream, type ForwardCounters, type ForwardEnv, type ForwardSettings, type ForwardTarget } from './forward.js';
 import { AdaptiveAdmission, type AdmissionSnapshot } from './admission.js';
 import { DialogRateLimiter } from './overload.js';
+import { FastShed, SHED_TAG_PREFIX } from './fast-shed.js';
 import { decide, loopKey, stripOwnRoutes, classifyUri, type Decision } from './routing.js';
 import { orderTargets, type ResolveOutcome, type ResolvedTarget, type SipResolver } from './resolver.js';
 import { FailedTargets } from './targets.js';
@@ -71,6 +72,8 @@ export interface ProxyOptions {
   overloadTargetDelayMs?: number;
   /** Mean event-loop delay (ms) since the previous call, for the adaptive controller. */
   loopDelay?: () => number;
+  /** Event-loop utilisation (0..1) since the previous call, for the adaptive control's increases. */
+  utilization?: () => number;
   /** True while draining (OPTIONS to self answered 503); default: health.draining. */
   isDraining?: () => boolean;
   /** RFC 3263 resolution of outbound names (the zones' and others); without it they get 404. */
@@ -150,6 +153,8 @@ export class ProxyCore implements TransactionUser {
   private readonly unsubscribe: () => void;
   /** Flows back to user agents (RFC 5626): tokens, where a request that names one goes, the flows held. */
   readonly flows: Flows;
+  /** Overload refusals answered from a datagram's bytes before it is decoded (the transport's preview). */
+  readonly fastShed: FastShed;
 
   constructor(private readonly opts: ProxyOptions) {
     const layer = opts.layer;
@@ -177,7 +182,7 @@ export class ProxyCore implements TransactionUser {
       },
     };
     this.limiter = new DialogRateLimiter(opts.overloadCtrlDialogRate, opts.clock, opts.log);
-    this.admission = new AdaptiveAdmission({ targetMs: opts.overloadTargetDelayMs ?? 0 }, opts.clock, opts.log, opts.loopDelay);
+    this.admission = new AdaptiveAdmission({ targetMs: opts.overloadTargetDelayMs ?? 0 }, opts.clock, opts.log, opts.loopDelay, opts.utilization);
     this.settings = {
       hopTimeoutMs: opts.hopTimeoutMs,
       failoverWaitMs: opts.failoverWaitMs ?? 10_000,
@@ -204,6 +209,26 @@ export class ProxyCore implements TransactionUser {
       pending: new PendingByMember(),
       targets,
     };
+    const admission = this.admission;
+    this.fastShed = new FastShed({
+      get limiting() {
+        return admission.limiting;
+      },
+      shedNow: () => admission.shedNow(),
+      isSiteAddress: (address) => {
+        const ix = this.siteIndex();
+        return ix.memberAt(address) !== undefined || ix.peerAt(address) !== undefined;
+      },
+      hasServerTransaction: (key) => layer.hasServer(key),
+      retryAfter: () => this.retryAfters[Math.floor(Math.random() * this.retryAfters.length)]!,
+      counted: (method) => {
+        const c = this.counters;
+        c.requestsByMethod[method] = (c.requestsByMethod[method] ?? 0) + 1;
+        c.overloadShedByMethod[method] = (c.overloadShedByMethod[method] ?? 0) + 1;
+        c.overloadRejections++;
+        c.responsesByCode[503] = (c.responsesByCode[503] ?? 0) + 1;
+      },
+    });
     this.unsubscribe = opts.health.onChange((c) => {
       if (c.kind === 'pair') this.onPairChange(c.pair);
     });
@@ -521,6 +546,8 @@ export class ProxyCore implements TransactionUser {
     }
     const mf = maxForwards(ack);
     if (mf === 0) return;
+    // the ACK for a 503 refused before decoding (sip/proxy/fast-shed), come after the limiting ended
+    if (toTag(ack)?.startsWith(SHED_TAG_PREFIX)) return;
     if (from || ix.peerAt(remote.address)) {
       const fr = this.flows.route(ack, strip.flowToken, ix);
       if (fr) {

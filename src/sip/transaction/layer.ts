@@ -200,6 +200,11 @@ export class TransactionLayer implements TransportSink {
     this.opts.sender.send(dest, data);
   }
 
+  /** True when a server transaction (or its record) is held under `key` (serverKey's form: branch|host:port|method). */
+  hasServer(key: string): boolean {
+    return this.servers.has(key) || this.retired.has('server', key);
+  }
+
   /** The INVITE server transaction a CANCEL refers to (§9.2), 'answered' once only its record is left. */
   findInviteFor(cancel: SipRequest): ServerTransaction | 'answered' | undefined {
     const key = serverKey(cancel, 'INVITE');

@@ -59,6 +59,7 @@ export class SipTransport {
     const proxySink: TransportSink = {
       onMessage: (m, r) => this.sink?.onMessage(m, r),
       onBadMessage: (b, r) => this.sink?.onBadMessage(b, r),
+      preview: (buf, a, p) => this.sink?.preview?.(buf, a, p),
     };
     const maxBytes = Math.min(opts.maxMessageBytes ?? MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES);
     this.udp = opts.listen.map((l) => new UdpListener(l, proxySink, this.counters, opts.log, maxBytes, opts.lateness));

@@ -34,6 +34,11 @@ export interface TransportSink {
   onMessage(msg: SipMessage, remote: Remote): void;
   /** A malformed message, with what is known to answer it (a request: 400 or 505). */
   onBadMessage(bad: DecodeFailure, remote: Remote): void;
+  /**
+   * A look at a UDP datagram before it is decoded (overload control's refusals, sip/proxy/fast-shed):
+   * a Buffer is sent back to the datagram's source and ends it, null drops it, undefined decodes it.
+   */
+  preview?(buf: Buffer, address: string, port: number): Buffer | null | undefined;
 }
 
 export interface TransportCounters {

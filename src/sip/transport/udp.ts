@@ -203,6 +203,11 @@ export class UdpListener {
         if (kind === 'other') return;
       }
       this.counters.received++;
+      const early = this.sink.preview?.(buf, rinfo.address, rinfo.port);
+      if (early !== undefined) {
+        if (early !== null) this.send({ protocol: 'udp', address: rinfo.address, port: rinfo.port }, early);
+        return;
+      }
       const remote: Remote = { protocol: 'udp', address: rinfo.address, port: rinfo.port };
       const r = decode(buf);
       if (r.ok) this.sink.onMessage(r.msg, remote);

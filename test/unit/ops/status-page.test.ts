@@ -33,7 +33,7 @@ function doc(o: Partial<StatusDocument> = {}): StatusDocument {
         lastSwitchover: { at: '2026-12-03T01:58:00.000Z', from: 'sips-a.example.com', to: 'sips-b.example.com' },
       },
     ],
-    overload: { dialogRate: 0, active: false, rejections: 0, adaptive: { state: 'open', targetMs: 100, rate: null, latenessMs: 0.4, loopDelayMs: 0.1, admitted: 12, shed: 0 } },
+    overload: { dialogRate: 0, active: false, rejections: 0, adaptive: { state: 'open', targetMs: 100, rate: null, latenessMs: 0.4, loopDelayMs: 0.1, utilization: 0.12, admitted: 12, shed: 0 } },
     flows: { held: { udp: 3, tcp: 2, tls: 1 }, requests: 40, failed: 2, tokenFailures: 1 },
     time: '2026-12-03T02:00:00.000Z',
     startedAt: '2026-12-03T01:00:00.000Z',
@@ -56,7 +56,7 @@ describe('ops/status-page', () => {
   });
 
   it('an out-of-service pair, draining, overload and fail-open show red (or orange) badges', () => {
-    const d = doc({ draining: true, overload: { dialogRate: 50, active: true, rejections: 7, adaptive: { state: 'limiting', targetMs: 100, rate: 812.5, latenessMs: 140, loopDelayMs: 3, admitted: 900, shed: 5 } } });
+    const d = doc({ draining: true, overload: { dialogRate: 50, active: true, rejections: 7, adaptive: { state: 'limiting', targetMs: 100, rate: 812.5, latenessMs: 140, loopDelayMs: 3, utilization: 0.97, admitted: 900, shed: 5 } } });
     d.pool.failOpen = true;
     d.pool.members[0]!.healthy = false;
     Object.assign(d.pairs[0]!, { inService: false, mode: 'force', active: null });
@@ -67,7 +67,7 @@ describe('ops/status-page', () => {
     expect(html).to.include('data-member="proxy1.example.com" data-state="draining"');
     expect(html).to.include('<tr class="bad" data-pair-state="out-of-service">');
     expect(html).to.include('overload-ctrl-dialog-rate 50/s, 7 new requests rejected');
-    expect(html).to.include('adaptive control limiting at 812.5/s, lateness 140 ms (target 100 ms, event loop 3 ms), 5 shed, 900 admitted');
+    expect(html).to.include('adaptive control limiting at 812.5/s, lateness 140 ms (target 100 ms, event loop 3 ms, 97% busy), 5 shed, 900 admitted');
   });
 
   it('escapes every value', () => {

@@ -22,6 +22,11 @@ class Sim {
   private budget = 0;
   private arrivals = 0;
   private nextProbe = 0;
+  /** Work units spent since the controller last read the utilisation, and when that was. */
+  private used = 0;
+  private usedSince = 0;
+  /** While above the clock, the process is stalled (a pause: nothing is served, no work is done). */
+  stalledUntil = 0;
   admitted = 0;
   shed = 0;
   readonly ages: number[] = [];
@@ -29,8 +34,17 @@ class Sim {
   constructor(
     readonly capacity: number,
     readonly shedCost = 0.1,
+    /** Whether the controller reads the utilisation (as the service gives it). */
+    withUtilization = true,
   ) {
-    this.ctl = new AdaptiveAdmission({ targetMs: TARGET }, this.clock, withRecentEvents(silentLogger, this.events));
+    const utilization = () => {
+      const ms = this.clock.now() - this.usedSince;
+      const u = ms > 0 ? Math.min(1, this.used / ((this.capacity * ms) / 1000)) : 0;
+      this.used = 0;
+      this.usedSince = this.clock.now();
+      return u;
+    };
+    this.ctl = new AdaptiveAdmission({ targetMs: TARGET }, this.clock, withRecentEvents(silentLogger, this.events), undefined, withUtilization ? utilization : undefined);
     this.ctl.start();
   }
 
@@ -48,7 +62,7 @@ class Sim {
         this.queue.push(-(now + 1));
         this.nextProbe = now + 100;
       }
-      this.budget = Math.min(this.budget + this.capacity / 100, this.capacity / 100);
+      this.budget = now <= this.stalledUntil ? 0 : Math.min(this.budget + this.capacity / 100, this.capacity / 100);
       // serve in order while some budget is left (an item's cost may overdraw by one item)
       while (this.head < this.queue.length && this.budget > 0) {
         const at = this.queue[this.head++];
@@ -59,9 +73,11 @@ class Sim {
         } else if (this.ctl.admit()) {
           this.admitted++;
           this.budget -= 1;
+          this.used += 1;
         } else {
           this.shed++;
           this.budget -= this.shedCost;
+          this.used += this.shedCost;
         }
       }
       if (this.head > 10_000) {
@@ -139,6 +155,65 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
     expect(sim.ctl.limiting).to.equal(true);
   });
 
+  it('while requests are refused and work is on time, the rate rises by the idle share of the loop: doubled a period at a quarter busy, where additive steps take several periods', () => {
+    /** Periods until the rate admits a demand of 800/s, from a limit of 100/s; the loop is busy rate/1000 of the time. */
+    const periods = (withUtilization: boolean) => {
+      const clock = new FakeClock();
+      let rate = 0;
+      let entering = true;
+      const util = () => (entering ? 1 : Math.min(1, 0.05 + rate / 1000));
+      const ctl = new AdaptiveAdmission({ targetMs: TARGET }, clock, silentLogger, undefined, withUtilization ? util : undefined);
+      ctl.start();
+      for (let look = 0; look < 2; look++) {
+        for (let i = 0; i < 100; i++) ctl.admit(); // 200/s carried
+        ctl.sample(1200);
+        clock.advance(EVAL_MS);
+      }
+      rate = ctl.snapshot().rate!;
+      entering = false;
+      expect(rate).to.equal(100);
+      const seen = [rate];
+      for (let p = 1; p <= 20; p++) {
+        for (let look = 0; look < 4; look++) {
+          for (let t = 0; t < EVAL_MS; t += 10) {
+            clock.advance(10);
+            for (let i = 0; i < 8; i++) ctl.admit(); // 800/s offered
+          }
+          ctl.sample(5);
+        }
+        rate = ctl.snapshot().rate ?? Infinity;
+        seen.push(rate);
+        if (rate >= 800) return { p, seen };
+      }
+      return { p: Infinity, seen };
+    };
+    const byUtil = periods(true);
+    const additive = periods(false);
+    console.log(`      [figure] from 100/s to a demand of 800/s: ${byUtil.p} periods (${byUtil.seen.map((r) => Math.round(r)).join(' ')}); additive steps alone: ${additive.p} (${additive.seen.map((r) => Math.round(r)).join(' ')})`);
+    expect(byUtil.seen[1]).to.be.within(150, 200); // busy 15%: factor 0.95/0.15 capped at 2
+    expect(byUtil.p).to.be.at.most(4);
+    expect(additive.p).to.be.greaterThan(byUtil.p);
+  });
+
+  it('lateness while the loop is mostly idle (the machine starved it, not its own work) does not start limiting', () => {
+    const stalls = (withUtilization: boolean) => {
+      const sim = new Sim(1000, 0.1, withUtilization);
+      sim.run(300, 2000);
+      for (let i = 0; i < 8; i++) {
+        sim.stalledUntil = sim.clock.now() + 400;
+        sim.run(300, 500);
+      }
+      return sim;
+    };
+    const sim = stalls(true);
+    expect(sim.ctl.snapshot().latenessMs).to.be.greaterThan(TARGET);
+    expect(sim.ctl.snapshot().utilization).to.be.lessThan(0.5);
+    expect(sim.ctl.limiting).to.equal(false);
+    expect(sim.shed).to.equal(0);
+    // lateness alone would have started limiting
+    expect(stalls(false).ctl.limiting).to.equal(true);
+  });
+
   it('does not raise a rate that is not used, and changes it at most once a period', () => {
     const clock = new FakeClock();
     const ctl = new AdaptiveAdmission({ targetMs: TARGET }, clock, silentLogger);
@@ -173,7 +248,7 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
     ctl.stop();
   });
 
-  it('holds while the lateness is already falling (a backlog draining), brakes while it rises far above the target, never under the floor', () => {
+  it('holds while the lateness is already falling (a backlog draining), decreases once a period while it is not, never under the floor', () => {
     const clock = new FakeClock();
     const ctl = new AdaptiveAdmission({ targetMs: TARGET, minRate: 5 }, clock, silentLogger);
     ctl.start();
@@ -189,23 +264,26 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
       ctl.sample(late);
       clock.advance(EVAL_MS);
     };
-    // falling by more than 30% a period: hold
+    // falling by more than 30% a period, or lower than at the look before: hold
     for (const late of [600, 350, 200]) {
       for (let i = 0; i < 4; i++) look(late);
       expect(ctl.snapshot().rate).to.equal(100);
     }
-    // rising far above the target: a decrease at every look, down to the floor
-    const rates: number[] = [];
-    for (let i = 0; i < 6; i++) {
+    for (const late of [900, 800, 700, 650]) look(late);
+    expect(ctl.snapshot().rate, 'lower than the look before').to.equal(100);
+    // rising far above the target: one decrease a period (none in between), down to the floor
+    const perLook: number[] = [];
+    for (let i = 0; i < 24; i++) {
       look(1500 + i);
-      rates.push(ctl.snapshot().rate!);
+      perLook.push(ctl.snapshot().rate!);
     }
-    expect(rates[0]).to.be.at.most(50);
-    for (let i = 1; i < rates.length; i++) expect(rates[i] < rates[i - 1]! || rates[i] === 5, rates.join(' ')).to.equal(true);
-    expect(rates.at(-1)).to.equal(5);
-    // the same lateness without rising: no brake before the period is over
-    look(1505);
-    expect(ctl.snapshot().rate).to.equal(5);
+    const at = perLook.map((r, i) => (r !== (i === 0 ? 100 : perLook[i - 1]) ? i : -1)).filter((i) => i >= 0);
+    expect(at.length, perLook.join(' ')).to.be.at.least(2);
+    for (let k = 1; k < at.length; k++) {
+      expect(at[k]! - at[k - 1]!, 'looks between two changes').to.be.at.least(4);
+      expect(perLook[at[k]!]! < perLook[at[k - 1]!]!, perLook.join(' ')).to.equal(true);
+    }
+    expect(perLook.at(-1)).to.equal(5);
     ctl.stop();
   });
 
