@@ -63,7 +63,8 @@ describe('e2e: adaptive overload control (a slowed instance offered several time
     });
     pair = await startSimPair({ primary: { address: PRIMARY, port: simPort }, backup: { address: BACKUP, port: simPort } });
     proxy = await startSrvproxy(
-      ['--self', 'proxy1.example.com', '--pair', PAIR, '--zones', zones, '--dns-port', String(dnsPort), '--overload-target-delay', '100'],
+      // the adaptive control with its default settings (on, target 100 ms)
+      ['--self', 'proxy1.example.com', '--pair', PAIR, '--zones', zones, '--dns-port', String(dnsPort)],
       httpPort,
       'srvproxy',
       { SRVPROXY_TEST_DELAY_PER_MESSAGE_MS: '2' },
@@ -144,11 +145,20 @@ describe('e2e: adaptive overload control (a slowed instance offered several time
 
       // a new INVITE is shed sooner or later, with a Retry-After of 5-10 s
       let retryAfter: string | undefined;
+      let shedTag: string | undefined;
       for (let i = 0; i < 40 && retryAfter === undefined; i++) {
         const rq = request(peer, 'INVITE', { ruri: TO });
         peer.sendUdp(rq, PROXY, sipPort);
         const res = await peer.waitFor((r) => r.msg.headers['call-id'] === rq.headers['call-id'] && (r.msg.status ?? 0) >= 200, 8000, 'INVITE final');
-        if (res.msg.status === 503) retryAfter = String(res.msg.headers['retry-after']);
+        if (res.msg.status === 503) {
+          retryAfter = String(res.msg.headers['retry-after']);
+          shedTag = res.msg.headers.to?.params.tag ?? undefined;
+          expect(res.msg.headers['call-id']).to.equal(rq.headers['call-id']);
+          expect(res.msg.headers.cseq).to.deep.include({ method: 'INVITE' });
+          // its ACK (RFC 3261 §17.1.1.3) is taken and goes nowhere
+          const ack = request(peer, 'ACK', { ruri: TO, callId: rq.headers['call-id'], fromTag: rq.headers.from!.params.tag!, toTag: String(shedTag), branch: rq.headers.via![0]!.params.branch as string });
+          peer.sendUdp(ack, PROXY, sipPort);
+        }
         else if (res.msg.status === 200) {
           const ack = request(peer, 'ACK', { ruri: TO, callId: rq.headers['call-id'], fromTag: rq.headers.from!.params.tag!, toTag: res.msg.headers.to!.params.tag! });
           peer.sendUdp(ack, PROXY, sipPort);
@@ -156,6 +166,8 @@ describe('e2e: adaptive overload control (a slowed instance offered several time
       }
       expect(retryAfter, 'a 503 to a new INVITE').to.not.equal(undefined);
       expect(Number(retryAfter)).to.be.within(5, 10);
+      // a plain UDP INVITE is refused from its bytes, before decoding (sip/proxy/fast-shed)
+      expect(shedTag, 'the To tag of a refusal made before decoding').to.match(/^srvshed-[0-9a-f]{8}$/);
     } finally {
       offering = false;
       await offered;
