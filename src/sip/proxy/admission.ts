@@ -48,7 +48,7 @@ export interface AdmissionSettings {
 }
 
 /** How often the lateness is looked at, ms (while open: how fast an overload is noticed). */
-export const EVAL_MS = 500;
+export const EVAL_MS = 200;
 /** Consecutive looks with work late before limiting starts. */
 const ENTER_LOOKS = 2;
 /** Quiet periods (lateness low, nothing shed) before the bucket is removed. */

@@ -5,6 +5,10 @@ import { RecentEvents } from '../../../../src/shared/recent-events.js';
 import { AdaptiveAdmission, EVAL_MS } from '../../../../src/sip/proxy/admission.js';
 
 const TARGET = 100;
+/** Looks in one period (2 s): one rate change at most per so many looks. */
+const LOOKS = 2000 / EVAL_MS;
+/** Requests admitted in one look at `rate` per second. */
+const perLook = (rate: number) => Math.round((rate * EVAL_MS) / 1000);
 
 /**
  * A proxy on a fake clock: one FIFO of messages (the socket's receive queue)
@@ -165,7 +169,7 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
       const ctl = new AdaptiveAdmission({ targetMs: TARGET }, clock, silentLogger, undefined, withUtilization ? util : undefined);
       ctl.start();
       for (let look = 0; look < 2; look++) {
-        for (let i = 0; i < 100; i++) ctl.admit(); // 200/s carried
+        for (let i = 0; i < perLook(200); i++) ctl.admit(); // 200/s carried
         ctl.sample(1200);
         clock.advance(EVAL_MS);
       }
@@ -174,7 +178,7 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
       expect(rate).to.equal(100);
       const seen = [rate];
       for (let p = 1; p <= 20; p++) {
-        for (let look = 0; look < 4; look++) {
+        for (let look = 0; look < LOOKS; look++) {
           for (let t = 0; t < EVAL_MS; t += 10) {
             clock.advance(10);
             for (let i = 0; i < 8; i++) ctl.admit(); // 800/s offered
@@ -218,9 +222,9 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
     const clock = new FakeClock();
     const ctl = new AdaptiveAdmission({ targetMs: TARGET }, clock, silentLogger);
     ctl.start();
-    // 200 admitted in each of two looks at lateness 1200 ms: limiting at 400/s × 0.5
+    // 400/s admitted in each of two looks at lateness 1200 ms: limiting at 400/s × 0.5
     for (let look = 0; look < 2; look++) {
-      for (let i = 0; i < 200; i++) ctl.admit();
+      for (let i = 0; i < perLook(400); i++) ctl.admit();
       ctl.sample(1200);
       clock.advance(EVAL_MS);
     }
@@ -253,37 +257,37 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
     const ctl = new AdaptiveAdmission({ targetMs: TARGET, minRate: 5 }, clock, silentLogger);
     ctl.start();
     for (let look = 0; look < 2; look++) {
-      for (let i = 0; i < 100; i++) ctl.admit();
+      for (let i = 0; i < perLook(200); i++) ctl.admit();
       ctl.sample(1000);
       clock.advance(EVAL_MS);
     } // 200/s × 0.5
     expect(ctl.snapshot().rate).to.equal(100);
-    /** One look: 100 requests offered, one probe of `late` ms. */
+    /** One look: 200/s offered, one probe of `late` ms. */
     const look = (late: number) => {
-      for (let i = 0; i < 100; i++) ctl.admit();
+      for (let i = 0; i < perLook(200); i++) ctl.admit();
       ctl.sample(late);
       clock.advance(EVAL_MS);
     };
     // falling by more than 30% a period, or lower than at the look before: hold
     for (const late of [600, 350, 200]) {
-      for (let i = 0; i < 4; i++) look(late);
+      for (let i = 0; i < LOOKS; i++) look(late);
       expect(ctl.snapshot().rate).to.equal(100);
     }
-    for (const late of [900, 800, 700, 650]) look(late);
+    for (let i = 0; i < LOOKS; i++) look(900 - i * 25);
     expect(ctl.snapshot().rate, 'lower than the look before').to.equal(100);
     // rising far above the target: one decrease a period (none in between), down to the floor
-    const perLook: number[] = [];
-    for (let i = 0; i < 24; i++) {
+    const rates: number[] = [];
+    for (let i = 0; i < 6 * LOOKS; i++) {
       look(1500 + i);
-      perLook.push(ctl.snapshot().rate!);
+      rates.push(ctl.snapshot().rate!);
     }
-    const at = perLook.map((r, i) => (r !== (i === 0 ? 100 : perLook[i - 1]) ? i : -1)).filter((i) => i >= 0);
-    expect(at.length, perLook.join(' ')).to.be.at.least(2);
+    const at = rates.map((r, i) => (r !== (i === 0 ? 100 : rates[i - 1]) ? i : -1)).filter((i) => i >= 0);
+    expect(at.length, rates.join(' ')).to.be.at.least(2);
     for (let k = 1; k < at.length; k++) {
-      expect(at[k]! - at[k - 1]!, 'looks between two changes').to.be.at.least(4);
-      expect(perLook[at[k]!]! < perLook[at[k - 1]!]!, perLook.join(' ')).to.equal(true);
+      expect(at[k]! - at[k - 1]!, 'looks between two changes').to.be.at.least(LOOKS);
+      expect(rates[at[k]!]! < rates[at[k - 1]!]!, rates.join(' ')).to.equal(true);
     }
-    expect(perLook.at(-1)).to.equal(5);
+    expect(rates.at(-1)).to.equal(5);
     ctl.stop();
   });
 
