@@ -107,8 +107,8 @@ interface TopVia {
   dropped: number[];
 }
 
-/** The top Via value at buf[s, e) (e: the line's CR), in its plain form; undefined otherwise. */
-function readTopVia(buf: Buffer, s: number, e: number): TopVia | undefined {
+/** The top Via value at buf[s, e) (e: the line's CR), in its plain form (`alone`: the only value of its line); undefined otherwise. */
+function readTopVia(buf: Buffer, s: number, e: number, alone = true): TopVia | undefined {
   if (s + 12 > e || !isWord(buf, s, s + 11, 'sip/2.0/udp')) return undefined;
   let i = s + 11;
   if (buf[i] !== SP && buf[i] !== HT) return undefined;
@@ -156,8 +156,8 @@ function readTopVia(buf: Buffer, s: number, e: number): TopVia | undefined {
       dropped.push(ps, i);
     }
   }
-  // the value ends with the line: another Via value, whitespace or anything else is not the plain form
-  if (i !== e) return undefined;
+  // the value ends with the line (or, when not alone, at the next value); whitespace or anything else is not the plain form
+  if (i !== e && (alone || buf[i] !== COMMA)) return undefined;
   if (branch === undefined || branch.length <= 7 || !branch.startsWith('z9hG4bK')) return undefined;
   return { host, port, branch, rport, topEnd: i, dropped };
 }
@@ -247,4 +247,38 @@ export function peekRequest(buf: Buffer, methods: ReadonlySet<string>): PeekedRe
   }
   if (!top || !from || !to || !callId || !cseq) return undefined;
   return { method, host: top.host, port: top.port, branch: top.branch, rport: top.rport, viaStart, viaEnd, topEnd: top.topEnd, dropped: top.dropped, from, to, callId, cseq };
+}
+
+/**
+ * The server-transaction key of a request datagram as sip/transaction/layer makes it from the
+ * decoded request (branch|host:port|method, an ACK under INVITE), read from the request line
+ * and the first Via value when that is in the plain form above; undefined otherwise (and for a
+ * response). Two keys are equal only when the decoded requests' keys are.
+ */
+export function peekServerKey(buf: Buffer): string | undefined {
+  const len = buf.length;
+  let sp = 0;
+  while (sp < len && sp < 16 && buf[sp]! >= 65 && buf[sp]! <= 90) sp++;
+  if (sp === 0 || buf[sp] !== SP) return undefined;
+  let s = buf.indexOf(LF, sp) + 1;
+  while (s > 0 && s < len) {
+    const lineEnd = buf.indexOf(LF, s);
+    if (lineEnd < 0 || buf[lineEnd - 1] !== 13) return undefined;
+    const e = lineEnd - 1;
+    if (e === s) return undefined; // the end of the head: no Via
+    let n = s;
+    while (n < e && buf[n] !== COLON && buf[n] !== SP && buf[n] !== HT) n++;
+    if (headerKind(buf, s, n) === H.Via) {
+      while (n < e && (buf[n] === SP || buf[n] === HT)) n++;
+      if (buf[n] !== COLON) return undefined;
+      let v = n + 1;
+      while (v < e && (buf[v] === SP || buf[v] === HT)) v++;
+      const top = readTopVia(buf, v, e, false);
+      if (!top) return undefined;
+      const method = sp === 3 && buf[0] === 65 && buf[1] === 67 && buf[2] === 75 ? 'INVITE' : buf.toString('latin1', 0, sp);
+      return top.branch + '|' + top.host.toLowerCase() + ':' + (top.port ?? '') + '|' + method;
+    }
+    s = lineEnd + 1;
+  }
+  return undefined;
 }

@@ -219,7 +219,7 @@ export class ProxyCore implements TransactionUser {
         const ix = this.siteIndex();
         return ix.memberAt(address) !== undefined || ix.peerAt(address) !== undefined;
       },
-      hasServerTransaction: (key) => layer.hasServer(key),
+      absorb: (key, ack) => layer.absorb(key, ack),
       retryAfter: () => this.retryAfters[Math.floor(Math.random() * this.retryAfters.length)]!,
       counted: (method) => {
         const c = this.counters;

@@ -10,15 +10,18 @@
  * The 503 is a stateless UAS response (RFC 3261 §8.2.7): its To tag is made
  * from the branch, so a retransmitted INVITE gets the same one, and the ACK
  * for it (To tag `srvshed-…`) is dropped unparsed here, or by the proxy when
- * it comes after the limiting ended. Not handled here, so the full path
- * decides as before: anything from a pair member or peer instance, a
- * retransmission of a request that has a server transaction, a response to
- * send anywhere but the packet's source address and port (§18.2.2: no
- * rport, sent-by port not the source port), and every head peek does not
- * read. May import: shared, sip/codec, sip/proxy.
+ * it comes after the limiting ended. While limiting, a retransmission of any
+ * request that has a server transaction is also taken by that transaction
+ * here, from the key read off its first Via (sip/transaction/layer absorb):
+ * late work makes senders retransmit, and decoding each retransmission only
+ * to absorb it made an overload feed itself. Not handled here, so the full
+ * path decides as before: anything from a pair member or peer instance, a
+ * response to send anywhere but the packet's source address and port
+ * (§18.2.2: no rport, sent-by port not the source port), responses, and
+ * every head peek does not read. May import: shared, sip/codec, sip/proxy.
  */
 import { fnv1a } from '../codec/ids.js';
-import { peekRequest, type PeekedRequest } from '../codec/peek.js';
+import { peekRequest, peekServerKey, type PeekedRequest } from '../codec/peek.js';
 
 /** Methods refused here (new out-of-dialog requests; OPTIONS, BYE, ACK, CANCEL and PRACK never are). */
 const SHED_METHODS: ReadonlySet<string> = new Set(['INVITE', 'REGISTER', 'SUBSCRIBE', 'MESSAGE', 'PUBLISH', 'REFER', 'NOTIFY', 'INFO', 'UPDATE']);
@@ -36,8 +39,8 @@ export interface FastShedHost {
   shedNow(): boolean;
   /** A pair member or a peer instance at this address (never refused). */
   isSiteAddress(address: string): boolean;
-  /** A server transaction (or its record) exists under this key (sip/transaction/layer serverKey). */
-  hasServerTransaction(key: string): boolean;
+  /** The server transaction (or record) under this key takes the request (sip/transaction/layer absorb); false: none does. */
+  absorb(key: string, ack: boolean): boolean;
   /** A Retry-After value, seconds, drawn from the proxy's spread. */
   retryAfter(): string;
   /** Counts one refusal of `method` (503 sent). */
@@ -48,26 +51,34 @@ export interface FastShedHost {
 export type Preview = (buf: Buffer, address: string, port: number) => Buffer | null | undefined;
 
 export class FastShed {
-  /** Refused here (503 sent) and their ACKs dropped here, since start. */
+  /** Refused here (503 sent), their ACKs dropped here, and retransmissions taken by their transaction here, since start. */
   refused = 0;
   acksDropped = 0;
+  absorbed = 0;
 
   constructor(private readonly host: FastShedHost) {}
 
   readonly preview: Preview = (buf, address, port) => {
     const h = this.host;
     if (!h.limiting) return undefined;
-    if (buf.compare(ACK, 0, 4, 0, 4) === 0) {
-      if (buf.indexOf(SHED_TAG_BYTES) < 0) return undefined;
+    const ack = buf.compare(ACK, 0, 4, 0, 4) === 0;
+    if (ack && buf.indexOf(SHED_TAG_BYTES) >= 0) {
       this.acksDropped++;
       return null;
     }
+    // a retransmission (the sender waited longer than T1 for work that is queued here) is taken
+    // by its transaction from its key alone: it costs a look, not a decode
+    const key = peekServerKey(buf);
+    if (key !== undefined && h.absorb(key, ack)) {
+      this.absorbed++;
+      return null;
+    }
+    if (ack || key === undefined) return undefined;
     const p = peekRequest(buf, SHED_METHODS);
     if (!p) return undefined;
     // where the full path would answer (§18.2.2, RFC 3581): here only when that is the packet's source
     if (!p.rport && (p.port ?? 5060) !== port) return undefined;
     if (h.isSiteAddress(address)) return undefined;
-    if (h.hasServerTransaction(p.branch + '|' + p.host.toLowerCase() + ':' + (p.port ?? '') + '|' + p.method)) return undefined;
     if (!h.shedNow()) return undefined;
     this.refused++;
     h.counted(p.method);

@@ -200,9 +200,35 @@ export class TransactionLayer implements TransportSink {
     this.opts.sender.send(dest, data);
   }
 
-  /** True when a server transaction (or its record) is held under `key` (serverKey's form: branch|host:port|method). */
-  hasServer(key: string): boolean {
-    return this.servers.has(key) || this.retired.has('server', key);
+  /**
+   * A request that belongs to the server transaction (or record) held under `key` (serverKey's
+   * form: branch|host:port|method, an ACK under INVITE) is taken by it (RFC 3261 §17.2): an ACK
+   * to a non-2xx final response ends Completed, a retransmission has the last response resent.
+   * True when taken; false when no transaction takes it (an ACK for a 2xx goes to the proxy).
+   * Also called before decoding, from the key alone (sip/proxy/fast-shed, while overloaded).
+   */
+  absorb(key: string, ack: boolean): boolean {
+    const st = this.servers.get(key);
+    if (ack) {
+      if (!(st instanceof ServerTransaction) || (st.state !== 'completed' && st.state !== 'confirmed')) return false;
+      this.counters.retransmissionsAbsorbed++;
+      st.receiveAck();
+      return true;
+    }
+    if (st) {
+      this.counters.retransmissionsAbsorbed++;
+      st.receiveRetransmission();
+      return true;
+    }
+    if (!this.retired.find('server', key)) return false;
+    this.counters.retransmissionsAbsorbed++;
+    const last = this.retired.lastFound();
+    const dest = this.retired.remoteFound();
+    if (last && dest) {
+      this.counters.retransmissionsSent++;
+      this.opts.sender.send(dest, last);
+    }
+    return true;
   }
 
   /** The INVITE server transaction a CANCEL refers to (§9.2), 'answered' once only its record is left. */
@@ -227,30 +253,9 @@ export class TransactionLayer implements TransportSink {
     const via = req.headers.via[0];
     stampReceived(via, remote);
     const key = serverKey(req);
+    if (this.absorb(key, req.method === 'ACK')) return;
     if (req.method === 'ACK') {
-      const st = this.servers.get(key);
-      if (st instanceof ServerTransaction && (st.state === 'completed' || st.state === 'confirmed')) {
-        this.counters.retransmissionsAbsorbed++;
-        st.receiveAck();
-        return;
-      }
       this.user?.onAck(req, remote);
-      return;
-    }
-    const existing = this.servers.get(key);
-    if (existing) {
-      this.counters.retransmissionsAbsorbed++;
-      existing.receiveRetransmission();
-      return;
-    }
-    if (this.retired.find('server', key)) {
-      this.counters.retransmissionsAbsorbed++;
-      const last = this.retired.lastFound();
-      const dest = this.retired.remoteFound();
-      if (last && dest) {
-        this.counters.retransmissionsSent++;
-        this.opts.sender.send(dest, last);
-      }
       return;
     }
     const dest = responseDestination(via, remote);

@@ -4,6 +4,7 @@ import { FakeClock } from '../../../../src/shared/clock.js';
 import { silentLogger } from '../../../../src/shared/log.js';
 import type { SipRequest } from '../../../../src/sip/codec/codec.js';
 import { ProxyCore } from '../../../../src/sip/proxy/core.js';
+import { EVAL_MS } from '../../../../src/sip/proxy/admission.js';
 import { TransactionLayer } from '../../../../src/sip/transaction/layer.js';
 import type { Remote } from '../../../../src/sip/transport/types.js';
 import type { SiteModel } from '../../../../src/zone/types.js';
@@ -88,18 +89,17 @@ describe('sip/proxy/core (fake clock, in-memory network)', () => {
     const { layer, sent, proxy, clock } = setup({ targetMs: 100 });
     proxy.start();
     for (let i = 0; i < 10; i++) layer.onMessage(req('INVITE'), UA);
-    proxy.admission.sample(400);
-    clock.advance(500);
-    proxy.admission.sample(400);
-    clock.advance(500); // 10 admitted in 1 s at 400 ms of lateness (two looks): limiting at 10/s × 0.8
-    expect(proxy.admissionState).to.include({ state: 'limiting', rate: 8 });
+    for (let look = 0; look < 2; look++) {
+      proxy.admission.sample(400);
+      clock.advance(EVAL_MS);
+    } // 10 admitted over two looks (0.4 s) at 400 ms of lateness: limiting at 25/s × 0.8
+    expect(proxy.admissionState).to.include({ state: 'limiting', rate: 20 });
     expect(proxy.overloadActive).to.equal(true);
     const status = (r: SipRequest) => sent.filter((x) => x.msg.status !== undefined && x.msg.headers['call-id'] === r.headers['call-id']).map((x) => x.msg.status);
     const forwarded = (r: SipRequest) => sent.filter((x) => x.msg.method === r.method && x.msg.headers['call-id'] === r.headers['call-id']).length;
 
-    // the bucket starts full (a quarter second of the rate: 2), then the rate binds
-    layer.onMessage(req('INVITE'), UA);
-    layer.onMessage(req('INVITE'), UA);
+    // the bucket starts full (a quarter second of the rate: 5), then the rate binds
+    for (let i = 0; i < 5; i++) layer.onMessage(req('INVITE'), UA);
     const shed: SipRequest[] = [req('INVITE'), req('REGISTER', '', 'sip:tserver.example.com'), req('SUBSCRIBE'), req('MESSAGE')];
     for (const r of shed) layer.onMessage(r, UA);
     for (const r of shed) expect(status(r), r.method).to.deep.equal([503]);

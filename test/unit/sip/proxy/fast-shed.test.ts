@@ -34,8 +34,11 @@ class Host implements FastShedHost {
   isSiteAddress(a: string): boolean {
     return this.site.has(a);
   }
-  hasServerTransaction(key: string): boolean {
-    return this.servers.has(key);
+  absorbed: string[] = [];
+  absorb(key: string, ack: boolean): boolean {
+    if (!this.servers.has(key)) return false;
+    this.absorbed.push(key + (ack ? ' ACK' : ''));
+    return true;
   }
   retryAfter(): string {
     return '7';
@@ -65,6 +68,28 @@ function request(buf: Buffer): SipRequest {
 }
 
 describe('sip/proxy/fast-shed (refusals before decoding)', () => {
+  it('while limiting, a retransmission of any request with a server transaction is taken from its key: BYE, an ACK to a non-2xx under INVITE, several Vias; never while open', () => {
+    const bye = Buffer.from(
+      ['BYE sip:a@127.0.0.1 SIP/2.0', 'Via: SIP/2.0/UDP 127.0.0.9:5060;branch=z9hG4bK-b1;rport=5060;received=127.0.0.9, SIP/2.0/UDP 127.0.0.50;branch=z9hG4bK-up', 'From: <sip:x@y>;tag=1', 'To: <sip:a@b>;tag=2', 'Call-ID: c', 'CSeq: 2 BYE', 'Content-Length: 0', '', ''].join('\r\n'),
+      'latin1',
+    );
+    const h = new Host();
+    h.servers.add('z9hG4bK-b1|127.0.0.9:5060|BYE');
+    expect(shed(bye, h).out).to.equal(null);
+    const ack = Buffer.from(bye.toString('latin1').replace('BYE sip', 'ACK sip').replace('2 BYE', '2 ACK'), 'latin1');
+    h.servers.add('z9hG4bK-b1|127.0.0.9:5060|INVITE');
+    expect(shed(ack, h).out).to.equal(null);
+    expect(h.absorbed).to.deep.equal(['z9hG4bK-b1|127.0.0.9:5060|BYE', 'z9hG4bK-b1|127.0.0.9:5060|INVITE ACK']);
+    // no transaction: decoded as usual (an ACK for a 2xx goes to the proxy)
+    expect(shed(Buffer.from(ack.toString('latin1').replace('z9hG4bK-b1', 'z9hG4bK-b2'), 'latin1'), h).out).to.equal(undefined);
+    const open = new Host();
+    open.limiting = false;
+    open.servers.add('z9hG4bK-b1|127.0.0.9:5060|BYE');
+    expect(shed(bye, open).out).to.equal(undefined);
+    expect(open.absorbed).to.deep.equal([]);
+  });
+
+
   it('refuses a new INVITE with a 503 that the codec reads: Via, From, Call-ID, CSeq as sent, a To tag made from the branch, Retry-After, no body', () => {
     const req = request(invite());
     const { out, host } = shed(invite());
@@ -113,7 +138,8 @@ describe('sip/proxy/fast-shed (refusals before decoding)', () => {
     expect(shed(invite(), h3).out).to.equal(undefined);
     const h4 = new Host();
     h4.servers.add(`z9hG4bK-abc-1|${SRC}:${SRC_PORT}|INVITE`);
-    expect(shed(invite(), h4).out).to.equal(undefined);
+    expect(shed(invite(), h4).out, 'a retransmission is taken by its transaction').to.equal(null);
+    expect(h4.absorbed).to.deep.equal([`z9hG4bK-abc-1|${SRC}:${SRC_PORT}|INVITE`]);
     expect(h4.shed, 'a retransmission is not counted as shed').to.equal(0);
     // no rport, sent-by port 5080: the response goes to port 5080, not the source port
     expect(shed(invite({ via: `SIP/2.0/UDP ${SRC}:5080;branch=z9hG4bK-p` })).out).to.equal(undefined);
