@@ -64,6 +64,8 @@ const STEP_SHARE = 0.1;
 const BUSY_MIN = 0.5;
 /** Utilisation the increase aims at while requests are refused: the rest is headroom for bursts. */
 const BUSY_TARGET = 0.95;
+/** Looks between two brakes (a brake's effect is seen before the next). */
+const BRAKE_LOOKS = 3;
 /** Largest increase in one period, as a factor. */
 const MAX_RISE = 2;
 
@@ -91,6 +93,10 @@ export type AdmissionState =
       quiet: number;
       /** Lateness of the window that led to the last change (or hold), ms. */
       lastLateness: number;
+      /** The rate a brake never goes under in this episode (half the rate limiting started at). */
+      readonly brakeFloor: number;
+      /** Looks since the last change (a brake waits BRAKE_LOOKS). */
+      looks: number;
     };
 
 /** What ops shows of the controller (shared/overload). */
@@ -258,16 +264,28 @@ export class AdaptiveAdmission {
       }
       const span = elapsed + s.previousMs;
       const carried = span > 0 ? ((admitted + s.previousAdmitted) * 1000) / span : 0;
-      const rate = Math.max(this.minRate, carried * decrease(lateness, this.periodMs));
+      // cut enough to work off the backlog within a period, and at least by how fast the lateness
+      // grows (a lateness growing by g ms a ms means work comes in at 1 + g times the rate it is done)
+      const rate = Math.max(this.minRate, carried * Math.min(decrease(lateness, this.periodMs), growthCut(lateness, previous)));
       const step = Math.max(1, carried * STEP_SHARE);
       // a full bucket: what was just carried goes on being admitted until the rate really binds
       const tokens = Math.max(1, rate * BURST_SECONDS);
-      this.state = { kind: 'limiting', rate, step, ceiling: carried, tokens, refilledAt: now, quiet: 0, lastLateness: lateness };
+      this.state = { kind: 'limiting', rate, step, ceiling: carried, tokens, refilledAt: now, quiet: 0, lastLateness: lateness, brakeFloor: rate / 2, looks: 0 };
       logEvent(this.log, 'SIP_OVERLOAD_ADAPTIVE', { latenessMs: Math.round(lateness), targetMs: target, rate: Math.round(rate) });
       return;
     }
-    // limiting: one decision a period
-    if (elapsed < this.periodMs) return;
+    // limiting: one decision a period; sooner only to brake, while work is more than twice as late
+    // as the target and getting later (the cut was not deep enough: a backlog over T1 = 500 ms
+    // makes every sender retransmit), at most every BRAKE_LOOKS looks and not under the floor
+    s.looks++;
+    if (elapsed < this.periodMs) {
+      if (busy && lateness > 2 * target && lateness > previous && s.looks >= BRAKE_LOOKS && s.rate > s.brakeFloor) {
+        s.rate = Math.max(s.brakeFloor, this.minRate, s.rate * growthCut(lateness, previous));
+        s.looks = 0;
+      }
+      return;
+    }
+    const braked = s.looks < BRAKE_LOOKS; // a brake just now: its effect is not seen yet
     const shed = this.shedInWindow;
     const util = this.utilMax >= 0 ? this.utilMax : undefined;
     this.newWindow(now);
@@ -277,7 +295,8 @@ export class AdaptiveAdmission {
     s.lastLateness = lateness;
     if (lateness > target) {
       s.quiet = 0;
-      if (falling || !busy) return;
+      if (falling || !busy || braked) return;
+      s.looks = 0;
       s.ceiling = admittedRate;
       s.rate = Math.max(this.minRate, Math.min(s.rate, admittedRate) * decrease(lateness, this.periodMs));
       return;
@@ -323,6 +342,16 @@ export class AdaptiveAdmission {
 
 function openState(): AdmissionState {
   return { kind: 'open', over: 0, previousAdmitted: 0, previousMs: 0 };
+}
+
+/**
+ * The cut that matches how fast the lateness grows between two looks (EVAL_MS apart): work
+ * arriving at (1 + growth) times the rate it is done needs the rate divided by that; by a tenth
+ * at least and by half at most.
+ */
+function growthCut(lateness: number, previous: number): number {
+  const growth = Math.max(0, lateness - previous) / EVAL_MS;
+  return Math.min(0.9, Math.max(0.5, 1 / (1 + growth)));
 }
 
 /**

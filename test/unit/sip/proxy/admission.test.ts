@@ -252,7 +252,7 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
     ctl.stop();
   });
 
-  it('holds while the lateness is already falling (a backlog draining), decreases once a period while it is not, never under the floor', () => {
+  it('holds while the lateness is already falling (a backlog draining); brakes while it grows far above the target, down to half the starting rate; never under the floor', () => {
     const clock = new FakeClock();
     const ctl = new AdaptiveAdmission({ targetMs: TARGET, minRate: 5 }, clock, silentLogger);
     ctl.start();
@@ -273,20 +273,27 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
       for (let i = 0; i < LOOKS; i++) look(late);
       expect(ctl.snapshot().rate).to.equal(100);
     }
-    for (let i = 0; i < LOOKS; i++) look(900 - i * 25);
+    for (let i = 0; i < LOOKS; i++) look(199 - i);
     expect(ctl.snapshot().rate, 'lower than the look before').to.equal(100);
-    // rising far above the target: one decrease a period (none in between), down to the floor
+    // rising far above the target: a brake at most every 3 looks, down to half the rate limiting
+    // started at; below that one decrease a period, down to the floor
     const rates: number[] = [];
     for (let i = 0; i < 6 * LOOKS; i++) {
-      look(1500 + i);
+      look(1500 + 10 * i);
       rates.push(ctl.snapshot().rate!);
     }
     const at = rates.map((r, i) => (r !== (i === 0 ? 100 : rates[i - 1]) ? i : -1)).filter((i) => i >= 0);
-    expect(at.length, rates.join(' ')).to.be.at.least(2);
+    expect(at.length, rates.join(' ')).to.be.at.least(3);
     for (let k = 1; k < at.length; k++) {
-      expect(at[k]! - at[k - 1]!, 'looks between two changes').to.be.at.least(LOOKS);
+      const gap = at[k]! - at[k - 1]!;
+      expect(gap, 'looks between two changes').to.be.at.least(3);
       expect(rates[at[k]!]! < rates[at[k - 1]!]!, rates.join(' ')).to.equal(true);
     }
+    expect(rates.slice(0, 3 * 3).some((r) => r < 100), 'a brake before the period is over').to.equal(true);
+    // under the brake floor (50), only the period's decisions
+    const under = rates.findIndex((r) => r <= 50);
+    const changesUnder = at.filter((i) => i > under).length;
+    expect(changesUnder, rates.join(' ')).to.be.at.most(Math.ceil((rates.length - under) / LOOKS));
     expect(rates.at(-1)).to.equal(5);
     ctl.stop();
   });
