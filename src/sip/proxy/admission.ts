@@ -5,9 +5,10 @@
  * a target by admitting fewer new out-of-dialog requests from user agents,
  * a latency-targeted token bucket in the manner of Clearwater's load monitor:
  *
- *             lateness > target and the loop busy (two looks in a row, EVAL_MS apart)
+ *             lateness > target and the loop busy (three looks in a row, EVAL_MS apart)
  *   ┌──────┐ ─────────────────────────────────────────► ┌─────────────────────────────┐
- *   │ open │    rate := admitted rate × decrease         │ limiting(rate, token bucket) │
+ *   │ open │    rate := admitted rate × min(decrease,    │ limiting(rate, token bucket) │
+ *   │      │            1 / (1 + lateness growth))       │                             │
  *   └──────┘ ◄───────────────────────────────────────── └─────────────────────────────┘
  *             lateness < target/2 and nothing shed          every period (2 s), at most one change:
  *             for QUIET_PERIODS periods in a row              lateness > target, the loop busy, not falling:
@@ -26,7 +27,11 @@
  * from below. The pitfalls of such controllers are avoided: the rate only
  * rises while demand exceeds it (a rate nobody uses is not raised, so a later
  * burst does not find a huge allowance), it changes at most once a period
- * (the effect of one change is seen before the next), and it does not
+ * (the effect of one change is seen before the next; the one exception is a
+ * brake every BRAKE_LOOKS looks while work is more than twice as late as the
+ * target and getting later, as at the onset of a surge, by how fast the
+ * lateness grows and never under half the rate the episode started at: a
+ * backlog past T1 = 500 ms makes every sender retransmit), and it does not
  * decrease while the lateness is falling (a backlog of before the last change
  * is being read: lower than at the look before, or than at the last change).
  * Only `admit()` and `shedNow()` are on the hot path: one comparison while
@@ -50,7 +55,7 @@ export interface AdmissionSettings {
 /** How often the lateness is looked at, ms (while open: how fast an overload is noticed). */
 export const EVAL_MS = 200;
 /** Consecutive looks with work late before limiting starts. */
-const ENTER_LOOKS = 2;
+export const ENTER_LOOKS = 3;
 /** Quiet periods (lateness low, nothing shed) before the bucket is removed. */
 const QUIET_PERIODS = 2;
 /** Token-bucket depth, in seconds of the rate. */
@@ -114,8 +119,9 @@ export class AdaptiveAdmission {
   private shedInWindow = 0;
   private ageSum = 0;
   private ageCount = 0;
-  /** Highest utilisation of a look in the window (an increase is sized by the busiest look, not by a lull). */
-  private utilMax = -1;
+  /** Utilisation of the looks in the window, summed and counted (an increase is sized by their mean). */
+  private utilSum = 0;
+  private utilCount = 0;
   private lastUtil = 0;
   private lastLatenessMs = 0;
   private lastLoopDelayMs = 0;
@@ -239,7 +245,8 @@ export class AdaptiveAdmission {
     const lateness = Math.max(age, loop);
     if (this.utilization) {
       this.lastUtil = this.utilization();
-      this.utilMax = Math.max(this.utilMax, this.lastUtil);
+      this.utilSum += this.lastUtil;
+      this.utilCount++;
     }
     // late, and busy with its own work (without a utilisation reading: late is enough)
     const busy = this.utilization ? this.lastUtil >= BUSY_MIN : true;
@@ -287,7 +294,7 @@ export class AdaptiveAdmission {
     }
     const braked = s.looks < BRAKE_LOOKS; // a brake just now: its effect is not seen yet
     const shed = this.shedInWindow;
-    const util = this.utilMax >= 0 ? this.utilMax : undefined;
+    const util = this.utilCount > 0 ? this.utilSum / this.utilCount : undefined;
     this.newWindow(now);
     // draining: later work than the last look's is not coming in (the backlog of before the
     // last change is being read), or much less late than at the last change
@@ -334,7 +341,8 @@ export class AdaptiveAdmission {
 
   private newWindow(now: number): void {
     this.windowStart = now;
-    this.utilMax = -1;
+    this.utilSum = 0;
+    this.utilCount = 0;
     this.admittedInWindow = 0;
     this.shedInWindow = 0;
   }

@@ -4,7 +4,7 @@ import { FakeClock } from '../../../../src/shared/clock.js';
 import { silentLogger } from '../../../../src/shared/log.js';
 import type { SipRequest } from '../../../../src/sip/codec/codec.js';
 import { ProxyCore } from '../../../../src/sip/proxy/core.js';
-import { EVAL_MS } from '../../../../src/sip/proxy/admission.js';
+import { ENTER_LOOKS, EVAL_MS } from '../../../../src/sip/proxy/admission.js';
 import { TransactionLayer } from '../../../../src/sip/transaction/layer.js';
 import type { Remote } from '../../../../src/sip/transport/types.js';
 import type { SiteModel } from '../../../../src/zone/types.js';
@@ -88,11 +88,11 @@ describe('sip/proxy/core (fake clock, in-memory network)', () => {
   it('adaptive overload: while limiting, new out-of-dialog requests from user agents get 503 with a randomised Retry-After; in-dialog requests, BYE, OPTIONS, requests from members and retransmissions are never shed', () => {
     const { layer, sent, proxy, clock } = setup({ targetMs: 100 });
     proxy.start();
-    for (let i = 0; i < 10; i++) layer.onMessage(req('INVITE'), UA);
-    for (let look = 0; look < 2; look++) {
+    for (let look = 0; look < ENTER_LOOKS; look++) {
+      for (let i = 0; i < 5; i++) layer.onMessage(req('INVITE'), UA);
       proxy.admission.sample(400);
       clock.advance(EVAL_MS);
-    } // 10 admitted over two looks (0.4 s) at 400 ms of lateness: limiting at 25/s × 0.8
+    } // 5 admitted a look (25/s) at 400 ms of lateness: limiting at 25/s × 0.8
     expect(proxy.admissionState).to.include({ state: 'limiting', rate: 20 });
     expect(proxy.overloadActive).to.equal(true);
     const status = (r: SipRequest) => sent.filter((x) => x.msg.status !== undefined && x.msg.headers['call-id'] === r.headers['call-id']).map((x) => x.msg.status);
