@@ -48,7 +48,7 @@ export const RUN_OPTIONS = {
   'tls-ca': { kind: 'path', describe: 'PEM CA bundle that pair members\' TLS certificates must chain to (default: the system CAs)' },
   'tls-port': { kind: 'port', describe: "SIP over TLS port (default: --self's port in the pool's _sips._tcp SRV records, else 5061)" },
   'overload-ctrl-dialog-rate': { kind: 'rate', describe: 'INVITEs per second above which new dialogs get 503 (0: off); a hard cap on top of the adaptive control', default: 0 },
-  'overload-target-delay': { kind: 'ms', describe: 'adaptive overload control: keep the lateness of work (age of a message when handled, event-loop delay) under this many ms by answering new out-of-dialog requests from user agents 503 (0: off)', default: 100 },
+  'overload-target-delay': { kind: 'ms', describe: 'adaptive overload control: keep the lateness of work (age of a message when handled, event-loop delay) under this many ms by answering new out-of-dialog requests from user agents 503 (0: off)', default: 250 },
   'log-level': { kind: 'level', describe: 'error, warn, info or debug', default: 'info' },
   'log-format': { kind: 'format', describe: 'json or text', default: 'text' },
 } as const satisfies Record<string, OptionSpec>;

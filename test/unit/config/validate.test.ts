@@ -17,7 +17,7 @@ function errorOf(fn: () => unknown): ConfigError {
 describe('config: resolveSettings', () => {
   it('applies the DESIGN.md defaults', () => {
     const s = resolveSettings(base);
-    expect(s).to.include({ self: 'proxy1.example.com', dnsPort: 53, oosCheck: 5, oosForce: 5, peerInterval: 1, peerDownAfter: 3, peerUpAfter: 3, overloadCtrlDialogRate: 0, overloadTargetDelayMs: 100, hopTimeoutMs: 500, logLevel: 'info', logFormat: 'text' });
+    expect(s).to.include({ self: 'proxy1.example.com', dnsPort: 53, oosCheck: 5, oosForce: 5, peerInterval: 1, peerDownAfter: 3, peerUpAfter: 3, overloadCtrlDialogRate: 0, overloadTargetDelayMs: 250, hopTimeoutMs: 500, logLevel: 'info', logFormat: 'text' });
     expect(s.pairs).to.deep.equal(['tserver.example.com']);
     expect(s.zones).to.deep.equal(['zones']);
     expect(s.http).to.deep.equal({ host: '127.0.0.1', port: 8053 });
