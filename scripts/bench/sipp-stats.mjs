@@ -86,7 +86,7 @@ if (rttFile) {
 }
 
 if (countsFile) {
-  let rows2 = [];
+  let rows2;
   try {
     rows2 = fs.readFileSync(countsFile, 'utf8').split('\n').filter((l) => l.trim() !== '');
   } catch {
