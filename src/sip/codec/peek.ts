@@ -13,6 +13,7 @@
  * does not copy are not read. May import: sip/codec/head, sip/codec/parser.
  */
 import { scanHead } from './head.js';
+import { isRfc3261Branch } from './messages.js';
 import { parseAor } from './parser.js';
 
 /** A request head read by peekRequest: the method, the top Via's addressing, and where the lines a response copies are. */
@@ -158,7 +159,7 @@ function readTopVia(buf: Buffer, s: number, e: number, alone = true): TopVia | u
   }
   // the value ends with the line (or, when not alone, at the next value); whitespace or anything else is not the plain form
   if (i !== e && (alone || buf[i] !== COMMA)) return undefined;
-  if (branch === undefined || branch.length <= 7 || !branch.startsWith('z9hG4bK')) return undefined;
+  if (!isRfc3261Branch(branch)) return undefined;
   return { host, port, branch, rport, topEnd: i, dropped };
 }
 
@@ -249,13 +250,20 @@ export function peekRequest(buf: Buffer, methods: ReadonlySet<string>): PeekedRe
   return { method, host: top.host, port: top.port, branch: top.branch, rport: top.rport, viaStart, viaEnd, topEnd: top.topEnd, dropped: top.dropped, from, to, callId, cseq };
 }
 
+/** A request's method and first Via value, as peekTopVia reads them. */
+export interface PeekedVia {
+  readonly method: string;
+  readonly branch: string;
+  readonly host: string;
+  readonly port: number | undefined;
+}
+
 /**
- * The server-transaction key of a request datagram as sip/transaction/layer makes it from the
- * decoded request (branch|host:port|method, an ACK under INVITE), read from the request line
- * and the first Via value when that is in the plain form above; undefined otherwise (and for a
- * response). Two keys are equal only when the decoded requests' keys are.
+ * The method and the first Via value (branch, sent-by) of a request datagram, read from its
+ * request line and first Via when that value is in the plain form above; undefined otherwise
+ * (and for a response). What sip/transaction/layer keys a server transaction by.
  */
-export function peekServerKey(buf: Buffer): string | undefined {
+export function peekTopVia(buf: Buffer): PeekedVia | undefined {
   const len = buf.length;
   let sp = 0;
   while (sp < len && sp < 16 && buf[sp]! >= 65 && buf[sp]! <= 90) sp++;
@@ -275,8 +283,7 @@ export function peekServerKey(buf: Buffer): string | undefined {
       while (v < e && (buf[v] === SP || buf[v] === HT)) v++;
       const top = readTopVia(buf, v, e, false);
       if (!top) return undefined;
-      const method = sp === 3 && buf[0] === 65 && buf[1] === 67 && buf[2] === 75 ? 'INVITE' : buf.toString('latin1', 0, sp);
-      return top.branch + '|' + top.host.toLowerCase() + ':' + (top.port ?? '') + '|' + method;
+      return { method: buf.toString('latin1', 0, sp), branch: top.branch, host: top.host, port: top.port };
     }
     s = lineEnd + 1;
   }

@@ -18,10 +18,11 @@
  * path decides as before: anything from a pair member or peer instance, a
  * response to send anywhere but the packet's source address and port
  * (§18.2.2: no rport, sent-by port not the source port), responses, and
- * every head peek does not read. May import: shared, sip/codec, sip/proxy.
+ * every head peek does not read. May import: shared, sip/codec, sip/transaction, sip/proxy.
  */
 import { fnv1a } from '../codec/ids.js';
-import { peekRequest, peekServerKey, type PeekedRequest } from '../codec/peek.js';
+import { peekRequest, peekTopVia, type PeekedRequest } from '../codec/peek.js';
+import { transactionKey } from '../transaction/layer.js';
 
 /** Methods refused here (new out-of-dialog requests; OPTIONS, BYE, ACK, CANCEL and PRACK never are). */
 const SHED_METHODS: ReadonlySet<string> = new Set(['INVITE', 'REGISTER', 'SUBSCRIBE', 'MESSAGE', 'PUBLISH', 'REFER', 'NOTIFY', 'INFO', 'UPDATE']);
@@ -68,12 +69,12 @@ export class FastShed {
     }
     // a retransmission (the sender waited longer than T1 for work that is queued here) is taken
     // by its transaction from its key alone: it costs a look, not a decode
-    const key = peekServerKey(buf);
-    if (key !== undefined && h.absorb(key, ack)) {
+    const via = peekTopVia(buf);
+    if (via !== undefined && h.absorb(transactionKey(via.branch, via.host, via.port, ack ? 'INVITE' : via.method), ack)) {
       this.absorbed++;
       return null;
     }
-    if (ack || key === undefined) return undefined;
+    if (ack || via === undefined) return undefined;
     const p = peekRequest(buf, SHED_METHODS);
     if (!p) return undefined;
     // where the full path would answer (§18.2.2, RFC 3581): here only when that is the packet's source

@@ -87,12 +87,21 @@ function sentBy(via: SipVia): string {
   return via.host.toLowerCase() + ':' + (via.port ?? '');
 }
 
+/**
+ * The key of a server transaction whose request carries an RFC 3261 branch (§17.2.3): the
+ * branch, the top Via's sent-by and the method (an ACK's under INVITE). Also used with a Via
+ * read before decoding (sip/proxy/fast-shed).
+ */
+export function transactionKey(branch: string, host: string, port: number | undefined, method: string): string {
+  return branch + '|' + host.toLowerCase() + ':' + (port ?? '') + '|' + method;
+}
+
 /** Server transaction key (§17.2.3); ACK and CANCEL are looked up under INVITE with `methodOverride`. */
 function serverKey(req: SipRequest, methodOverride?: string): string {
   const via = req.headers.via[0];
   const method = methodOverride ?? (req.method === 'ACK' ? 'INVITE' : req.method);
   const b = branchOf(via);
-  if (isRfc3261Branch(b)) return b + '|' + sentBy(via) + '|' + method;
+  if (isRfc3261Branch(b)) return transactionKey(b, via.host, via.port, method);
   // RFC 2543 peers: the best a proxy can do without a branch
   const h = req.headers;
   return 'x|' + h['call-id'] + '|' + h.cseq.seq + '|' + (fromTag(req) ?? '') + '|' + sentBy(via) + '|' + (b ?? '') + '|' + method;
