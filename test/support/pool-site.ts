@@ -138,12 +138,16 @@ export async function startPoolSite(o: PoolSiteOptions = {}): Promise<PoolSite> 
     }
     await Promise.all(site.instances.map((i) => i.start()));
     // Started together, instances may probe a peer before it listens and withdraw it for a
-    // moment: the site is ready when every instance answers every member.
+    // moment. Peers start healthy, so a whole answer alone proves nothing yet: the site is
+    // ready when every instance has had an answer from every peer (an answer resets the
+    // failure count) and answers every member.
     const all = JSON.stringify(expectedView(site.instances));
     await eventually(
-      async () => (await Promise.all(site.instances.map((i) => poolView(i.address, dnsPort)))).every((v) => JSON.stringify(v) === all),
+      async () =>
+        (await Promise.all(site.instances.map(peersAnswered))).every(Boolean) &&
+        (await Promise.all(site.instances.map((i) => poolView(i.address, dnsPort)))).every((v) => JSON.stringify(v) === all),
       15_000,
-      'every instance answers the whole pool',
+      'every instance has heard from every peer and answers the whole pool',
       50,
     );
   } catch (e) {
@@ -151,6 +155,13 @@ export async function startPoolSite(o: PoolSiteOptions = {}): Promise<PoolSite> 
     throw e;
   }
   return site;
+}
+
+/** True when the instance's /status shows every peer healthy with an answered probe (rttMs set). */
+async function peersAnswered(inst: PoolInstance): Promise<boolean> {
+  const r = await fetch(`${inst.http}/status`, { signal: AbortSignal.timeout(2000) });
+  const doc = (await r.json()) as { pool: { members: { self: boolean; healthy: boolean; rttMs: number | null }[] } };
+  return doc.pool.members.every((m) => m.self || (m.healthy && m.rttMs !== null));
 }
 
 // --- DNS questions --------------------------------------------------------
