@@ -5,10 +5,12 @@
  * a target by admitting fewer new out-of-dialog requests from user agents,
  * a latency-targeted token bucket in the manner of Clearwater's load monitor:
  *
- *             lateness > target and the loop busy (three looks in a row, EVAL_MS apart)
+ *     lateness > target and the loop busy (three looks in a row, EVAL_MS apart), or a surge:
+ *     the loop saturated and work later at each of three looks, on a trend past the target
+ *     within a second
  *   ┌──────┐ ─────────────────────────────────────────► ┌─────────────────────────────┐
- *   │ open │    rate := admitted rate × min(decrease,    │ limiting(rate, token bucket) │
- *   │      │            1 / (1 + lateness growth))       │                             │
+ *   │ open │    rate := carried × the cut that keeps up  │ limiting(rate, token bucket) │
+ *   │      │    with the arrivals (refusals included)    │ (empty at entry: binds now)  │
  *   └──────┘ ◄───────────────────────────────────────── └─────────────────────────────┘
  *             lateness < target/2 and nothing shed          every period (2 s), at most one change:
  *             for QUIET_PERIODS periods in a row              lateness > target, the loop busy, not falling:
@@ -17,6 +19,9 @@
  *                                                             (the rate is in use): rate := rate × BUSY_TARGET /
  *                                                             utilisation (at most × MAX_RISE, at least + step);
  *                                                             at full utilisation + step/4 while lateness < target/4
+ *                                                           sooner: a surge over the target (cut as at entry), a
+ *                                                           brake; a rise every FAST_RISE_LOOKS looks while the
+ *                                                           loop idles (< FAST_RISE_UTIL) and work is on time
  *
  * "Busy": the event loop's utilisation (the share of wall time it was not
  * idle in the poll) was at least BUSY_MIN; lateness while the loop idles is
@@ -27,11 +32,13 @@
  * from below. The pitfalls of such controllers are avoided: the rate only
  * rises while demand exceeds it (a rate nobody uses is not raised, so a later
  * burst does not find a huge allowance), it changes at most once a period
- * (the effect of one change is seen before the next; the one exception is a
- * brake every BRAKE_LOOKS looks while work is more than twice as late as the
- * target and getting later, as at the onset of a surge, by how fast the
- * lateness grows and never under half the rate the episode started at: a
- * backlog past T1 = 500 ms makes every sender retransmit), and it does not
+ * (the effect of one change is seen before the next; the exceptions, at most
+ * every BRAKE_LOOKS looks and never under half the rate the episode started
+ * at, are a cut while work is later than the target and getting later at
+ * each look with the loop saturated, or more than twice as late and getting
+ * later, by how fast the lateness grows: a backlog past T1 = 500 ms makes
+ * every sender retransmit; and rises while the loop is mostly idle, whose
+ * effect one look shows), and it does not
  * decrease while the lateness is falling (a backlog of before the last change
  * is being read: lower than at the look before, or than at the last change).
  * Only `admit()` and `shedNow()` are on the hot path: one comparison while
@@ -73,6 +80,32 @@ const BUSY_TARGET = 0.95;
 const BRAKE_LOOKS = 3;
 /** Largest increase in one period, as a factor. */
 const MAX_RISE = 2;
+/**
+ * Utilisation at which the loop counts as saturated: no idle time left, so work that keeps coming
+ * in faster waits in the socket's queue, where only the probe sees it, and only as it ages.
+ */
+const SATURATED = 0.95;
+/** Looks a surge is judged on: saturated at each, later at each, and the rate carried over them. */
+const SURGE_LOOKS = 3;
+/** At a surge, the backlog read so far is to be worked off within this time (ms): half of T1. */
+const SURGE_DRAIN_MS = 500;
+/** Largest factor on the carried rate at a surge: at least a seventh is refused at once. */
+const SURGE_MAX_CUT = 0.85;
+/** A surge is acted on when its trend passes the target within this time (ms): before a backlog of seconds builds. */
+const SURGE_HORIZON_MS = 1000;
+/**
+ * The cost of a refusal as a share of an admitted call's (a 503 before decoding and its ACK:
+ * about a fifth, measured by scripts/bench/profile-sip.sh; see the README): the rate that keeps
+ * up with an arrival rate must leave room for refusing the rest.
+ */
+const REFUSAL_SHARE = 0.2;
+/**
+ * While limiting, the loop busier than this or work later than a tenth of the target keeps the
+ * increases to one a period; below it (a backlog worked off, a cut deeper than needed) the rate
+ * rises every FAST_RISE_LOOKS looks by the idle share of the loop, seen within a look.
+ */
+const FAST_RISE_UTIL = 0.85;
+const FAST_RISE_LOOKS = 2;
 
 export type AdmissionState =
   | { readonly kind: 'off' }
@@ -127,6 +160,9 @@ export class AdaptiveAdmission {
   private lastLoopDelayMs = 0;
   private admittedTotal = 0;
   private shedTotal = 0;
+  private readonly recent = new RecentLooks();
+  private admittedAtLook = 0;
+  private lookAt: number;
 
   constructor(
     private readonly settings: AdmissionSettings,
@@ -144,6 +180,7 @@ export class AdaptiveAdmission {
     this.minRate = settings.minRate ?? 5;
     this.state = settings.targetMs > 0 ? openState() : { kind: 'off' };
     this.windowStart = clock.now();
+    this.lookAt = this.windowStart;
   }
 
   get enabled(): boolean {
@@ -256,10 +293,19 @@ export class AdaptiveAdmission {
     const target = this.settings.targetMs;
     const elapsed = now - this.windowStart;
     const admittedRate = elapsed > 0 ? (this.admittedInWindow * 1000) / elapsed : 0;
+    this.recent.add(lateness, this.utilization !== undefined && this.lastUtil >= SATURATED, this.admittedTotal - this.admittedAtLook, now - this.lookAt);
+    this.admittedAtLook = this.admittedTotal;
+    this.lookAt = now;
 
     if (s.kind === 'open') {
       const admitted = this.admittedInWindow;
       this.newWindow(now);
+      const surge = this.surgeCut(target, target / 5);
+      if (surge !== undefined) {
+        const carried = this.recent.carried();
+        this.enter(now, carried, Math.max(this.minRate, carried * surge.cut), lateness, 'surge', surge.growth);
+        return;
+      }
       // late twice in a row, and not draining (a burst, e.g. the requests held during a
       // switchover released at once, is worked off by itself)
       const over = lateness > target && busy && (s.over === 0 || lateness >= previous * 0.7) ? s.over + 1 : 0;
@@ -274,18 +320,40 @@ export class AdaptiveAdmission {
       // cut enough to work off the backlog within a period, and at least by how fast the lateness
       // grows (a lateness growing by g ms a ms means work comes in at 1 + g times the rate it is done)
       const rate = Math.max(this.minRate, carried * Math.min(decrease(lateness, this.periodMs), growthCut(lateness, previous)));
-      const step = Math.max(1, carried * STEP_SHARE);
-      // a full bucket: what was just carried goes on being admitted until the rate really binds
-      const tokens = Math.max(1, rate * BURST_SECONDS);
-      this.state = { kind: 'limiting', rate, step, ceiling: carried, tokens, refilledAt: now, quiet: 0, lastLateness: lateness, brakeFloor: rate / 2, looks: 0 };
-      logEvent(this.log, 'SIP_OVERLOAD_ADAPTIVE', { latenessMs: Math.round(lateness), targetMs: target, rate: Math.round(rate) });
+      this.enter(now, carried, rate, lateness, 'late', (lateness - previous) / EVAL_MS);
       return;
     }
     // limiting: one decision a period; sooner only to brake, while work is more than twice as late
     // as the target and getting later (the cut was not deep enough: a backlog over T1 = 500 ms
     // makes every sender retransmit), at most every BRAKE_LOOKS looks and not under the floor
     s.looks++;
+    if (
+      this.utilization && this.lastUtil < FAST_RISE_UTIL && lateness < target / 10 &&
+      s.looks >= FAST_RISE_LOOKS && this.shedInWindow > 0
+    ) {
+      // refusing while the loop idles most of the time and work is on time: the cut was deeper
+      // than needed (or the backlog that made it is gone); the utilisation of one look shows
+      // the effect of a change at once, so the rate need not wait a period to rise
+      s.rate = Math.max(s.rate + this.increase(s), s.rate * Math.min(MAX_RISE, BUSY_TARGET / Math.max(this.lastUtil, 0.05)));
+      s.looks = 0;
+      s.quiet = 0;
+      s.lastLateness = lateness;
+      this.newWindow(now);
+      return;
+    }
     if (elapsed < this.periodMs) {
+      // (over the target: under it, small rises are the rate hunting near the knee, which the
+      // period's decisions mend)
+      const surge = s.looks >= BRAKE_LOOKS ? this.surgeCut(target, target) : undefined;
+      if (surge !== undefined && s.rate > s.brakeFloor) {
+        // a surge on top of the rate (the load rose again, or the cut was too shallow): cut the
+        // rate carried now as at entry, with the bucket emptied so that it binds at once
+        s.rate = Math.max(s.brakeFloor, this.minRate, Math.min(s.rate, this.recent.carried()) * surge.cut);
+        s.tokens = 0;
+        s.looks = 0;
+        this.recent.clearSaturation();
+        return;
+      }
       if (busy && lateness > 2 * target && lateness > previous && s.looks >= BRAKE_LOOKS && s.rate > s.brakeFloor) {
         s.rate = Math.max(s.brakeFloor, this.minRate, s.rate * growthCut(lateness, previous));
         s.looks = 0;
@@ -329,6 +397,46 @@ export class AdaptiveAdmission {
   }
 
   /**
+   * A surge: the loop saturated at SURGE_LOOKS looks in a row and work later at each, by a trend
+   * that passes the target within SURGE_HORIZON_MS, and already later than `floor` (while open
+   * a fifth of the target, above noise; while limiting the target itself). A FIFO read at P a
+   * second, fed at A a second, hands out messages whose age grows by g = 1 − P/A per ms: the
+   * arrivals come at 1 / (1 − g) × the rate carried. The factor on the carried rate that keeps up with them, refusals included
+   * (a + REFUSAL_SHARE × (arrivals − a) ≤ carried), and works off the backlog so far within
+   * SURGE_DRAIN_MS; at least half; undefined when there is no surge.
+   */
+  private surgeCut(target: number, floor: number): { cut: number; growth: number } | undefined {
+    const r = this.recent;
+    const lateness = r.latenessAgo(0);
+    const previous = r.latenessAgo(1);
+    const before = r.latenessAgo(2);
+    if (r.saturated < SURGE_LOOKS || lateness <= floor) return undefined;
+    if (!(lateness > previous && previous > before)) return undefined;
+    // the steeper of the last look's growth and the two looks' (a mean age per look lags a ramp)
+    const growth = Math.max((lateness - previous) / EVAL_MS, (lateness - before) / (2 * EVAL_MS));
+    if (lateness + growth * SURGE_HORIZON_MS <= target) return undefined;
+    const arrivals = 1 / (1 - Math.min(growth, 0.9));
+    const keepUp = (1 - REFUSAL_SHARE * arrivals) / (1 - REFUSAL_SHARE);
+    // the backlog so far is worked off within SURGE_DRAIN_MS: read past T1, every sender retransmits
+    const drain = 1 - lateness / SURGE_DRAIN_MS;
+    // at most SURGE_MAX_CUT: the growth read off a few looks of mean ages lags a ramp and
+    // understates the arrivals; a cut a little too deep is mended in a period
+    return { cut: Math.max(0.5, Math.min(SURGE_MAX_CUT, keepUp * drain)), growth };
+  }
+
+  /** Open → limiting at `rate`, logged once (SIP_OVERLOAD_ADAPTIVE). */
+  private enter(now: number, carried: number, rate: number, lateness: number, cause: 'late' | 'surge', growth: number): void {
+    const step = Math.max(1, carried * STEP_SHARE);
+    // an empty bucket: the rate binds at once (a full one let the surge through for a further
+    // BURST_SECONDS × rate / (carried − rate), most of a second, while the backlog grew)
+    const tokens = 0;
+    this.state = { kind: 'limiting', rate, step, ceiling: carried, tokens, refilledAt: now, quiet: 0, lastLateness: lateness, brakeFloor: rate / 2, looks: 0 };
+    logEvent(this.log, 'SIP_OVERLOAD_ADAPTIVE', {
+      cause, latenessMs: Math.round(lateness), growth: Math.round(growth * 100) / 100, targetMs: this.settings.targetMs, rate: Math.round(rate),
+    });
+  }
+
+  /**
    * The additive step: a quarter step just under the rate at which work was late last time (the
    * knee is sharp: a queue is empty below capacity and grows without bound above it, so it is
    * approached gently), a full step, or a tenth of the rate when larger, elsewhere (far under
@@ -353,13 +461,54 @@ function openState(): AdmissionState {
 }
 
 /**
- * The cut that matches how fast the lateness grows between two looks (EVAL_MS apart): work
- * arriving at (1 + growth) times the rate it is done needs the rate divided by that; by a tenth
- * at least and by half at most.
+ * The last SURGE_LOOKS looks, in either state: lateness, whether the loop was saturated, and
+ * what was admitted over how long (the rate the loop carried while saturated).
+ */
+class RecentLooks {
+  private readonly lateness = new Float64Array(SURGE_LOOKS);
+  private readonly admitted = new Float64Array(SURGE_LOOKS);
+  private readonly ms = new Float64Array(SURGE_LOOKS);
+  private at = 0;
+  /** Consecutive looks with the loop saturated. */
+  saturated = 0;
+
+  add(lateness: number, saturated: boolean, admitted: number, ms: number): void {
+    this.lateness[this.at] = lateness;
+    this.admitted[this.at] = admitted;
+    this.ms[this.at] = ms;
+    this.at = (this.at + 1) % SURGE_LOOKS;
+    this.saturated = saturated ? this.saturated + 1 : 0;
+  }
+
+  /** Lateness k looks ago (0: the latest). */
+  latenessAgo(k: number): number {
+    return this.lateness[(this.at - 1 - k + 2 * SURGE_LOOKS) % SURGE_LOOKS]!;
+  }
+
+  /** Admitted per second over the looks kept. */
+  carried(): number {
+    let n = 0;
+    let ms = 0;
+    for (let i = 0; i < SURGE_LOOKS; i++) {
+      n += this.admitted[i]!;
+      ms += this.ms[i]!;
+    }
+    return ms > 0 ? (n * 1000) / ms : 0;
+  }
+
+  clearSaturation(): void {
+    this.saturated = 0;
+  }
+}
+
+/**
+ * The cut that matches how fast the lateness grows between two looks (EVAL_MS apart): in a FIFO
+ * read at P and fed at A a second, the age of what is read grows by 1 − P/A per ms, so the
+ * growth g says the rate must be multiplied by P/A = 1 − g; by a tenth at least and by half at most.
  */
 function growthCut(lateness: number, previous: number): number {
   const growth = Math.max(0, lateness - previous) / EVAL_MS;
-  return Math.min(0.9, Math.max(0.5, 1 / (1 + growth)));
+  return Math.min(0.9, Math.max(0.5, 1 - growth));
 }
 
 /**

@@ -165,13 +165,13 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
     expect(sim.ctl.limiting).to.equal(true);
   });
 
-  it('while requests are refused and work is on time, the rate rises by the idle share of the loop: doubled a period at a quarter busy, where additive steps take several periods', () => {
-    /** Periods until the rate admits a demand of 800/s, from a limit of 100/s; the loop is busy rate/1000 of the time. */
-    const periods = (withUtilization: boolean) => {
+  it('while requests are refused and work is on time, the rate rises by the idle share of the loop: at a quarter busy every two looks, above 85% only once a period', () => {
+    /** Looks until the rate admits a demand of 800/s, from a limit of 100/s; the loop is busy `busy(rate)` of the time. */
+    const climb = (withUtilization: boolean, busy: (rate: number) => number) => {
       const clock = new FakeClock();
       let rate = 0;
       let entering = true;
-      const util = () => (entering ? 1 : Math.min(1, 0.05 + rate / 1000));
+      const util = () => (entering ? 1 : busy(rate));
       const ctl = new AdaptiveAdmission({ targetMs: TARGET }, clock, silentLogger, undefined, withUtilization ? util : undefined);
       ctl.start();
       for (let look = 0; look < ENTER_LOOKS; look++) {
@@ -183,26 +183,55 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
       entering = false;
       expect(rate).to.equal(100);
       const seen = [rate];
-      for (let p = 1; p <= 20; p++) {
-        for (let look = 0; look < LOOKS; look++) {
-          for (let t = 0; t < EVAL_MS; t += 10) {
-            clock.advance(10);
-            for (let i = 0; i < 8; i++) ctl.admit(); // 800/s offered
-          }
-          ctl.sample(5);
+      for (let look = 1; look <= 20 * LOOKS; look++) {
+        for (let t = 0; t < EVAL_MS; t += 10) {
+          clock.advance(10);
+          for (let i = 0; i < 8; i++) ctl.admit(); // 800/s offered
         }
+        ctl.sample(5);
         rate = ctl.snapshot().rate ?? Infinity;
         seen.push(rate);
-        if (rate >= 800) return { p, seen };
+        if (rate >= 800) return { looks: look, seen };
       }
-      return { p: Infinity, seen };
+      return { looks: Infinity, seen };
     };
-    const byUtil = periods(true);
-    const additive = periods(false);
-    console.log(`      [figure] from 100/s to a demand of 800/s: ${byUtil.p} periods (${byUtil.seen.map((r) => Math.round(r)).join(' ')}); additive steps alone: ${additive.p} (${additive.seen.map((r) => Math.round(r)).join(' ')})`);
-    expect(byUtil.seen[1]).to.be.within(150, 200); // busy 15%: factor 0.95/0.15 capped at 2
-    expect(byUtil.p).to.be.at.most(4);
-    expect(additive.p).to.be.greaterThan(byUtil.p);
+    const changes = (seen: number[]) => seen.map((r, i) => (i > 0 && r !== seen[i - 1] ? i : -1)).filter((i) => i >= 0);
+    const idle = climb(true, (rate) => Math.min(1, 0.05 + rate / 1000));
+    const busy = climb(true, (rate) => Math.min(1, 0.88 + rate / 10_000));
+    const additive = climb(false, () => 1);
+    const show = (x: { looks: number; seen: number[] }) => `${x.looks} looks (${[...new Set(x.seen)].map((r) => Math.round(r)).join(' ')})`;
+    console.log(`      [figure] from 100/s to a demand of 800/s: a quarter busy ${show(idle)}; 88% busy ${show(busy)}; additive steps alone ${show(additive)}`);
+    // a quarter busy: at most doubled a change, changes at least FAST_RISE_LOOKS (2) looks apart, 800/s within a period
+    expect(idle.looks).to.be.at.most(LOOKS);
+    const at = changes(idle.seen);
+    for (let k = 0; k < at.length; k++) {
+      expect(idle.seen[at[k]!]! / idle.seen[at[k]! - 1]!).to.be.at.most(2);
+      if (k > 0) expect(at[k]! - at[k - 1]!).to.be.at.least(2);
+    }
+    // busier than FAST_RISE_UTIL (0.85): one change a period at most
+    const atBusy = changes(busy.seen);
+    for (let k = 1; k < atBusy.length; k++) expect(atBusy[k]! - atBusy[k - 1]!).to.be.at.least(LOOKS);
+    expect(busy.looks).to.be.greaterThan(idle.looks);
+    // and still faster than additive steps alone
+    expect(Math.max(...busy.seen)).to.be.greaterThan(Math.max(...additive.seen));
+  });
+
+  it('a surge (the loop saturated, work later at every look) is limited while its lateness is still near the target, with room left for the refusals', () => {
+    const sim = new Sim(1000, 0.2);
+    sim.run(600, 5000);
+    expect(sim.ctl.limiting).to.equal(false);
+    const ages0 = sim.ages.length;
+    const admitted0 = sim.admitted;
+    sim.run(1600, 10_000);
+    const onset = sim.ages.slice(ages0);
+    const goodput = (sim.admitted - admitted0) / 10;
+    console.log(`      [figure] capacity 1000/s, 600/s then 1600/s: worst lateness ${Math.max(...onset)} ms (target ${TARGET}), admitted ${goodput.toFixed(0)}/s over the 10 s`);
+    expect(sim.ctl.limiting).to.equal(true);
+    const entered = sim.events.list().find((e) => e.name === 'SIP_OVERLOAD_ADAPTIVE');
+    expect(entered?.detail).to.match(/\bcause=surge\b/);
+    expect(Math.max(...onset)).to.be.at.most(2 * TARGET);
+    // the most that keeps up with 1600/s when a refusal costs 0.2 of a call: 850/s
+    expect(goodput).to.be.greaterThan(750);
   });
 
   it('lateness while the loop is mostly idle (the machine starved it, not its own work) does not start limiting', () => {

@@ -98,18 +98,20 @@ describe('sip/proxy/core (fake clock, in-memory network)', () => {
     const status = (r: SipRequest) => sent.filter((x) => x.msg.status !== undefined && x.msg.headers['call-id'] === r.headers['call-id']).map((x) => x.msg.status);
     const forwarded = (r: SipRequest) => sent.filter((x) => x.msg.method === r.method && x.msg.headers['call-id'] === r.headers['call-id']).length;
 
-    // the bucket starts full (a quarter second of the rate: 5), then the rate binds
-    for (let i = 0; i < 5; i++) layer.onMessage(req('INVITE'), UA);
+    // the bucket starts empty: the rate binds at once
+    const first = Array.from({ length: 5 }, () => req('INVITE'));
+    for (const r of first) layer.onMessage(r, UA);
+    for (const r of first) expect(status(r)).to.deep.equal([503]);
     const shed: SipRequest[] = [req('INVITE'), req('REGISTER', '', 'sip:tserver.example.com'), req('SUBSCRIBE'), req('MESSAGE')];
     for (const r of shed) layer.onMessage(r, UA);
     for (const r of shed) expect(status(r), r.method).to.deep.equal([503]);
     const retryAfters = sent.filter((x) => x.msg.status === 503).map((x) => Number(x.msg.headers['retry-after']));
     expect(retryAfters.every((v) => v >= 5 && v <= 10)).to.equal(true);
-    expect(proxy.counters.overloadShedByMethod).to.deep.equal({ INVITE: 1, REGISTER: 1, SUBSCRIBE: 1, MESSAGE: 1 });
+    expect(proxy.counters.overloadShedByMethod).to.deep.equal({ INVITE: 6, REGISTER: 1, SUBSCRIBE: 1, MESSAGE: 1 });
     // a retransmission of a shed INVITE: its transaction resends the 503, the controller is not asked again
     layer.onMessage(shed[0], UA);
     expect(status(shed[0])).to.deep.equal([503, 503]);
-    expect(proxy.admissionState.shed).to.equal(4);
+    expect(proxy.admissionState.shed).to.equal(9);
 
     const kept: SipRequest[] = [req('BYE'), req('INFO'), req('INVITE'), req('OPTIONS')];
     for (const r of kept.slice(0, 3)) r.headers.to!.params.tag = 'in-dialog';
@@ -120,7 +122,7 @@ describe('sip/proxy/core (fake clock, in-memory network)', () => {
     layer.onMessage(fromMember, { protocol: 'udp', address: A, port: 5060 });
     expect(forwarded(fromMember)).to.equal(1);
     expect(status(fromMember)).to.not.include(503);
-    expect(proxy.counters.overloadRejections).to.equal(4);
+    expect(proxy.counters.overloadRejections).to.equal(9);
     proxy.close();
   });
 
