@@ -37,12 +37,21 @@ export function newCallId(): string {
   return randomToken(15);
 }
 
-/** 32-bit FNV-1a of a string, as 8 hex digits (a cheap, stable hash; not for secrecy). */
-export function fnv1a(s: string): string {
+/** 32-bit FNV-1a of a string, as an unsigned number (a cheap, stable hash; not for secrecy). */
+export function fnv1a32(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  return (h >>> 0).toString(16).padStart(8, '0');
+  return h >>> 0;
+}
+
+/** fnv1a32 as 8 hex digits. */
+export function fnv1a(s: string): string {
+  return hex8(fnv1a32(s));
+}
+
+export function hex8(h: number): string {
+  return h.toString(16).padStart(8, '0');
 }

@@ -228,6 +228,7 @@ export class ProxyCore implements TransactionUser {
         c.overloadRejections++;
         c.responsesByCode[503] = (c.responsesByCode[503] ?? 0) + 1;
       },
+      now: () => opts.clock.now(),
     });
     this.unsubscribe = opts.health.onChange((c) => {
       if (c.kind === 'pair') this.onPairChange(c.pair);

@@ -14,13 +14,15 @@
  * request that has a server transaction is also taken by that transaction
  * here, from the key read off its first Via (sip/transaction/layer absorb):
  * late work makes senders retransmit, and decoding each retransmission only
- * to absorb it made an overload feed itself. Not handled here, so the full
+ * to absorb it made an overload feed itself. A retransmission of a request
+ * refused here less than REPEAT_WINDOW_MS ago is dropped (a table of recent
+ * refusals by the branch's hash, fixed in size). Not handled here, so the full
  * path decides as before: anything from a pair member or peer instance, a
  * response to send anywhere but the packet's source address and port
  * (§18.2.2: no rport, sent-by port not the source port), responses, and
  * every head peek does not read. May import: shared, sip/codec, sip/transaction, sip/proxy.
  */
-import { fnv1a } from '../codec/ids.js';
+import { fnv1a32, hex8 } from '../codec/ids.js';
 import { peekRequest, peekTopVia, type PeekedRequest } from '../codec/peek.js';
 import { transactionKey } from '../transaction/layer.js';
 
@@ -31,6 +33,9 @@ export const SHED_TAG_PREFIX = 'srvshed-';
 const SHED_TAG_BYTES = Buffer.from(';tag=' + SHED_TAG_PREFIX, 'latin1');
 const ACK = Buffer.from('ACK ', 'latin1');
 const STATUS_LINE = Buffer.from('SIP/2.0 503 Service Unavailable\r\n', 'latin1');
+/** Slots of the table of recent refusals (a power of two), and how long a refusal is remembered, ms. */
+const RECENT_SLOTS = 16_384;
+const REPEAT_WINDOW_MS = 1000;
 
 /** What a refusal here uses of the proxy. */
 export interface FastShedHost {
@@ -46,6 +51,8 @@ export interface FastShedHost {
   retryAfter(): string;
   /** Counts one refusal of `method` (503 sent). */
   counted(method: string): void;
+  /** The clock, ms. */
+  now(): number;
 }
 
 /** The look-before-decode of the UDP listener: a Buffer to send back to the source, null to drop, undefined to decode. */
@@ -56,6 +63,11 @@ export class FastShed {
   refused = 0;
   acksDropped = 0;
   absorbed = 0;
+  /** Retransmissions of a request refused here within REPEAT_WINDOW_MS, dropped. */
+  repeats = 0;
+  // recent refusals, direct-mapped by the branch's hash: the hash, and when (0: empty)
+  private readonly recentHash = new Uint32Array(RECENT_SLOTS);
+  private readonly recentAt = new Float64Array(RECENT_SLOTS);
 
   constructor(private readonly host: FastShedHost) {}
 
@@ -80,19 +92,32 @@ export class FastShed {
     // where the full path would answer (§18.2.2, RFC 3581): here only when that is the packet's source
     if (!p.rport && (p.port ?? 5060) !== port) return undefined;
     if (h.isSiteAddress(address)) return undefined;
+    // a retransmission of a request refused here a moment ago: its 503 is on the way (the sender
+    // retransmitted because the request waited past T1 in the queue), and answering again would
+    // cost a send and bring one more ACK. If that 503 was lost, a retransmission after the window
+    // is answered. Stateless refusals would otherwise make every late INVITE cost two or three.
+    const hash = fnv1a32(p.branch);
+    const slot = hash & (RECENT_SLOTS - 1);
+    const now = h.now();
+    if (this.recentHash[slot] === hash && this.recentAt[slot]! > 0 && now - this.recentAt[slot]! < REPEAT_WINDOW_MS) {
+      this.repeats++;
+      return null;
+    }
     if (!h.shedNow()) return undefined;
     this.refused++;
+    this.recentHash[slot] = hash;
+    this.recentAt[slot] = now > 0 ? now : 1;
     h.counted(p.method);
-    return shedResponse(buf, p, address, port, h.retryAfter());
+    return shedResponse(buf, p, address, port, h.retryAfter(), hash);
   };
 }
 
 /** The 503 for the peeked request: its Via block (top value stamped as §18.2.1 and RFC 3581 say), From, To with a tag, Call-ID, CSeq. */
-export function shedResponse(buf: Buffer, p: PeekedRequest, address: string, port: number, retryAfter: string): Buffer {
+export function shedResponse(buf: Buffer, p: PeekedRequest, address: string, port: number, retryAfter: string, branchHash = fnv1a32(p.branch)): Buffer {
   let stamp = '';
   if (p.rport) stamp = ';received=' + address + ';rport=' + port;
   else if (p.host.toLowerCase() !== address) stamp = ';received=' + address;
-  const tag = ';tag=' + SHED_TAG_PREFIX + fnv1a(p.branch) + '\r\n';
+  const tag = ';tag=' + SHED_TAG_PREFIX + hex8(branchHash) + '\r\n';
   const tail = 'Retry-After: ' + retryAfter + '\r\nContent-Length: 0\r\n\r\n';
   let size = STATUS_LINE.length + (p.viaEnd - p.viaStart) + stamp.length + (p.from[1] - p.from[0]) + (p.to[1] - p.to[0]) + tag.length;
   size += p.callId[1] - p.callId[0] + (p.cseq[1] - p.cseq[0]) + tail.length;

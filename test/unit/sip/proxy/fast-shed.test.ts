@@ -46,6 +46,10 @@ class Host implements FastShedHost {
   counted(method: string): void {
     this.counts.push(method);
   }
+  clock = 5000;
+  now(): number {
+    return this.clock;
+  }
 }
 
 function shed(buf: Buffer, host = new Host(), address = SRC, port = SRC_PORT): { out: Buffer | null | undefined; host: Host } {
@@ -109,6 +113,23 @@ describe('sip/proxy/fast-shed (refusals before decoding)', () => {
     expect(response(shed(invite()).out).headers.to.params.tag).to.equal(tag);
     const other = response(shed(invite({ via: `SIP/2.0/UDP ${SRC}:${SRC_PORT};branch=z9hG4bK-abc-2` })).out);
     expect(other.headers.to.params.tag).to.not.equal(tag);
+  });
+
+  it('drops a retransmission of a request it refused less than a second ago (its 503 is on the way); later ones are answered again, other branches as usual', () => {
+    const h = new Host();
+    const fs = new FastShed(h);
+    const first = response(fs.preview(invite(), SRC, SRC_PORT));
+    h.clock += 999;
+    expect(fs.preview(invite(), SRC, SRC_PORT), 'within the window').to.equal(null);
+    expect(fs.repeats).to.equal(1);
+    expect(h.shed, 'not counted as a new refusal').to.equal(1);
+    const other = response(fs.preview(invite({ via: `SIP/2.0/UDP ${SRC}:${SRC_PORT};branch=z9hG4bK-abc-9` }), SRC, SRC_PORT));
+    expect(other.headers.to.params.tag).to.not.equal(first.headers.to.params.tag);
+    h.clock += 1;
+    const again = response(fs.preview(invite(), SRC, SRC_PORT));
+    expect(again.headers.to.params.tag, 'the same tag (§8.2.7)').to.equal(first.headers.to.params.tag);
+    expect(h.shed).to.equal(3);
+    expect(fs.repeats).to.equal(1);
   });
 
   it('stamps the top Via as the full path does: received when sent-by is not the source, received and rport when rport is asked; a client-written received or rport is replaced', () => {
