@@ -9,9 +9,10 @@
  * the same for namespaces a previous run left behind (its pid is gone).
  * Needs root and iproute2 (`ip`); NAT rules need iptables. Imports node only.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { promisify } from 'node:util';
+import { WatchedProcess } from './watched-process.js';
 
 const run = promisify(execFile);
 
@@ -27,35 +28,9 @@ export async function sh(cmd: string, args: string[], ms = 10_000): Promise<stri
 }
 
 /** A program running inside a namespace; output kept (the last 400 kB). */
-export class NsProc {
-  readonly child: ChildProcess;
-  output = '';
-  readonly exited: Promise<number | null>;
-  private done = false;
-
+export class NsProc extends WatchedProcess {
   constructor(readonly ns: string, cmd: string, args: string[], readonly name = cmd) {
-    this.child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const keep = (d: Buffer) => {
-      this.output += d.toString();
-      if (this.output.length > 400_000) this.output = this.output.slice(-200_000);
-    };
-    this.child.stdout!.on('data', keep);
-    this.child.stderr!.on('data', keep);
-    this.exited = new Promise((resolve) => {
-      this.child.on('error', (e) => {
-        this.output += `spawn: ${e.message}`;
-        this.done = true;
-        resolve(null);
-      });
-      this.child.on('exit', (code, signal) => {
-        this.done = true;
-        resolve(code ?? (signal ? 128 : null));
-      });
-    });
-  }
-
-  get running(): boolean {
-    return !this.done;
+    super('ip', ['netns', 'exec', ns, cmd, ...args], { keep: 400_000 });
   }
 
   /** Sends `sig`, then SIGKILL if still running after `graceMs`. */

@@ -4,12 +4,13 @@
  * scripts/bench/sipp/, and their statistics. Every sipp started here is
  * tracked and killed by `stopAllSipp()` (call it in an after() hook).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { DIST, sleep } from './processes.js';
+import { WatchedProcess } from './watched-process.js';
 
 const run = promisify(execFile);
 
@@ -36,11 +37,7 @@ async function udpBound(address: string, port: number): Promise<boolean> {
   return stdout.trim() !== '';
 }
 
-export class Sipp {
-  readonly child: ChildProcess;
-  output = '';
-  readonly exited: Promise<number | null>;
-  private done = false;
+export class Sipp extends WatchedProcess {
   private frozen = false;
 
   /** `netns`: run inside that network namespace (`ip netns exec NS sipp ...`). */
@@ -50,34 +47,13 @@ export class Sipp {
     readonly name: string,
     netns?: string,
   ) {
-    this.child = netns
-      ? spawn('ip', ['netns', 'exec', netns, 'sipp', ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    const keep = (d: Buffer) => {
-      this.output += d.toString();
-      if (this.output.length > 100_000) this.output = this.output.slice(-50_000);
-    };
-    this.child.stdout!.on('data', keep);
-    this.child.stderr!.on('data', keep);
-    this.exited = new Promise((resolve) => {
-      this.child.on('error', (e) => {
-        this.output += `spawn: ${e.message}`;
-        this.done = true;
-        live.delete(this);
-        resolve(null);
-      });
-      this.child.on('exit', (code, signal) => {
-        this.done = true;
-        live.delete(this);
-        resolve(code ?? (signal ? 128 : null));
-      });
-    });
+    super(netns ? 'ip' : 'sipp', netns ? ['netns', 'exec', netns, 'sipp', ...args] : args, { cwd: dir, keep: 100_000 });
     live.add(this);
     made.push(this);
   }
 
-  get running(): boolean {
-    return !this.done;
+  protected override ended(): void {
+    live.delete(this);
   }
 
   signal(sig: 'SIGKILL' | 'SIGSTOP' | 'SIGCONT'): void {
