@@ -162,6 +162,7 @@ export class AdaptiveAdmission {
   private shedTotal = 0;
   private readonly recent = new RecentLooks();
   private admittedAtLook = 0;
+  private shedAtLook = 0;
   private lookAt: number;
 
   constructor(
@@ -293,8 +294,10 @@ export class AdaptiveAdmission {
     const target = this.settings.targetMs;
     const elapsed = now - this.windowStart;
     const admittedRate = elapsed > 0 ? (this.admittedInWindow * 1000) / elapsed : 0;
-    this.recent.add(lateness, this.utilization !== undefined && this.lastUtil >= SATURATED, this.admittedTotal - this.admittedAtLook, now - this.lookAt);
+    const saturated = this.utilization !== undefined && this.lastUtil >= SATURATED;
+    this.recent.add(lateness, saturated, this.admittedTotal - this.admittedAtLook, now - this.lookAt, this.shedTotal > this.shedAtLook);
     this.admittedAtLook = this.admittedTotal;
+    this.shedAtLook = this.shedTotal;
     this.lookAt = now;
 
     if (s.kind === 'open') {
@@ -342,9 +345,11 @@ export class AdaptiveAdmission {
       return;
     }
     if (elapsed < this.periodMs) {
-      // (over the target: under it, small rises are the rate hunting near the knee, which the
-      // period's decisions mend)
-      const surge = s.looks >= BRAKE_LOOKS ? this.surgeCut(target, target) : undefined;
+      // over the target: under it, small rises are the rate hunting near the knee, which the
+      // period's decisions mend; but while the bucket refused nothing for those looks the rate
+      // is above the load (a new surge on top of an old rate), and it counts as while open
+      const floor = this.recent.refusing() ? target : target / 5;
+      const surge = s.looks >= BRAKE_LOOKS ? this.surgeCut(target, floor) : undefined;
       if (surge !== undefined && s.rate > s.brakeFloor) {
         // a surge on top of the rate (the load rose again, or the cut was too shallow): cut the
         // rate carried now as at entry, with the bucket emptied so that it binds at once
@@ -399,9 +404,10 @@ export class AdaptiveAdmission {
   /**
    * A surge: the loop saturated at SURGE_LOOKS looks in a row and work later at each, by a trend
    * that passes the target within SURGE_HORIZON_MS, and already later than `floor` (while open
-   * a fifth of the target, above noise; while limiting the target itself). A FIFO read at P a
-   * second, fed at A a second, hands out messages whose age grows by g = 1 − P/A per ms: the
-   * arrivals come at 1 / (1 − g) × the rate carried. The factor on the carried rate that keeps up with them, refusals included
+   * a fifth of the target, above noise; while limiting the target itself, or a fifth when the
+   * bucket refused nothing at those looks). A FIFO read at P a second, fed at A a second, hands
+   * out messages whose age grows by g = 1 − P/A per ms: the arrivals come at 1 / (1 − g) × the
+   * rate carried. The factor on the carried rate that keeps up with them, refusals included
    * (a + REFUSAL_SHARE × (arrivals − a) ≤ carried), and works off the backlog so far within
    * SURGE_DRAIN_MS; at least half; undefined when there is no surge.
    */
@@ -468,11 +474,13 @@ class RecentLooks {
   private readonly lateness = new Float64Array(SURGE_LOOKS);
   private readonly admitted = new Float64Array(SURGE_LOOKS);
   private readonly ms = new Float64Array(SURGE_LOOKS);
+  private readonly shed = new Uint8Array(SURGE_LOOKS);
   private at = 0;
   /** Consecutive looks with the loop saturated. */
   saturated = 0;
 
-  add(lateness: number, saturated: boolean, admitted: number, ms: number): void {
+  add(lateness: number, saturated: boolean, admitted: number, ms: number, shed: boolean): void {
+    this.shed[this.at] = shed ? 1 : 0;
     this.lateness[this.at] = lateness;
     this.admitted[this.at] = admitted;
     this.ms[this.at] = ms;
@@ -494,6 +502,12 @@ class RecentLooks {
       ms += this.ms[i]!;
     }
     return ms > 0 ? (n * 1000) / ms : 0;
+  }
+
+  /** Something was refused at one of the looks kept. */
+  refusing(): boolean {
+    for (let i = 0; i < SURGE_LOOKS; i++) if (this.shed[i] === 1) return true;
+    return false;
   }
 
   clearSaturation(): void {

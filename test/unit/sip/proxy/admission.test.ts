@@ -234,6 +234,48 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
     expect(goodput).to.be.greaterThan(750);
   });
 
+  it('while limiting, a surge under a rate the bucket does not bind (nothing refused) is cut as early as while open; while it refuses, only over the target', () => {
+    const after = (refusing: boolean) => {
+      const clock = new FakeClock();
+      let util = 1;
+      const ctl = new AdaptiveAdmission({ targetMs: TARGET }, clock, silentLogger, undefined, () => util);
+      ctl.start();
+      for (let look = 0; look < ENTER_LOOKS; look++) {
+        for (let i = 0; i < perLook(400); i++) ctl.admit();
+        ctl.sample(1200);
+        clock.advance(EVAL_MS);
+      }
+      expect(ctl.snapshot()).to.include({ state: 'limiting', rate: 200 });
+      // work off the backlog: on time, the loop half idle, demand at the rate
+      util = 0.9;
+      for (let look = 0; look < 3; look++) {
+        for (let t = 0; t < EVAL_MS; t += 10) {
+          clock.advance(10);
+          ctl.admit();
+          ctl.admit();
+        }
+        ctl.sample(1);
+      }
+      const before = ctl.snapshot().rate!;
+      // a surge: saturated, later at each look, still under the target (100 ms)
+      util = 1;
+      for (const late of [30, 55, 90]) {
+        for (let t = 0; t < EVAL_MS; t += 10) {
+          clock.advance(10);
+          ctl.admit(); // 100/s: under the rate, nothing refused
+          if (refusing && t === 0) for (let i = 0; i < 5; i++) ctl.admit();
+        }
+        ctl.sample(late);
+      }
+      return { before, after: ctl.snapshot().rate!, shed: ctl.snapshot().shed };
+    };
+    const quiet = after(false);
+    expect(quiet.after, 'cut at once (to the floor: half the rate at entry)').to.be.lessThan(quiet.before);
+    const busy = after(true);
+    expect(busy.shed).to.be.greaterThan(0);
+    expect(busy.after, 'while refusing: under the target, no cut').to.equal(busy.before);
+  });
+
   it('lateness while the loop is mostly idle (the machine starved it, not its own work) does not start limiting', () => {
     const stalls = (withUtilization: boolean) => {
       const sim = new Sim(1000, 0.1, withUtilization);
