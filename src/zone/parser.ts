@@ -62,7 +62,7 @@ const TYPES_BY_LENGTH: readonly RRType[][] = SUPPORTED_TYPES.reduce<RRType[][]>(
 function typeNamed(t: Token): RRType | undefined {
   if (t.quoted) return undefined;
   const list = TYPES_BY_LENGTH[t.length];
-  if (list) for (let k = 0; k < list.length; k++) if (t.isLetters(list[k]!)) return list[k];
+  if (list) for (const type of list) if (t.isLetters(type)) return type;
   return undefined;
 }
 const KNOWN_CLASSES = new Set(['IN', 'CH', 'CS', 'HS', 'NONE', 'ANY']);
