@@ -8,70 +8,12 @@
  * May import: nothing.
  */
 
-/**
- * One token. Its raw text (for a quoted token, what was between the quotes)
- * is cut from the file's text only when asked for: numbers, types and a
- * repeated owner are read and compared in place.
- */
-export class Token {
-  private cut: string | undefined = undefined;
-  constructor(private src: string, private start: number, private end: number,
-    public quoted: boolean,
-    /** 1-based line the token starts on. */
-    public line: number) {}
-
+export interface Token {
   /** Raw text: for a quoted token, what was between the quotes. */
-  get text(): string {
-    return (this.cut ??= this.src.slice(this.start, this.end));
-  }
-
-  get length(): number {
-    return this.end - this.start;
-  }
-
-  /** The character code at `k` of the text (NaN past its end). */
-  code(k: number): number {
-    return k < this.end - this.start ? this.src.charCodeAt(this.start + k) : NaN;
-  }
-
-  /** The text is exactly `s` (without cutting it). */
-  is(s: string): boolean {
-    return s.length === this.end - this.start && this.src.startsWith(s, this.start);
-  }
-
-  /** The text is `s` in any case of ASCII letters (`s` letters only). */
-  isLetters(s: string): boolean {
-    if (s.length !== this.end - this.start) return false;
-    for (let k = 0; k < s.length; k++) if ((this.src.charCodeAt(this.start + k) | 0x20) !== (s.charCodeAt(k) | 0x20)) return false;
-    return true;
-  }
-
-  /** The value of a text of one to nine decimal digits, else -1. */
-  digits(): number {
-    const n = this.end - this.start;
-    if (n === 0 || n > 9) return -1;
-    let v = 0;
-    for (let k = this.start; k < this.end; k++) {
-      const c = this.src.charCodeAt(k) - 48;
-      if (c < 0 || c > 9) return -1;
-      v = v * 10 + c;
-    }
-    return v;
-  }
-
-  /** This token over another stretch of text (lexEach reuses its tokens). */
-  refill(src: string, start: number, end: number, quoted: boolean, line: number): void {
-    this.src = src;
-    this.start = start;
-    this.end = end;
-    this.quoted = quoted;
-    this.line = line;
-    this.cut = undefined;
-  }
-
-  copy(): Token {
-    return new Token(this.src, this.start, this.end, this.quoted, this.line);
-  }
+  text: string;
+  quoted: boolean;
+  /** 1-based line the token starts on. */
+  line: number;
 }
 
 export interface Entry {
@@ -101,7 +43,7 @@ const isBlank = (c: number): boolean => c === 32 || c === 9 || c === 13;
 export function lex(text: string): LexResult {
   const entries: Entry[] = [];
   const problems: LexProblem[] = [];
-  lexEach(text, (e) => entries.push({ line: e.line, blankStart: e.blankStart, tokens: e.tokens.map((t) => t.copy()) }), (p) => problems.push(p));
+  lexEach(text, (e) => entries.push({ line: e.line, blankStart: e.blankStart, tokens: e.tokens.map((t) => ({ ...t })) }), (p) => problems.push(p));
   return { entries, problems };
 }
 
@@ -133,13 +75,16 @@ export function lexEach(text: string, onEntry: (e: Entry) => void, onProblem: (p
     const toks = entry.tokens;
     while (toks.length > 0) toks.pop();
   };
-  /** A token of `text[start..end)`. */
-  const push = (start: number, end: number, quoted: boolean, at: number): void => {
+  const push = (text: string, quoted: boolean, at: number): void => {
     if (!open) begin(at, false);
     const k = entry.tokens.length;
     let tok = pool[k];
-    if (tok === undefined) pool.push((tok = new Token(text, start, end, quoted, at)));
-    else tok.refill(text, start, end, quoted, at);
+    if (tok === undefined) pool.push((tok = { text, quoted, line: at }));
+    else {
+      tok.text = text;
+      tok.quoted = quoted;
+      tok.line = at;
+    }
     entry.tokens.push(tok);
   };
   const fail = (at: number, message: string): void => {
@@ -193,12 +138,13 @@ export function lexEach(text: string, onEntry: (e: Entry) => void, onProblem: (p
         if (d === 34) { closed = true; j++; break; }
         j++;
       }
+      const out = closed ? text.slice(i + 1, j - 1) : '';
       if (!closed) {
         fail(start, 'unbalanced quotes: quoted string not closed on its line');
         i = j;
         continue;
       }
-      push(i + 1, j - 1, true, start);
+      push(out, true, start);
       i = j;
       continue;
     }
@@ -219,12 +165,12 @@ export function lexEach(text: string, onEntry: (e: Entry) => void, onProblem: (p
       }
       j++;
     }
-    const end = j;
+    const out = text.slice(i, j);
     if (endsBadly) {
       fail(line, 'backslash at end of line');
       j++;
     }
-    push(i, end, false, line);
+    push(out, false, line);
     i = j;
   }
   if (depth > 0) fail(openLine, "unbalanced parentheses: '(' not closed before end of file");

@@ -13,7 +13,7 @@ import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ZoneProblem } from '../shared/errors.js';
 import type { RR, RRType, RRsetOf } from './types.js';
-import type { NameIndex } from './name-index.js';
+import { sameText, type NameIndex } from './name-index.js';
 import { lexEach, type Entry, type Token } from './lexer.js';
 import { NameTable, ValueError, isTtl, parseName, parseTtl } from './values.js';
 import { RdataError, SUPPORTED_TYPES, parseRdata } from './rdata.js';
@@ -42,29 +42,14 @@ const MAX_INCLUDE_DEPTH = 16;
 
 /** Types whose RDATA names a target (checks.ts refTarget), last of its names. */
 const HAS_TARGET: ReadonlySet<RRType> = new Set<RRType>(['NS', 'CNAME', 'SRV', 'MX', 'NAPTR']);
+/** SUPPORTED_TYPES, for a lookup by the token's text. */
+const SUPPORTED: ReadonlySet<string> = new Set(SUPPORTED_TYPES);
 /**
- * A type token's upper-case text to the type's constant string: a record's
- * type is the one string every later `rr.type === 'SRV'`, switch and table
- * lookup compares by reference, never a copy cut from the file's text.
+ * A type token's text (either case) to the type's constant string: a record's
+ * type is then the one string every later `rr.type === 'SRV'`, switch and
+ * table lookup compares by reference, never a copy cut from the file's text.
  */
-const TYPE_OF: ReadonlyMap<string, RRType> = new Map(SUPPORTED_TYPES.map((t) => [t, t]));
-/** SUPPORTED_TYPES by the length of their names (typeNamed). */
-const TYPES_BY_LENGTH: readonly RRType[][] = SUPPORTED_TYPES.reduce<RRType[][]>((acc, t) => {
-  (acc[t.length] ??= []).push(t);
-  return acc;
-}, []);
-
-/**
- * The supported type a plain token names in ASCII letters of any case, read
- * in place; undefined for any other token (a type spelled with letters that
- * upper-case to ASCII ones, such as 'ſ', is found through its text instead).
- */
-function typeNamed(t: Token): RRType | undefined {
-  if (t.quoted) return undefined;
-  const list = TYPES_BY_LENGTH[t.length];
-  if (list) for (const type of list) if (t.isLetters(type)) return type;
-  return undefined;
-}
+const TYPE_OF: ReadonlyMap<string, RRType> = new Map(SUPPORTED_TYPES.flatMap((t) => [[t, t], [t.toLowerCase(), t]] as [string, RRType][]));
 const KNOWN_CLASSES = new Set(['IN', 'CH', 'CS', 'HS', 'NONE', 'ANY']);
 /** Types BIND knows that srvproxy does not serve: reported as unsupported rather than unknown. */
 const OTHER_TYPES = new Set(['HINFO', 'DNAME', 'DS', 'DNSKEY', 'RRSIG', 'NSEC', 'NSEC3', 'NSEC3PARAM', 'TLSA', 'SSHFP',
@@ -147,7 +132,7 @@ function parseText(text: string, file: string, startOrigin: string | undefined, 
 
   const onEntry = (e: Entry): void => {
     const first = e.tokens[0]!;
-    if (!e.blankStart && first.code(0) === 36 && !first.quoted) { // '$'
+    if (!e.blankStart && first.text.startsWith('$') && !first.quoted) {
       const dir = first.text.toUpperCase();
       const args = e.tokens.slice(1);
       if (dir === '$ORIGIN') {
@@ -178,7 +163,7 @@ function parseText(text: string, file: string, startOrigin: string | undefined, 
       ownerBad = true;
       if (first.quoted) { problem(e.line, 'an owner name cannot be a quoted string'); return; }
       // The same owner text as the last record's, under the same origin: the same name (one string for both).
-      if (owner === undefined || !first.is(ownerRaw) || origin !== ownerOrigin) {
+      if (owner === undefined || !sameText(first.text, ownerRaw) || origin !== ownerOrigin) {
         try { ownerId = sh.names.id(first.text, origin); } catch (err) { problem(e.line, msg(err)); return; }
         owner = sh.names.names[ownerId]!;
         ownerRaw = first.text;
@@ -213,16 +198,11 @@ function parseRecord(e: Entry, owner: string, from: number, origin: string, file
   for (let k = 0; k < 2 && i < toks.length; k++) {
     const t = toks[i]!;
     if (t.quoted) break;
-    const c0 = t.code(0);
-    // Up to nine digits: a TTL read in place (under MAX_TTL); anything else through the text.
-    const v = c0 >= 48 && c0 <= 57 ? t.digits() : -1;
-    if (ttl === undefined && v >= 0) {
-      ttl = v;
-      i++;
-    } else if (ttl === undefined && c0 >= 48 && c0 <= 57 && isTtl(t.text)) {
+    const c0 = t.text.charCodeAt(0);
+    if (ttl === undefined && c0 >= 48 && c0 <= 57 && isTtl(t.text)) {
       try { ttl = parseTtl(t.text); } catch (err) { return recordProblem(sh, file, t.line, msg(err)); }
       i++;
-    } else if (!classSeen && (t.is('IN') || (typeNamed(t) === undefined && (KNOWN_CLASSES.has(t.text.toUpperCase()) || /^CLASS\d+$/i.test(t.text))))) {
+    } else if (!classSeen && (t.text === 'IN' || (!SUPPORTED.has(t.text) && (KNOWN_CLASSES.has(t.text.toUpperCase()) || /^CLASS\d+$/i.test(t.text))))) {
       const up = t.text.toUpperCase();
       classSeen = true;
       if (up !== 'IN') return recordProblem(sh, file, t.line, `class '${t.text}' is not supported: zones are class IN`);
@@ -231,7 +211,7 @@ function parseRecord(e: Entry, owner: string, from: number, origin: string, file
   }
   const typeTok = toks[i];
   if (!typeTok) return recordProblem(sh, file, e.line, 'record has no type');
-  const type = typeTok.quoted ? undefined : typeNamed(typeTok) ?? TYPE_OF.get(typeTok.text.toUpperCase());
+  const type = typeTok.quoted ? undefined : TYPE_OF.get(typeTok.text) ?? TYPE_OF.get(typeTok.text.toUpperCase());
   if (type === undefined) {
     const up = typeTok.text.toUpperCase();
     if (OTHER_TYPES.has(up) || /^TYPE\d+$/.test(up)) return recordProblem(sh, file, typeTok.line, `record type '${typeTok.text}' is not supported (supported: ${SUPPORTED_TYPES.join(' ')})`);

@@ -66,9 +66,6 @@ class Fields {
   }
   uint(max: number, what: string): number {
     const t = this.plain();
-    // Up to nine digits in range: read in place; anything else through the text (and its error).
-    const v = t.digits();
-    if (v >= 0 && v <= max) return v;
     try { return parseUint(t.text, max, what); } catch (e) { return fieldError(this.type, t, e); }
   }
   ttl(): number {
@@ -118,7 +115,7 @@ class Fields {
  */
 export function parseRdata(type: RRType, toks: readonly Token[], start: number, endLine: number, origin: string, names?: NameTable): RData['data'] {
   const first = toks[start];
-  if (first && !first.quoted && first.is('\\#')) {
+  if (first && !first.quoted && first.text === '\\#') {
     throw new RdataError(first.line, `${type}: generic RDATA (\\#) is not supported; write the ${type} record in its own syntax`);
   }
   const need = ARITY[type];
