@@ -3,8 +3,7 @@
  * checks and the packed snapshot index records by number (arrays) instead of
  * hashing every record's name again in a map of their own. The parser numbers
  * names as it reads them (values.ts NameTable); indexNames numbers the names
- * of records that come from elsewhere. sameText compares the raw texts and
- * names these numberings test again and again.
+ * of records that come from elsewhere.
  * May import: zone/types.
  */
 import type { RR } from './types.js';
@@ -44,19 +43,4 @@ export function indexNames(records: readonly RR[]): NamedRecords {
     ids[i] = id;
   }
   return { records, ids, index: { names, ids: map } };
-}
-
-/**
- * `a === b`, quicker when they differ by length or by a character at the
- * start, middle or end (the usual case among a zone's names): a token or a
- * parent name is a slice of a longer string, and V8 compares two slices of
- * equal length in its runtime, several times slower than reading three
- * characters.
- */
-export function sameText(a: string, b: string): boolean {
-  const n = a.length;
-  if (b.length !== n) return false;
-  if (n === 0) return true;
-  const m = n >> 1;
-  return a.charCodeAt(n - 1) === b.charCodeAt(n - 1) && a.charCodeAt(m) === b.charCodeAt(m) && a.charCodeAt(0) === b.charCodeAt(0) && a === b;
 }

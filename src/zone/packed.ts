@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { ZoneError } from '../shared/errors.js';
 import type { NameSet, RData, RR, RRType, RRsetOf, Zone } from './types.js';
 import { RR_TYPE_CODES } from './types.js';
-import { indexNames, sameText, type NamedRecords } from './name-index.js';
+import { indexNames, type NamedRecords } from './name-index.js';
 
 /** Everything a PackedZone holds: plain strings and typed arrays (structured-clonable, buffers transferable). */
 export interface PackedZoneData {
@@ -67,37 +67,10 @@ function encodeRdata(rd: RData): string {
     case 'CNAME': case 'PTR': return rd.data.target;
     case 'MX': return `${rd.data.preference} ${rd.data.exchange}`;
     case 'SRV': return `${rd.data.priority} ${rd.data.weight} ${rd.data.port} ${rd.data.target}`;
-    case 'TXT': return hexStrings(rd.data.strings);
+    case 'TXT': return rd.data.strings.map((b) => b.toString('hex')).join(' ');
     case 'CAA': return `${rd.data.flags} ${rd.data.value.toString('hex')} ${rd.data.tag}`;
     case 'SOA': case 'NAPTR': return JSON.stringify(rd.data);
   }
-}
-
-/** Hex digits as character codes. */
-const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
-/** Where hexStrings writes a record's text (grown when a record needs more). */
-let hexScratch = Buffer.allocUnsafe(4096);
-
-/**
- * TXT strings in hex, separated by a blank (what `strings.map(hex).join(' ')`
- * gives), written into one scratch buffer and read out as one string.
- */
-function hexStrings(strings: readonly Buffer[]): string {
-  let need = strings.length - 1;
-  for (const b of strings) need += b.length * 2;
-  if (need > hexScratch.length) hexScratch = Buffer.allocUnsafe(need * 2);
-  const out = hexScratch;
-  let o = 0;
-  for (let s = 0; s < strings.length; s++) {
-    if (s > 0) out[o++] = 32;
-    const b = strings[s]!;
-    for (let k = 0; k < b.length; k++) {
-      const v = b[k]!;
-      out[o++] = HEX_DIGITS[v >> 4]!;
-      out[o++] = HEX_DIGITS[v & 15]!;
-    }
-  }
-  return out.toString('latin1', 0, o);
 }
 
 function decodeRdata(type: RRType, t: string): RData['data'] {
@@ -127,7 +100,7 @@ const RDATA_BLOCK = 512;
 
 /** `name` is among the last eight of `list`. */
 function placedLately(list: readonly string[], name: string): boolean {
-  for (let r = list.length - 1; r >= 0 && r >= list.length - 8; r--) if (sameText(list[r]!, name)) return true;
+  for (let r = list.length - 1; r >= 0 && r >= list.length - 8; r--) if (list[r] === name) return true;
   return false;
 }
 

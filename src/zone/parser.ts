@@ -13,7 +13,7 @@ import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ZoneProblem } from '../shared/errors.js';
 import type { RR, RRType, RRsetOf } from './types.js';
-import { sameText, type NameIndex } from './name-index.js';
+import type { NameIndex } from './name-index.js';
 import { lexEach, type Entry, type Token } from './lexer.js';
 import { NameTable, ValueError, isTtl, parseName, parseTtl } from './values.js';
 import { RdataError, SUPPORTED_TYPES, parseRdata } from './rdata.js';
@@ -163,7 +163,7 @@ function parseText(text: string, file: string, startOrigin: string | undefined, 
       ownerBad = true;
       if (first.quoted) { problem(e.line, 'an owner name cannot be a quoted string'); return; }
       // The same owner text as the last record's, under the same origin: the same name (one string for both).
-      if (owner === undefined || !sameText(first.text, ownerRaw) || origin !== ownerOrigin) {
+      if (owner === undefined || first.text !== ownerRaw || origin !== ownerOrigin) {
         try { ownerId = sh.names.id(first.text, origin); } catch (err) { problem(e.line, msg(err)); return; }
         owner = sh.names.names[ownerId]!;
         ownerRaw = first.text;

@@ -3,10 +3,10 @@
  * absolute, @, escapes), TTLs with BIND units (1h30m), unsigned numbers,
  * IPv4/IPv6 addresses and character-strings (\DDD and \X escapes). Each
  * parser returns a value or throws ValueError with a one-line message.
- * May import: shared, zone/name-index.
+ * May import: shared, zone/name-index (its types).
  */
 import { formatIPv6, readIp } from '../shared/ip.js';
-import { sameText, type NameIndex } from './name-index.js';
+import type { NameIndex } from './name-index.js';
 
 export class ValueError extends Error {}
 
@@ -183,7 +183,7 @@ export class NameTable implements NameIndex {
       this.origin = origin;
       this.recentRaw.fill('');
     }
-    for (let r = 0; r < RECENT; r++) if (sameText(this.recentRaw[r]!, raw)) return (this.last = this.recentId[r]!);
+    for (let r = 0; r < RECENT; r++) if (this.recentRaw[r] === raw) return (this.last = this.recentId[r]!);
     const name = parseName(raw, origin);
     let id = this.ids.get(name);
     if (id === undefined) {
