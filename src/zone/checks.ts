@@ -72,10 +72,11 @@ function sameRdata(a: RR, b: RR): boolean {
  * of records of one owner the first TTL wins (warning), across runs the last.
  * An RRset's records are compared only once it has a second record (most
  * have one): field by field while it has a few, then in presentation form. `named`: the owners' numbers (the parser's),
- * else they are numbered here; the result's `ids` are those of its records.
+ * else they are numbered here; the result's `ids` are those of its records. When nothing is dropped or changed the
+ * result holds the very arrays it was given (never modified).
  */
 export function normalizeRecords(records: readonly RR[], named: Omit<NamedRecords, 'records'> = indexNames(records)):
-  { records: RR[]; ids: number[]; targets: number[] | undefined; warnings: ZoneProblem[] } {
+  { records: readonly RR[]; ids: ArrayLike<number>; targets: ArrayLike<number> | undefined; warnings: ZoneProblem[] } {
   const warnings: ZoneProblem[] = [];
   const ids = named.ids;
   // The RRsets, by number, in typed arrays sized for the worst case (one RRset a record) rather
@@ -93,11 +94,16 @@ export function normalizeRecords(records: readonly RR[], named: Omit<NamedRecord
   const seen = new Map<number, RR[] | Set<string>>();
   /** The first RRset of each owner, by owner number; the others follow through setNext (a few per name). */
   const firstSet = new Int32Array(named.index.names.length).fill(-1);
-  const out: RR[] = [];
-  const outIds: number[] = [];
   const targets = named.targets;
-  const outTargets: number[] | undefined = targets ? [] : undefined;
-  /** The RRset of each record of `out`. */
+  /**
+   * The records kept, their owners' and targets' numbers: the input itself
+   * until a record is dropped (most zones have no duplicates), then copies.
+   */
+  let out: RR[] | undefined;
+  let outIds: number[] | undefined;
+  let outTargets: number[] | undefined;
+  let kept = 0;
+  /** The RRset of each record kept. */
   const setOf = new Uint32Array(n);
   let runOwner = -1;
   let run = 0;
@@ -123,10 +129,12 @@ export function normalizeRecords(records: readonly RR[], named: Omit<NamedRecord
       setNext[set] = atName;
       atName = set;
       firstSet[id] = set;
-      setOf[out.length] = set;
-      out.push(rr);
-      outIds.push(id);
-      outTargets?.push(targets![i]!);
+      setOf[kept++] = set;
+      if (out) {
+        out.push(rr);
+        outIds!.push(id);
+        outTargets?.push(targets![i]!);
+      }
       continue;
     }
     if (setRun[set] !== run) {
@@ -138,31 +146,55 @@ export function normalizeRecords(records: readonly RR[], named: Omit<NamedRecord
     setTtl[set] = setRunTtl[set]!;
     // A few distinct records are compared field by field; more, by their presentation form in a set.
     const known = seen.get(set) ?? [records[setFirst[set]!]!];
+    let dup: boolean;
     if (Array.isArray(known)) {
-      if (known.some((k) => sameRdata(k, rr))) continue;
-      known.push(rr);
-      seen.set(set, known.length < COMPARED ? known : new Set(known.map(formatRdata)));
+      dup = known.some((k) => sameRdata(k, rr));
+      if (!dup) {
+        known.push(rr);
+        seen.set(set, known.length < COMPARED ? known : new Set(known.map(formatRdata)));
+      }
     } else {
       const key = formatRdata(rr);
-      if (known.has(key)) continue;
-      known.add(key);
+      dup = known.has(key);
+      if (!dup) known.add(key);
     }
-    setOf[out.length] = set;
-    out.push(rr);
-    outIds.push(id);
-    outTargets?.push(targets![i]!);
+    if (dup) {
+      // The first record dropped: the ones before it were all kept.
+      if (!out) {
+        out = records.slice(0, i);
+        outIds = Array.from({ length: i }, (_, k) => ids[k]!);
+        outTargets = targets ? Array.from({ length: i }, (_, k) => targets[k]!) : undefined;
+      }
+      continue;
+    }
+    setOf[kept++] = set;
+    if (out) {
+      out.push(rr);
+      outIds!.push(id);
+      outTargets?.push(targets![i]!);
+    }
   }
-  settleTtls(out, setOf, setTtl);
-  return { records: out, ids: outIds, targets: outTargets, warnings };
+  return {
+    records: settleTtls(out ?? records, setOf, setTtl),
+    ids: outIds ?? ids,
+    targets: outTargets ?? targets,
+    warnings,
+  };
 }
 
-/** Give each record its RRset's TTL (`setTtl` by RRset number, `setOf` by record). */
-function settleTtls(out: RR[], setOf: Uint32Array, setTtl: Uint32Array): void {
-  for (let i = 0; i < out.length; i++) {
-    const rr = out[i]!;
+/**
+ * The records with each one's RRset's TTL (`setTtl` by RRset number, `setOf`
+ * by record): `records` itself when every TTL is already its RRset's, else a
+ * copy with the records that change replaced.
+ */
+function settleTtls(records: readonly RR[], setOf: Uint32Array, setTtl: Uint32Array): readonly RR[] {
+  let out: RR[] | undefined;
+  for (let i = 0; i < records.length; i++) {
+    const rr = records[i]!;
     const ttl = setTtl[setOf[i]!]!;
-    if (ttl !== rr.ttl) out[i] = { ...rr, ttl };
+    if (ttl !== rr.ttl) (out ??= records.slice())[i] = { ...rr, ttl };
   }
+  return out ?? records;
 }
 
 /**
@@ -175,10 +207,11 @@ interface ZoneIndex {
   origin: string;
   names: readonly string[];
   numbers: ReadonlyMap<string, number>;
-  inZone: RR[];
-  inIds: number[];
+  /** The in-zone records and their owners' numbers: the records given, unless some lie outside. */
+  inZone: readonly RR[];
+  inIds: ArrayLike<number>;
   /** The target of each in-zone record by number, when the caller had them. */
-  inTargets: number[] | undefined;
+  inTargets: ArrayLike<number> | undefined;
   /** The records of each name (by number) as a list through `nextOf`, in order; the names in order of their first record. */
   head: Int32Array;
   nextOf: Int32Array;
@@ -196,30 +229,44 @@ function gather(origin: string, records: readonly RR[], named: Omit<NamedRecords
   /** Per name number: 1 inside the zone, 2 outside, 0 not asked yet. */
   const inside = new Uint8Array(names.length);
   const ix: ZoneIndex = {
-    origin, names, numbers, inZone: [], inIds: [], inTargets: named.targets ? [] : undefined,
+    origin, names, numbers, inZone: records, inIds: named.ids, inTargets: named.targets,
     head: new Int32Array(names.length).fill(-1), nextOf: new Int32Array(records.length), order: [], typesOf: new Uint16Array(names.length),
     cuts: new Set<string>(), soas: [], cnames: [],
   };
-  const { inZone, inIds, inTargets, head, nextOf, order, typesOf } = ix;
+  const { head, nextOf, order, typesOf } = ix;
   const tail = new Int32Array(names.length);
+  /** Copies of the in-zone records and numbers, made at the first record outside the zone. */
+  let inZone: RR[] | undefined;
+  let inIds: number[] | undefined;
+  let inTargets: number[] | undefined;
+  let j = 0;
   for (let i = 0; i < records.length; i++) {
     const rr = records[i]!;
     const id = named.ids[i]!;
     if (inside[id] === 0) inside[id] = isInZone(rr.name, origin) ? 1 : 2;
     if (inside[id] === 2) {
       errors.push(at(rr, `${rr.name} is outside the zone ${origin}`));
+      if (!inZone) {
+        inZone = records.slice(0, i);
+        inIds = Array.from({ length: i }, (_, k) => named.ids[k]!);
+        inTargets = named.targets ? Array.from({ length: i }, (_, k) => named.targets![k]!) : undefined;
+        ix.inZone = inZone;
+        ix.inIds = inIds;
+        ix.inTargets = inTargets;
+      }
       continue;
     }
-    const j = inZone.length;
-    inZone.push(rr);
-    inIds.push(id);
-    inTargets?.push(named.targets![i]!);
+    if (inZone) {
+      inZone.push(rr);
+      inIds!.push(id);
+      inTargets?.push(named.targets![i]!);
+    }
     nextOf[j] = -1;
     if (head[id] === -1) {
       head[id] = j;
       order.push(id);
     } else nextOf[tail[id]!] = j;
-    tail[id] = j;
+    tail[id] = j++;
     typesOf[id] |= TYPE_BIT[rr.type];
     if (rr.type === 'NS' && rr.name !== origin) ix.cuts.add(rr.name);
     else if (rr.type === 'SOA') ix.soas.push(rr);

@@ -43,42 +43,65 @@ const isBlank = (c: number): boolean => c === 32 || c === 9 || c === 13;
 export function lex(text: string): LexResult {
   const entries: Entry[] = [];
   const problems: LexProblem[] = [];
-  lexEach(text, (e) => entries.push(e), (p) => problems.push(p));
+  lexEach(text, (e) => entries.push({ line: e.line, blankStart: e.blankStart, tokens: e.tokens.map((t) => ({ ...t })) }), (p) => problems.push(p));
   return { entries, problems };
 }
 
 /**
  * Tokenize a whole file, handing each entry over as soon as it ends (so a
- * large file's tokens never all live at once). Never throws.
+ * large file's tokens never all live at once). The entry and its tokens are
+ * the same objects from one entry to the next, refilled: `onEntry` copies
+ * what must outlive its call (the token texts are strings, kept as they are).
+ * Never throws.
  */
 export function lexEach(text: string, onEntry: (e: Entry) => void, onProblem: (p: LexProblem) => void): void {
   let line = 1;
   let depth = 0;
   let openLine = 0;
-  let entry: Entry | undefined;
+  /** The entry being read (`open`), refilled for each entry; `pool`: every Token object made so far. */
+  const entry: Entry = { line: 0, blankStart: false, tokens: [], broken: false };
+  const pool: Token[] = [];
+  let open = false;
   let atLineStart = true;
   let i = 0;
   const n = text.length;
 
-  const push = (tok: Token): void => {
-    if (!entry) entry = { line: tok.line, blankStart: false, tokens: [] };
+  const begin = (at: number, blankStart: boolean): void => {
+    open = true;
+    entry.line = at;
+    entry.blankStart = blankStart;
+    entry.broken = false;
+    // Emptied by pop, which V8 inlines (setting length calls into the runtime); the array keeps its room.
+    const toks = entry.tokens;
+    while (toks.length > 0) toks.pop();
+  };
+  const push = (text: string, quoted: boolean, at: number): void => {
+    if (!open) begin(at, false);
+    const k = entry.tokens.length;
+    let tok = pool[k];
+    if (tok === undefined) pool.push((tok = { text, quoted, line: at }));
+    else {
+      tok.text = text;
+      tok.quoted = quoted;
+      tok.line = at;
+    }
     entry.tokens.push(tok);
   };
   const fail = (at: number, message: string): void => {
     onProblem({ line: at, message });
-    if (!entry) entry = { line, blankStart: false, tokens: [] };
+    if (!open) begin(line, false);
     entry.broken = true;
   };
   const endEntry = (): void => {
-    if (entry && entry.tokens.length > 0 && !entry.broken) onEntry(entry);
-    entry = undefined;
+    if (open && entry.tokens.length > 0 && !entry.broken) onEntry(entry);
+    open = false;
   };
 
   while (i < n) {
     const c = text.charCodeAt(i);
     if (atLineStart) {
       atLineStart = false;
-      if (depth === 0 && isBlank(c)) entry = { line, blankStart: true, tokens: [] };
+      if (depth === 0 && isBlank(c)) begin(line, true);
     }
     if (c === 10) {
       line++;
@@ -121,7 +144,7 @@ export function lexEach(text: string, onEntry: (e: Entry) => void, onProblem: (p
         i = j;
         continue;
       }
-      push({ text: out, quoted: true, line: start });
+      push(out, true, start);
       i = j;
       continue;
     }
@@ -147,7 +170,7 @@ export function lexEach(text: string, onEntry: (e: Entry) => void, onProblem: (p
       fail(line, 'backslash at end of line');
       j++;
     }
-    push({ text: out, quoted: false, line });
+    push(out, false, line);
     i = j;
   }
   if (depth > 0) fail(openLine, "unbalanced parentheses: '(' not closed before end of file");

@@ -44,6 +44,12 @@ const MAX_INCLUDE_DEPTH = 16;
 const HAS_TARGET: ReadonlySet<RRType> = new Set<RRType>(['NS', 'CNAME', 'SRV', 'MX', 'NAPTR']);
 /** SUPPORTED_TYPES, for a lookup by the token's text. */
 const SUPPORTED: ReadonlySet<string> = new Set(SUPPORTED_TYPES);
+/**
+ * A type token's text (either case) to the type's constant string: a record's
+ * type is then the one string every later `rr.type === 'SRV'`, switch and
+ * table lookup compares by reference, never a copy cut from the file's text.
+ */
+const TYPE_OF: ReadonlyMap<string, RRType> = new Map(SUPPORTED_TYPES.flatMap((t) => [[t, t], [t.toLowerCase(), t]] as [string, RRType][]));
 const KNOWN_CLASSES = new Set(['IN', 'CH', 'CS', 'HS', 'NONE', 'ANY']);
 /** Types BIND knows that srvproxy does not serve: reported as unsupported rather than unknown. */
 const OTHER_TYPES = new Set(['HINFO', 'DNAME', 'DS', 'DNSKEY', 'RRSIG', 'NSEC', 'NSEC3', 'NSEC3PARAM', 'TLSA', 'SSHFP',
@@ -205,9 +211,10 @@ function parseRecord(e: Entry, owner: string, from: number, origin: string, file
   }
   const typeTok = toks[i];
   if (!typeTok) return recordProblem(sh, file, e.line, 'record has no type');
-  const type = (SUPPORTED.has(typeTok.text) ? typeTok.text : typeTok.text.toUpperCase()) as RRType;
-  if (typeTok.quoted || !SUPPORTED.has(type)) {
-    if (OTHER_TYPES.has(type) || /^TYPE\d+$/.test(type)) return recordProblem(sh, file, typeTok.line, `record type '${typeTok.text}' is not supported (supported: ${SUPPORTED_TYPES.join(' ')})`);
+  const type = typeTok.quoted ? undefined : TYPE_OF.get(typeTok.text) ?? TYPE_OF.get(typeTok.text.toUpperCase());
+  if (type === undefined) {
+    const up = typeTok.text.toUpperCase();
+    if (OTHER_TYPES.has(up) || /^TYPE\d+$/.test(up)) return recordProblem(sh, file, typeTok.line, `record type '${typeTok.text}' is not supported (supported: ${SUPPORTED_TYPES.join(' ')})`);
     return recordProblem(sh, file, typeTok.line, `unknown RR type '${typeTok.text}'`);
   }
   const endLine = toks[toks.length - 1]!.line;
