@@ -303,7 +303,7 @@ export class AdaptiveAdmission {
     if (s.kind === 'open') {
       const admitted = this.admittedInWindow;
       this.newWindow(now);
-      const surge = this.surgeCut(target, target / 5);
+      const surge = this.surgeCut(target, target / 2);
       if (surge !== undefined) {
         const carried = this.recent.carried();
         this.enter(now, carried, Math.max(this.minRate, carried * surge.cut), lateness, 'surge', surge.growth);
@@ -348,7 +348,7 @@ export class AdaptiveAdmission {
       // over the target: under it, small rises are the rate hunting near the knee, which the
       // period's decisions mend; but while the bucket refused nothing for those looks the rate
       // is above the load (a new surge on top of an old rate), and it counts as while open
-      const floor = this.recent.refusing() ? target : target / 5;
+      const floor = this.recent.refusing() ? target : target / 2;
       const surge = s.looks >= BRAKE_LOOKS ? this.surgeCut(target, floor) : undefined;
       if (surge !== undefined && s.rate > s.brakeFloor) {
         // a surge on top of the rate (the load rose again, or the cut was too shallow): cut the
@@ -404,8 +404,8 @@ export class AdaptiveAdmission {
   /**
    * A surge: the loop saturated at SURGE_LOOKS looks in a row and work later at each, by a trend
    * that passes the target within SURGE_HORIZON_MS, and already later than `floor` (while open
-   * a fifth of the target, above noise; while limiting the target itself, or a fifth when the
-   * bucket refused nothing at those looks). A FIFO read at P a second, fed at A a second, hands
+   * half the target, above the noise of a shared machine; while limiting the target itself, or
+   * half of it when the bucket refused nothing at those looks). A FIFO read at P a second, fed at A a second, hands
    * out messages whose age grows by g = 1 − P/A per ms: the arrivals come at 1 / (1 − g) × the
    * rate carried. The factor on the carried rate that keeps up with them, refusals included
    * (a + REFUSAL_SHARE × (arrivals − a) ≤ carried), and works off the backlog so far within
