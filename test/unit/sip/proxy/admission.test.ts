@@ -103,6 +103,15 @@ class Sim {
   }
 }
 
+/** ENTER_LOOKS looks admitting `rate` per second at `lateMs` of lateness: limiting from then on. */
+function enterLimiting(ctl: AdaptiveAdmission, clock: FakeClock, rate: number, lateMs: number): void {
+  for (let look = 0; look < ENTER_LOOKS; look++) {
+    for (let i = 0; i < perLook(rate); i++) ctl.admit();
+    ctl.sample(lateMs);
+    clock.advance(EVAL_MS);
+  }
+}
+
 describe('sip/proxy/admission (adaptive overload control on a fake clock)', () => {
   it('under twice its capacity, converges: lateness under the target and goodput near capacity within 10 s', () => {
     const sim = new Sim(1000);
@@ -174,11 +183,7 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
       const util = () => (entering ? 1 : busy(rate));
       const ctl = new AdaptiveAdmission({ targetMs: TARGET }, clock, silentLogger, undefined, withUtilization ? util : undefined);
       ctl.start();
-      for (let look = 0; look < ENTER_LOOKS; look++) {
-        for (let i = 0; i < perLook(200); i++) ctl.admit(); // 200/s carried
-        ctl.sample(1200);
-        clock.advance(EVAL_MS);
-      }
+      enterLimiting(ctl, clock, 200, 1200); // 200/s carried
       rate = ctl.snapshot().rate!;
       entering = false;
       expect(rate).to.equal(100);
@@ -240,11 +245,7 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
       let util = 1;
       const ctl = new AdaptiveAdmission({ targetMs: TARGET }, clock, silentLogger, undefined, () => util);
       ctl.start();
-      for (let look = 0; look < ENTER_LOOKS; look++) {
-        for (let i = 0; i < perLook(400); i++) ctl.admit();
-        ctl.sample(1200);
-        clock.advance(EVAL_MS);
-      }
+      enterLimiting(ctl, clock, 400, 1200);
       expect(ctl.snapshot()).to.include({ state: 'limiting', rate: 200 });
       // work off the backlog: on time, the loop half idle, demand at the rate
       util = 0.9;
@@ -300,11 +301,7 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
     const ctl = new AdaptiveAdmission({ targetMs: TARGET }, clock, silentLogger);
     ctl.start();
     // 400/s admitted in each of two looks at lateness 1200 ms: limiting at 400/s × 0.5
-    for (let look = 0; look < ENTER_LOOKS; look++) {
-      for (let i = 0; i < perLook(400); i++) ctl.admit();
-      ctl.sample(1200);
-      clock.advance(EVAL_MS);
-    }
+    enterLimiting(ctl, clock, 400, 1200);
     expect(ctl.snapshot()).to.include({ state: 'limiting', rate: 200 });
     // lateness moderate (60 ms: under target, over half of it) and demand well below the rate
     for (let p = 0; p < 5; p++) {
@@ -333,11 +330,7 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
     const clock = new FakeClock();
     const ctl = new AdaptiveAdmission({ targetMs: TARGET, minRate: 5 }, clock, silentLogger);
     ctl.start();
-    for (let look = 0; look < ENTER_LOOKS; look++) {
-      for (let i = 0; i < perLook(200); i++) ctl.admit();
-      ctl.sample(1000);
-      clock.advance(EVAL_MS);
-    } // 200/s × 0.5
+    enterLimiting(ctl, clock, 200, 1000); // 200/s × 0.5
     expect(ctl.snapshot().rate).to.equal(100);
     /** One look: 200/s offered, one probe of `late` ms. */
     const look = (late: number) => {
