@@ -113,9 +113,6 @@ export type AdmissionState =
       readonly kind: 'open';
       /** Consecutive looks with work later than the target (one is a blip: a GC pause, a descheduled process). */
       over: number;
-      /** Admitted at the previous look, and over how long (the rate at entry is measured over two looks). */
-      previousAdmitted: number;
-      previousMs: number;
     }
   | {
       readonly kind: 'limiting';
@@ -301,7 +298,6 @@ export class AdaptiveAdmission {
     this.lookAt = now;
 
     if (s.kind === 'open') {
-      const admitted = this.admittedInWindow;
       this.newWindow(now);
       const surge = this.surgeCut(target, target / 2);
       if (surge !== undefined) {
@@ -309,26 +305,24 @@ export class AdaptiveAdmission {
         this.enter(now, carried, Math.max(this.minRate, carried * surge.cut), lateness, 'surge', surge.growth);
         return;
       }
-      // late twice in a row, and not draining (a burst, e.g. the requests held during a
-      // switchover released at once, is worked off by itself)
+      // late ENTER_LOOKS times in a row, and not draining (a burst, e.g. the requests held during
+      // a switchover released at once, is worked off by itself)
       const over = lateness > target && busy && (s.over === 0 || lateness >= previous * 0.7) ? s.over + 1 : 0;
       if (over < ENTER_LOOKS) {
         s.over = over;
-        s.previousAdmitted = admitted;
-        s.previousMs = elapsed;
         return;
       }
-      const span = elapsed + s.previousMs;
-      const carried = span > 0 ? ((admitted + s.previousAdmitted) * 1000) / span : 0;
-      // cut enough to work off the backlog within a period, and at least by how fast the lateness
-      // grows (a lateness growing by g ms a ms means work comes in at 1 + g times the rate it is done)
+      // what the last two looks carried, cut enough to work off the backlog within a period, and
+      // at least by how fast the lateness grows (growthCut)
+      const carried = this.recent.carried(2);
       const rate = Math.max(this.minRate, carried * Math.min(decrease(lateness, this.periodMs), growthCut(lateness, previous)));
       this.enter(now, carried, rate, lateness, 'late', (lateness - previous) / EVAL_MS);
       return;
     }
-    // limiting: one decision a period; sooner only to brake, while work is more than twice as late
-    // as the target and getting later (the cut was not deep enough: a backlog over T1 = 500 ms
-    // makes every sender retransmit), at most every BRAKE_LOOKS looks and not under the floor
+    // limiting: one decision a period; sooner a rise while the loop idles (below), and a cut at a
+    // surge or a brake while work is more than twice as late as the target and getting later (the
+    // cut was not deep enough: a backlog over T1 = 500 ms makes every sender retransmit), at most
+    // every BRAKE_LOOKS looks and not under the floor
     s.looks++;
     if (
       this.utilization && this.lastUtil < FAST_RISE_UTIL && lateness < target / 10 &&
@@ -405,9 +399,9 @@ export class AdaptiveAdmission {
    * A surge: the loop saturated at SURGE_LOOKS looks in a row and work later at each, by a trend
    * that passes the target within SURGE_HORIZON_MS, and already later than `floor` (while open
    * half the target, above the noise of a shared machine; while limiting the target itself, or
-   * half of it when the bucket refused nothing at those looks). A FIFO read at P a second, fed at A a second, hands
-   * out messages whose age grows by g = 1 − P/A per ms: the arrivals come at 1 / (1 − g) × the
-   * rate carried. The factor on the carried rate that keeps up with them, refusals included
+   * half of it when the bucket refused nothing at those looks). A FIFO read at P a second, fed
+   * at A a second, hands out messages whose age grows by g = 1 − P/A per ms: the arrivals come
+   * at 1 / (1 − g) × the rate carried. The factor on the carried rate that keeps up with them, refusals included
    * (a + REFUSAL_SHARE × (arrivals − a) ≤ carried), and works off the backlog so far within
    * SURGE_DRAIN_MS; at least half; undefined when there is no surge.
    */
@@ -435,8 +429,7 @@ export class AdaptiveAdmission {
     const step = Math.max(1, carried * STEP_SHARE);
     // an empty bucket: the rate binds at once (a full one let the surge through for a further
     // BURST_SECONDS × rate / (carried − rate), most of a second, while the backlog grew)
-    const tokens = 0;
-    this.state = { kind: 'limiting', rate, step, ceiling: carried, tokens, refilledAt: now, quiet: 0, lastLateness: lateness, brakeFloor: rate / 2, looks: 0 };
+    this.state = { kind: 'limiting', rate, step, ceiling: carried, tokens: 0, refilledAt: now, quiet: 0, lastLateness: lateness, brakeFloor: rate / 2, looks: 0 };
     logEvent(this.log, 'SIP_OVERLOAD_ADAPTIVE', {
       cause, latenessMs: Math.round(lateness), growth: Math.round(growth * 100) / 100, targetMs: this.settings.targetMs, rate: Math.round(rate),
     });
@@ -463,7 +456,7 @@ export class AdaptiveAdmission {
 }
 
 function openState(): AdmissionState {
-  return { kind: 'open', over: 0, previousAdmitted: 0, previousMs: 0 };
+  return { kind: 'open', over: 0 };
 }
 
 /**
@@ -490,14 +483,20 @@ class RecentLooks {
 
   /** Lateness k looks ago (0: the latest). */
   latenessAgo(k: number): number {
-    return this.lateness[(this.at - 1 - k + 2 * SURGE_LOOKS) % SURGE_LOOKS]!;
+    return this.lateness[this.ago(k)]!;
   }
 
-  /** Admitted per second over the looks kept. */
-  carried(): number {
+  /** The ring's index of the look k looks ago. */
+  private ago(k: number): number {
+    return (this.at - 1 - k + 2 * SURGE_LOOKS) % SURGE_LOOKS;
+  }
+
+  /** Admitted per second over the last `looks` looks (at most SURGE_LOOKS). */
+  carried(looks = SURGE_LOOKS): number {
     let n = 0;
     let ms = 0;
-    for (let i = 0; i < SURGE_LOOKS; i++) {
+    for (let k = 0; k < looks; k++) {
+      const i = this.ago(k);
       n += this.admitted[i]!;
       ms += this.ms[i]!;
     }
