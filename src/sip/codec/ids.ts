@@ -37,9 +37,11 @@ export function newCallId(): string {
   return randomToken(15);
 }
 
-/** 32-bit FNV-1a of a string, as an unsigned number (a cheap, stable hash; not for secrecy). */
-export function fnv1a32(s: string): number {
-  let h = 0x811c9dc5;
+/**
+ * 32-bit FNV-1a of a string, as an unsigned number (a cheap, stable hash; not for secrecy);
+ * `h`: a hash to go on from (several strings hashed as one).
+ */
+export function fnv1a32(s: string, h = 0x811c9dc5): number {
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);

@@ -16,7 +16,8 @@
  * late work makes senders retransmit, and decoding each retransmission only
  * to absorb it made an overload feed itself. A retransmission of a request
  * refused here less than REPEAT_WINDOW_MS ago is dropped (a table of recent
- * refusals by the branch's hash, fixed in size). Not handled here, so the full
+ * refusals by a hash of the branch and the packet's source, fixed in size:
+ * a copy comes from where the request came from). Not handled here, so the full
  * path decides as before: anything from a pair member or peer instance, a
  * response to send anywhere but the packet's source address and port
  * (§18.2.2: no rport, sent-by port not the source port), responses, and
@@ -65,9 +66,9 @@ export class FastShed {
   absorbed = 0;
   /** Retransmissions of a request refused here within REPEAT_WINDOW_MS, dropped. */
   repeats = 0;
-  // recent refusals, direct-mapped by the branch's hash: the hash, and when (0: empty)
+  // recent refusals, direct-mapped by a hash of the branch and the source: the hash, and when
   private readonly recentHash = new Uint32Array(RECENT_SLOTS);
-  private readonly recentAt = new Float64Array(RECENT_SLOTS);
+  private readonly recentAt = new Float64Array(RECENT_SLOTS).fill(-Infinity);
 
   constructor(private readonly host: FastShedHost) {}
 
@@ -96,17 +97,19 @@ export class FastShed {
     // retransmitted because the request waited past T1 in the queue), and answering again would
     // cost a send and bring one more ACK. If that 503 was lost, a retransmission after the window
     // is answered. Stateless refusals would otherwise make every late INVITE cost two or three.
+    // (keyed by the packet's source too: the branch is the sender's to choose)
     const hash = fnv1a32(p.branch);
-    const slot = hash & (RECENT_SLOTS - 1);
+    const key = (fnv1a32(address, hash) ^ Math.imul(port, 0x9e3779b1)) >>> 0;
+    const slot = key & (RECENT_SLOTS - 1);
     const now = h.now();
-    if (this.recentHash[slot] === hash && this.recentAt[slot]! > 0 && now - this.recentAt[slot]! < REPEAT_WINDOW_MS) {
+    if (this.recentHash[slot] === key && now - this.recentAt[slot]! < REPEAT_WINDOW_MS) {
       this.repeats++;
       return null;
     }
     if (!h.shedNow()) return undefined;
     this.refused++;
-    this.recentHash[slot] = hash;
-    this.recentAt[slot] = now > 0 ? now : 1;
+    this.recentHash[slot] = key;
+    this.recentAt[slot] = now;
     h.counted(p.method);
     return shedResponse(buf, p, address, port, h.retryAfter(), hash);
   };

@@ -132,6 +132,16 @@ describe('sip/proxy/fast-shed (refusals before decoding)', () => {
     expect(fs.repeats).to.equal(1);
   });
 
+  it('a repeat is known by its source as well: the same branch from another address or port is refused on its own', () => {
+    const h = new Host();
+    const fs = new FastShed(h);
+    response(fs.preview(invite({ via: `SIP/2.0/UDP ${SRC}:${SRC_PORT};rport;branch=z9hG4bK-abc-1` }), SRC, SRC_PORT));
+    expect(response(fs.preview(invite({ via: `SIP/2.0/UDP ${SRC}:${SRC_PORT};rport;branch=z9hG4bK-abc-1` }), SRC, SRC_PORT + 1)).status).to.equal(503);
+    expect(response(fs.preview(invite({ via: `SIP/2.0/UDP ${SRC}:${SRC_PORT};rport;branch=z9hG4bK-abc-1` }), '127.0.0.51', SRC_PORT)).status).to.equal(503);
+    expect(fs.preview(invite({ via: `SIP/2.0/UDP ${SRC}:${SRC_PORT};rport;branch=z9hG4bK-abc-1` }), SRC, SRC_PORT)).to.equal(null);
+    expect(fs.repeats).to.equal(1);
+  });
+
   it('stamps the top Via as the full path does: received when sent-by is not the source, received and rport when rport is asked; a client-written received or rport is replaced', () => {
     const named = response(shed(invite({ via: `SIP/2.0/UDP phone.example.com:${SRC_PORT};branch=z9hG4bK-n` })).out);
     expect(named.headers.via[0]!.params.received).to.equal(SRC);
