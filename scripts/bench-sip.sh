@@ -30,7 +30,8 @@
 # second of offered load, from sipp's message counts; a 503 from overload
 # control is acknowledged and not a call. Per step: offered, goodput, 503s,
 # failed (neither ended nor refused), set up but not ended (admitted calls
-# lost), p99 setup of set-up calls; at the end each proxy's goodput at 1.5x
+# lost), p99 setup of set-up calls, the proxy's CPU seconds (from the step's
+# first call to its last message); at the end each proxy's goodput at 1.5x
 # and 2x its best, as a share of the best, and its peak RSS; when the best
 # came from a step that was not clean, the same against the best clean step.
 #
@@ -246,11 +247,13 @@ pin_half_core() {
 
 # ov_step NAME RATE: one step of the curve; appends a line to OV_LINES[NAME].
 ov_step() {
-  local name=$1 rate=$2 calls=$(($2 * OV_STEP_SECONDS)) base=${BASE[$1]} created failed setups completed lost p99 goodput refused
+  local name=$1 rate=$2 calls=$(($2 * OV_STEP_SECONDS)) base=${BASE[$1]} created failed setups completed lost p99 goodput refused cpu0 cpu
   UAC_ADDR=127.0.0.${base}0
+  cpu0=$(cpu_seconds $(proc_tree "${PID[$name]}"))
   run_uac "$name-ov-$rate" uac-rr-overload.xml "127.0.0.${base}1:$PORT" "$rate" "$calls" $((rate * 4)) $((OV_STEP_SECONDS + 30)) \
     -recv_timeout 5000 -max_invite_retrans 4 -max_non_invite_retrans 4 -trace_counts
   finish_uac
+  cpu=$(awk -v a="$(cpu_seconds $(proc_tree "${PID[$name]}"))" -v b="$cpu0" 'BEGIN { printf "%.2f", a - b }')
   created=$(uac_stat created) failed=$(uac_stat failed) setups=$(uac_stat setups) p99=$(uac_stat setup_p99_ms)
   completed=$(uac_stat completed) refused=$(uac_stat refused)
   : "${completed:=0}" "${refused:=0}"
@@ -259,11 +262,11 @@ ov_step() {
   lost=$((setups - completed)) # set up (admitted) but not ended
   [ "$lost" -ge 0 ] || lost=0
   if [ "$goodput" -gt "${OV_BEST[$name]}" ]; then OV_BEST[$name]=$goodput OV_BEST_AT[$name]=$rate; fi
-  OV_LINES[$name]+="$rate $goodput $refused $failed $lost $p99"$'\n'
-  printf '  %-9s offered %5s/s: goodput %5s/s, %6s refused (503), %6s failed, %5s set up but not ended, p99 setup %s ms\n' \
-    "$name" "$rate" "$goodput" "$refused" "$failed" "$lost" "$p99" >&2
-  step_record "$(printf '{"part":"sip-overload","series":"%s","rate":%s,"goodput":%s,"refused":%s,"failed":%s,"lost":%s,"setupP99Ms":%s}' \
-    "$name" "$rate" "$goodput" "$refused" "$(json_num "$failed")" "$lost" "$(json_num "$p99")")"
+  OV_LINES[$name]+="$rate $goodput $refused $failed $lost $p99 $cpu $completed"$'\n'
+  printf '  %-9s offered %5s/s: goodput %5s/s, %6s refused (503), %6s failed, %5s set up but not ended, p99 setup %s ms, CPU %s s\n' \
+    "$name" "$rate" "$goodput" "$refused" "$failed" "$lost" "$p99" "$cpu" >&2
+  step_record "$(printf '{"part":"sip-overload","series":"%s","rate":%s,"goodput":%s,"refused":%s,"failed":%s,"lost":%s,"setupP99Ms":%s,"cpuSeconds":%s}' \
+    "$name" "$rate" "$goodput" "$refused" "$(json_num "$failed")" "$lost" "$(json_num "$p99")" "$(json_num "$cpu")")"
   sleep 2
 }
 
@@ -304,8 +307,8 @@ if [ "${SIP_OVERLOAD:-1}" != 0 ]; then
   for name in $PROXIES; do
     [ -n "${OV_LINES[$name]:-}" ] || continue
     echo "$name (best goodput ${OV_BEST[$name]}/s, peak RSS $(hwm_mb $(proc_tree "${PID[$name]}")) MB)"
-    printf '  %8s %8s %8s %8s %8s %10s\n' offered goodput refused failed "not ended" "p99 ms"
-    printf '%s' "${OV_LINES[$name]}" | awk '{ printf "  %8s %8s %8s %8s %8s %10s\n", $1, $2, $3, $4, $5, $6 }'
+    printf '  %8s %8s %8s %8s %8s %10s %8s\n' offered goodput refused failed "not ended" "p99 ms" "CPU s"
+    printf '%s' "${OV_LINES[$name]}" | awk '{ printf "  %8s %8s %8s %8s %8s %10s %8s\n", $1, $2, $3, $4, $5, $6, $7 }'
     # goodput at the first offered rate >= 1.5x and >= 2x the best, as a share of the best
     for f in 1.5 2; do
       share=$(printf '%s' "${OV_LINES[$name]}" | awk -v b="${OV_BEST[$name]}" -v f="$f" \

@@ -210,21 +210,23 @@ export class ProxyCore implements TransactionUser {
       targets,
     };
     const admission = this.admission;
+    const limiter = this.limiter;
     this.fastShed = new FastShed({
       get limiting() {
-        return admission.limiting;
+        return admission.limiting || limiter.active;
       },
-      shedNow: () => admission.shedNow(),
+      // the adaptive control first, then the cap, in the order of the full path (onRequest)
+      shedNow: (method) => (admission.shedNow() ? 'adaptive' : method === 'INVITE' && limiter.refuseNow() ? 'cap' : null),
       isSiteAddress: (address) => {
         const ix = this.siteIndex();
         return ix.memberAt(address) !== undefined || ix.peerAt(address) !== undefined;
       },
       absorb: (key, ack) => layer.absorb(key, ack),
       retryAfter: () => this.retryAfters[Math.floor(Math.random() * this.retryAfters.length)]!,
-      counted: (method) => {
+      counted: (method, by) => {
         const c = this.counters;
         c.requestsByMethod[method] = (c.requestsByMethod[method] ?? 0) + 1;
-        c.overloadShedByMethod[method] = (c.overloadShedByMethod[method] ?? 0) + 1;
+        if (by === 'adaptive') c.overloadShedByMethod[method] = (c.overloadShedByMethod[method] ?? 0) + 1;
         c.overloadRejections++;
         c.responsesByCode[503] = (c.responsesByCode[503] ?? 0) + 1;
       },

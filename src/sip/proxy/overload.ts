@@ -28,20 +28,9 @@ export class DialogRateLimiter {
   /** Counts one new INVITE; false when it must be refused. */
   admit(): boolean {
     if (this.rate <= 0) return true;
-    const now = this.clock.now();
-    const elapsed = now - this.bucketStart;
-    if (elapsed >= 1000) {
-      this.previous = elapsed >= 2000 ? 0 : this.current;
-      this.current = 0;
-      this.bucketStart = now - (elapsed % 1000);
-    }
-    const weight = 1 - Math.min(1, (now - this.bucketStart) / 1000);
-    const estimate = this.previous * weight + this.current;
+    const estimate = this.estimate();
     if (estimate >= this.rate) {
-      if (!this.overloaded) {
-        this.overloaded = true;
-        logEvent(this.log, 'SIP_OVERLOAD', { rate: this.rate });
-      }
+      this.refused();
       return false;
     }
     this.current++;
@@ -50,5 +39,35 @@ export class DialogRateLimiter {
       logEvent(this.log, 'SIP_OVERLOAD_END', { rate: this.rate });
     }
     return true;
+  }
+
+  /**
+   * The answer for a new INVITE without counting it, for a refusal before the request is
+   * decoded (sip/proxy/fast-shed): true when it is refused now; false when it would be admitted
+   * (the full path then calls admit(), which counts it).
+   */
+  refuseNow(): boolean {
+    if (this.rate <= 0 || this.estimate() < this.rate) return false;
+    this.refused();
+    return true;
+  }
+
+  /** INVITEs in the last second: the current bucket and the share of the previous one still inside the window. */
+  private estimate(): number {
+    const now = this.clock.now();
+    const elapsed = now - this.bucketStart;
+    if (elapsed >= 1000) {
+      this.previous = elapsed >= 2000 ? 0 : this.current;
+      this.current = 0;
+      this.bucketStart = now - (elapsed % 1000);
+    }
+    const weight = 1 - Math.min(1, (now - this.bucketStart) / 1000);
+    return this.previous * weight + this.current;
+  }
+
+  private refused(): void {
+    if (this.overloaded) return;
+    this.overloaded = true;
+    logEvent(this.log, 'SIP_OVERLOAD', { rate: this.rate });
   }
 }

@@ -85,6 +85,33 @@ describe('sip/proxy/core (fake clock, in-memory network)', () => {
     expect(sent.filter((s) => s.msg.method === 'INVITE' && s.msg.headers['call-id'] === later.headers['call-id'])).to.have.length(1);
   });
 
+  it('overload: once INVITEs are over the rate, the next ones from user agents are refused before decoding, counted as the cap’s; a member’s INVITE and a REGISTER are left to the full path', () => {
+    const { layer, sent, proxy, clock } = setup({ rate: 5 });
+    const wire = (method: string, i: number) =>
+      Buffer.from(
+        `${method} sip:bob@tserver.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.50:5070;branch=z9hG4bKw${i};rport\r\n` +
+          `From: <sip:a@x>;tag=w${i}\r\nTo: <sip:b@y>\r\nCall-ID: wire${i}\r\nCSeq: 1 ${method}\r\nContent-Length: 0\r\n\r\n`,
+        'latin1',
+      );
+    for (let i = 0; i < 6; i++) layer.onMessage(req('INVITE'), UA); // 5 admitted, the 6th refused by the full path
+    expect(proxy.overloadActive).to.equal(true);
+    const out = proxy.fastShed.preview(wire('INVITE', 1), UA.address, UA.port);
+    expect(out).to.be.instanceOf(Buffer);
+    const res = sip.parse(out as Buffer)!;
+    expect(res.status).to.equal(503);
+    expect(Number(res.headers['retry-after'])).to.be.within(5, 10);
+    expect(proxy.counters.overloadRejections).to.equal(2);
+    expect(sent.filter((s) => s.msg.status === 503), 'the one sent by the full path; the other is returned to the listener').to.have.length(1);
+    expect(proxy.counters.overloadShedByMethod, 'the adaptive control shed nothing').to.deep.equal({});
+    expect(proxy.fastShed.preview(wire('REGISTER', 2), UA.address, UA.port), 'not capped').to.equal(undefined);
+    expect(proxy.fastShed.preview(wire('INVITE', 3), A, 5060), 'from a pair member').to.equal(undefined);
+    // a second later the window has room: the INVITE goes to the full path, which admits it
+    clock.advance(2000);
+    expect(proxy.fastShed.preview(wire('INVITE', 4), UA.address, UA.port)).to.equal(undefined);
+    layer.onMessage(req('INVITE'), UA);
+    expect(proxy.overloadActive, 'admitted under 90% of the rate: the cap is no longer active').to.equal(false);
+  });
+
   it('adaptive overload: while limiting, new out-of-dialog requests from user agents get 503 with a randomised Retry-After; in-dialog requests, BYE, OPTIONS, requests from members and retransmissions are never shed', () => {
     const { layer, sent, proxy, clock } = setup({ targetMs: 100 });
     proxy.start();

@@ -25,11 +25,15 @@ class Host implements FastShedHost {
   site = new Set<string>();
   servers = new Set<string>();
   counts: string[] = [];
-  shedNow(): boolean {
-    if (!this.limiting) return false;
-    if (this.tokens >= 1) return false;
-    this.shed++;
-    return true;
+  /** INVITEs over the dialog-rate cap are refused by it when the bucket has a token. */
+  capped = false;
+  shedNow(method: string): 'adaptive' | 'cap' | null {
+    if (!this.limiting) return null;
+    if (this.tokens < 1) {
+      this.shed++;
+      return 'adaptive';
+    }
+    return this.capped && method === 'INVITE' ? 'cap' : null;
   }
   isSiteAddress(a: string): boolean {
     return this.site.has(a);
@@ -43,8 +47,8 @@ class Host implements FastShedHost {
   retryAfter(): string {
     return '7';
   }
-  counted(method: string): void {
-    this.counts.push(method);
+  counted(method: string, by: 'adaptive' | 'cap'): void {
+    this.counts.push(by === 'adaptive' ? method : `${method} (cap)`);
   }
   clock = 5000;
   now(): number {
@@ -155,6 +159,21 @@ describe('sip/proxy/fast-shed (refusals before decoding)', () => {
   it('compact header names and other new out-of-dialog methods are refused too', () => {
     expect(response(shed(invite({ compact: true })).out).status).to.equal(503);
     for (const m of ['REGISTER', 'SUBSCRIBE', 'MESSAGE']) expect(response(shed(invite({ method: m })).out).headers.cseq.method).to.equal(m);
+  });
+
+  it('a refusal by the dialog-rate cap is counted as the cap’s and covers INVITEs only; a REGISTER the bucket admits goes to the full path', () => {
+    const h = new Host();
+    h.tokens = 1;
+    h.capped = true;
+    const fs = new FastShed(h);
+    expect(response(fs.preview(invite(), SRC, SRC_PORT)).status).to.equal(503);
+    expect(fs.preview(invite({ method: 'REGISTER', via: `SIP/2.0/UDP ${SRC}:${SRC_PORT};branch=z9hG4bK-r` }), SRC, SRC_PORT)).to.equal(undefined);
+    expect(h.counts).to.deep.equal(['INVITE (cap)']);
+    expect(h.shed, 'not a shed of the adaptive control').to.equal(0);
+    expect(fs.refused).to.equal(1);
+    // its retransmission within the window is dropped, as any refusal's
+    expect(fs.preview(invite(), SRC, SRC_PORT)).to.equal(null);
+    expect(fs.repeats).to.equal(1);
   });
 
   it('leaves to the full path what it must decide: not limiting, a token left, a member or peer, a retransmission of a held transaction, another port to answer at', () => {
