@@ -12,10 +12,11 @@
  * --forward: nothing in an answer (NS, glue, CNAME) makes srvproxy contact
  * another address.
  *
- * May import: dns/forward.
+ * May import: shared, dns/forward.
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { literalLookup } from '../../shared/literal-lookup.js';
 import { readUpstreamAnswer, type CacheLimits, type ClientQuery, type UpstreamAnswer } from './message.js';
 
 export interface Upstream {
@@ -40,11 +41,6 @@ export interface ExchangeSpec {
 
 /** Cancels an exchange; its callback is then never called. */
 export type Cancel = () => void;
-
-function literalLookup(family: 4 | 6) {
-  return (address: string, _o: unknown, cb: (err: Error | null, address: string, family: number) => void): void =>
-    cb(null, address, family);
-}
 
 /** Send `spec.query` over UDP and call `done` once: with the matching answer, or a failure (timeout, ICMP unreachable). */
 export function exchangeUdp(spec: ExchangeSpec, done: (r: ExchangeResult) => void): Cancel {

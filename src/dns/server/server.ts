@@ -16,6 +16,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { SrvError } from '../../shared/errors.js';
+import { literalLookup } from '../../shared/literal-lookup.js';
 import { logEvent, silentLogger, type Logger } from '../../shared/log.js';
 import type { AnswerTable } from '../authority/answers.js';
 import { newCounters, type DnsCounters } from '../counters.js';
@@ -66,15 +67,6 @@ function listenError(transport: string, address: string, port: number, err: Node
   const host = address.includes(':') ? `[${address}]` : address;
   const e = new SrvError('SRV_ERR_LISTEN', `cannot listen for DNS on ${transport} ${host}:${port}: ${REASONS[code] ?? err.message} (${code})`);
   return e;
-}
-
-/**
- * dgram's send resolves its address through dns.lookup (a tick per packet);
- * ours are the IP literals a query came from, of the socket's own family.
- */
-function literalLookup(family: 4 | 6) {
-  return (address: string, _family: unknown, cb: (err: Error | null, address: string, family: number) => void): void =>
-    cb(null, address, family);
 }
 
 export class DnsServer {

@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import { SrvError } from '../../shared/errors.js';
+import { literalLookup } from '../../shared/literal-lookup.js';
 import { logEvent, type Logger } from '../../shared/log.js';
 import { decode, MAX_MESSAGE_BYTES } from '../codec/codec.js';
 import { bindingSuccess, stunKind } from './stun.js';
@@ -66,7 +67,12 @@ export class UdpListener {
       // A switchover releases every request held during it at once, and their answers come
       // back as a burst: the 208 KB default receive buffer drops part of it (as Kamailio does,
       // ask for more; the kernel caps the size at net.core.rmem_max).
-      const s = dgram.createSocket({ type: this.family === 6 ? 'udp6' : 'udp4', ipv6Only: this.family === 6, recvBufferSize: UDP_RECV_BUFFER });
+      const s = dgram.createSocket({
+        type: this.family === 6 ? 'udp6' : 'udp4',
+        ipv6Only: this.family === 6,
+        recvBufferSize: UDP_RECV_BUFFER,
+        lookup: literalLookup(this.family) as never,
+      });
       const onStartError = (err: NodeJS.ErrnoException) => {
         s.close();
         reject(new SrvError('SRV_ERR_LISTEN', `cannot listen on SIP UDP ${this.listen.address}:${this.listen.port}: ${err.code ?? err.message}`));
