@@ -69,6 +69,9 @@ export class SipService {
 
   private readonly loopDelay: IntervalHistogram | undefined;
   private elu: EventLoopUtilization | undefined;
+  /** process.cpuUsage() and performance.now() at the last CPU-share read. */
+  private cpuAt: NodeJS.CpuUsage | undefined;
+  private cpuReadAt = 0;
 
   constructor(opts: SipServiceOptions) {
     const clock = opts.clock ?? systemClock;
@@ -122,6 +125,7 @@ export class SipService {
       overloadTargetDelayMs: opts.overloadTargetDelayMs ?? 0,
       loopDelay: this.loopDelay ? () => this.readLoopDelay() : undefined,
       utilization: adaptive ? () => this.readUtilization() : undefined,
+      cpuShare: adaptive ? () => this.readCpuShare() : undefined,
       isDraining: opts.isDraining,
     });
     this.layer.setUser(this.proxy);
@@ -141,6 +145,17 @@ export class SipService {
     const u = this.elu ? performance.eventLoopUtilization(now, this.elu).utilization : 0;
     this.elu = now;
     return u;
+  }
+
+  /** CPU time of the process (all its threads) per wall time since the last read, in cores. */
+  private readCpuShare(): number {
+    const now = performance.now();
+    const cpu = process.cpuUsage();
+    const last = this.cpuAt;
+    const share = last && now > this.cpuReadAt ? (cpu.user - last.user + cpu.system - last.system) / 1000 / (now - this.cpuReadAt) : 1;
+    this.cpuAt = cpu;
+    this.cpuReadAt = now;
+    return share;
   }
 
   /** Mean event-loop delay since the last read, ms (beyond the 10 ms sampling resolution). */

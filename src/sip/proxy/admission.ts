@@ -85,6 +85,15 @@ const MAX_RISE = 2;
  * in faster waits in the socket's queue, where only the probe sees it, and only as it ages.
  */
 const SATURATED = 0.95;
+/**
+ * Share of one core (process CPU time per wall time) the process must have run in a look for its
+ * loop to count as saturated. The loop's utilisation counts a callback as busy for as long as it
+ * takes, including while the process waited for a CPU: on a starved or stolen machine a lightly
+ * loaded instance reads as saturated, and a surge found there refused calls that refusing would
+ * not have made faster (seen at 200 calls/s with the load average at 3 on 2 cores). A saturated
+ * instance on half a core, as in the bench's overload curve, runs 0.45–0.5.
+ */
+const SATURATED_CPU_MIN = 0.3;
 /** Looks a surge is judged on: saturated at each, later at each, and the rate carried over them. */
 const SURGE_LOOKS = 3;
 /** At a surge, the backlog read so far is to be worked off within this time (ms): half of T1. */
@@ -173,6 +182,8 @@ export class AdaptiveAdmission {
      * absent: lateness alone decides, and the rate rises by additive steps only.
      */
     private readonly utilization?: () => number,
+    /** CPU time of the process per wall time (cores) since the previous call; absent: not checked (SATURATED_CPU_MIN). */
+    private readonly cpuShare?: () => number,
   ) {
     this.periodMs = settings.periodMs ?? 2000;
     this.minRate = settings.minRate ?? 5;
@@ -291,7 +302,8 @@ export class AdaptiveAdmission {
     const target = this.settings.targetMs;
     const elapsed = now - this.windowStart;
     const admittedRate = elapsed > 0 ? (this.admittedInWindow * 1000) / elapsed : 0;
-    const saturated = this.utilization !== undefined && this.lastUtil >= SATURATED;
+    const cpu = this.cpuShare ? this.cpuShare() : 1;
+    const saturated = this.utilization !== undefined && this.lastUtil >= SATURATED && cpu >= SATURATED_CPU_MIN;
     this.recent.add(lateness, saturated, this.admittedTotal - this.admittedAtLook, now - this.lookAt, this.shedTotal > this.shedAtLook);
     this.admittedAtLook = this.admittedTotal;
     this.shedAtLook = this.shedTotal;

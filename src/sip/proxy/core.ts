@@ -74,6 +74,8 @@ export interface ProxyOptions {
   loopDelay?: () => number;
   /** Event-loop utilisation (0..1) since the previous call, for the adaptive control's increases. */
   utilization?: () => number;
+  /** CPU time of the process per wall time (cores) since the previous call: a loop is saturated only while the process ran. */
+  cpuShare?: () => number;
   /** True while draining (OPTIONS to self answered 503); default: health.draining. */
   isDraining?: () => boolean;
   /** RFC 3263 resolution of outbound names (the zones' and others); without it they get 404. */
@@ -182,7 +184,7 @@ export class ProxyCore implements TransactionUser {
       },
     };
     this.limiter = new DialogRateLimiter(opts.overloadCtrlDialogRate, opts.clock, opts.log);
-    this.admission = new AdaptiveAdmission({ targetMs: opts.overloadTargetDelayMs ?? 0 }, opts.clock, opts.log, opts.loopDelay, opts.utilization);
+    this.admission = new AdaptiveAdmission({ targetMs: opts.overloadTargetDelayMs ?? 0 }, opts.clock, opts.log, opts.loopDelay, opts.utilization, opts.cpuShare);
     this.settings = {
       hopTimeoutMs: opts.hopTimeoutMs,
       failoverWaitMs: opts.failoverWaitMs ?? 10_000,

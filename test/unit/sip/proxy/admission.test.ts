@@ -296,6 +296,30 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
     expect(stalls(false).ctl.limiting).to.equal(true);
   });
 
+  it('a loop that reads as saturated while the process ran little CPU (waiting for a core on a starved machine) is no surge', () => {
+    const surgeWith = (cpu: number) => {
+      const clock = new FakeClock();
+      const events = new RecentEvents(10);
+      const ctl = new AdaptiveAdmission({ targetMs: TARGET }, clock, withRecentEvents(silentLogger, events), undefined, () => 1, () => cpu);
+      ctl.start();
+      // 200/s, the loop "saturated" at every look, work later at each: 30, 55, 90 ms (on course past 100 ms)
+      for (const late of [10, 30, 55, 90]) {
+        for (let t = 0; t < EVAL_MS; t += 10) {
+          clock.advance(10);
+          ctl.admit();
+          ctl.admit();
+        }
+        ctl.sample(late);
+      }
+      return { limiting: ctl.limiting, entered: events.list().find((e) => e.name === 'SIP_OVERLOAD_ADAPTIVE')?.detail };
+    };
+    const starved = surgeWith(0.1);
+    expect(starved.limiting, 'a tenth of a core: not its own work').to.equal(false);
+    const busy = surgeWith(0.45);
+    expect(busy.limiting, 'saturated on half a core').to.equal(true);
+    expect(busy.entered).to.match(/\bcause=surge\b/);
+  });
+
   it('does not raise a rate that is not used, and changes it at most once a period', () => {
     const clock = new FakeClock();
     const ctl = new AdaptiveAdmission({ targetMs: TARGET }, clock, silentLogger);
