@@ -22,7 +22,7 @@
  *
  * Every value in a member's response is untrusted text: each parameter is
  * length-checked before it is read, a report with a malformed value is ignored
- * whole (counted), nothing here throws. Entering and leaving `reducing` is
+ * whole (counted for ops), nothing here throws. Entering and leaving `reducing` is
  * logged once each (SIP_MEMBER_OC, SIP_MEMBER_OC_END). The hot path is
  * `active` (a number compared with 0) and, only while some member reduces,
  * one map lookup per request; a response is parsed only when its top Via has
@@ -191,8 +191,8 @@ export class MemberOverload {
   private readonly members = new Map<string, MemberState>();
   /** Members reducing now. */
   private reducing = 0;
-  /** Reports ignored: malformed, or not newer than the one kept. */
-  ignoredReports = 0;
+  /** Reports ignored as malformed (one bad parameter voids a report). */
+  malformedReports = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -214,14 +214,12 @@ export class MemberOverload {
     if (!hasOcParams(params)) return;
     const report = parseOcReport(params);
     if (!report) {
-      this.ignoredReports++;
+      this.malformedReports++;
       return;
     }
     let st = this.members.get(member);
-    if (report.seq && st?.seq && compareOcSeq(report.seq, st.seq) <= 0) {
-      this.ignoredReports++;
-      return;
-    }
+    // not newer: a report already taken (every response of a transaction may carry the same one), or one overtaken
+    if (report.seq && st?.seq && compareOcSeq(report.seq, st.seq) <= 0) return;
     if (!st) {
       // only the state of a member that asks for something is kept (the caller passes pair members only)
       if (report.percent === 0 || report.validityMs === 0) return;

@@ -88,7 +88,7 @@ describe('sip/proxy/member-oc (RFC 7339 toward the pair members)', () => {
       const { oc } = setup();
       for (const p of bad) oc.onResponseVia('tserver', 'sips-a', p);
       expect(oc.active).to.equal(false);
-      expect(oc.ignoredReports).to.equal(bad.length);
+      expect(oc.malformedReports).to.equal(bad.length);
       // random bytes as values: nothing throws, nothing is taken that is not well formed
       let seed = 7;
       const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 0xff;
@@ -134,7 +134,7 @@ describe('sip/proxy/member-oc (RFC 7339 toward the pair members)', () => {
       oc.onResponseVia('tserver', 'sips-a', { oc: '20', 'oc-validity': '10000', 'oc-seq': '100.4' }); // older
       oc.onResponseVia('tserver', 'sips-a', { oc: '20', 'oc-validity': '10000', 'oc-seq': '100.50' }); // the same
       expect([...oc.view()][0]!.percent).to.equal(50);
-      expect(oc.ignoredReports).to.equal(2);
+      expect(oc.malformedReports).to.equal(0);
       oc.onResponseVia('tserver', 'sips-a', { oc: '20', 'oc-validity': '10000', 'oc-seq': '101.0' }); // newer
       expect([...oc.view()][0]!.percent).to.equal(20);
       expect(names()).to.deep.equal(['SIP_MEMBER_OC']); // a change of share is no new event
