@@ -96,8 +96,6 @@ export interface SipCounters extends ForwardCounters {
   overloadRejections: number;
   /** Of those, the ones the adaptive controller shed, by method. */
   overloadShedByMethod: Record<string, number>;
-  /** New requests answered 503 because their pair member asked for fewer (RFC 7339; not in overloadRejections). */
-  memberOcReduced: number;
   malformed: number;
   loopsDetected: number;
   tooManyHops: number;
@@ -172,7 +170,6 @@ export class ProxyCore implements TransactionUser {
       forwardedByMember: Object.create(null) as Record<string, number>,
       overloadRejections: 0,
       overloadShedByMethod: Object.create(null) as Record<string, number>,
-      memberOcReduced: 0,
       failovers: 0,
       malformed: 0,
       loopsDetected: 0,
@@ -487,10 +484,8 @@ export class ProxyCore implements TransactionUser {
       // call (§5.10.1). There is no other member to redirect to: the standby of a pair does not serve.
       if (this.memberOc.active && fromUa && rq.initial && state.active && !NEVER_SHED.has(method) && !isEmergencyUri(req.uri)) {
         const m = findMember(d.pair, state.active);
-        if (m && this.memberOc.reduce(m.target)) {
-          this.counters.memberOcReduced++;
-          return this.refuse(st);
-        }
+        // counted per member there (srvproxy_sip_oc_reduced_total), not in overloadRejections
+        if (m && this.memberOc.reduce(m.target)) return this.refuse(st);
       }
       target = { kind: 'pair', pair: d.pair };
       rrPair = fromPair ? fromPair.name : d.pair.name;

@@ -90,7 +90,7 @@ describe('e2e: RFC 7339 overload control reported by a pair member', function ()
     expect(results.filter((r) => r.status === 200)).to.have.length(20);
     for (const r of refused) expect(Number(r.headers['retry-after'])).to.be.within(5, 10);
     expect(a.requests('INVITE').length - atMemberBefore).to.equal(20); // a refused INVITE never reached the member
-    expect(svc.proxy.counters.memberOcReduced).to.equal(20);
+    expect([...svc.proxy.memberOc.view()].reduce((t, v) => t + v.reduced, 0)).to.equal(20);
 
     // BYE for an established call, OPTIONS to the pair and to the instance, a health probe: never 503
     const bye = inDialog(ua, 'BYE', first.invite, first.res, 2);
