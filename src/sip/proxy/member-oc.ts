@@ -26,7 +26,7 @@
  * logged once each (SIP_MEMBER_OC, SIP_MEMBER_OC_END). The hot path is
  * `active` (a number compared with 0) and, only while some member reduces,
  * one map lookup per request; a response is parsed only when its top Via has
- * an `oc` or `oc-validity` parameter.
+ * an `oc` or `oc-validity` parameter with a value.
  * May import: shared, sip/codec.
  */
 import type { Clock, TimerHandle } from '../../shared/clock.js';
@@ -71,9 +71,13 @@ export interface OcReport {
   readonly seq: OcSeq | undefined;
 }
 
-/** True when the Via carries something this module reads (cheap: two property reads). */
+/**
+ * True when the Via carries a report to read (cheap: two property reads). A
+ * server that does not support RFC 7339 echoes our Via as it was: `oc` without
+ * a value is our own offer coming back, not a report (§5.1), and is not read.
+ */
 export function hasOcParams(params: SipParams): boolean {
-  return params.oc !== undefined || params['oc-validity'] !== undefined;
+  return typeof params.oc === 'string' || typeof params['oc-validity'] === 'string';
 }
 
 /** Marks our Via on a request to a pair member as supporting RFC 7339 (§5.1): `;oc;oc-algo="loss"`. */

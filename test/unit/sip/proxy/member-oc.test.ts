@@ -58,7 +58,6 @@ describe('sip/proxy/member-oc (RFC 7339 toward the pair members)', () => {
 
     it('ignores bad, out-of-range and huge values: the whole report, never a throw', () => {
       const bad: Params[] = [
-        { oc: null }, // the client's offer, not a report
         { oc: '101' },
         { oc: '-1' },
         { oc: '5O' },
@@ -84,6 +83,13 @@ describe('sip/proxy/member-oc (RFC 7339 toward the pair members)', () => {
       ];
       for (const p of bad) expect(parseOcReport(p), JSON.stringify(p).slice(0, 80)).to.equal(undefined);
       expect(parseOcReport(P({ branch: 'z9hG4bK1', received: '127.0.0.1' }))).to.equal(undefined);
+      expect(parseOcReport(P({ oc: null, 'oc-algo': '"loss"' }))).to.equal(undefined);
+      // a member without RFC 7339 echoes our offer: not a report, and not counted as malformed
+      const echo = setup().oc;
+      echo.onResponseVia('tserver', 'sips-a', offerOc(ownVia('udp', '127.0.0.11', 5060, 'z9hG4bK1')).params);
+      echo.onResponseVia('tserver', 'sips-a', { branch: 'z9hG4bK2', received: '127.0.0.1', rport: '5060' });
+      expect(echo.malformedReports).to.equal(0);
+      expect(echo.active).to.equal(false);
 
       const { oc } = setup();
       for (const p of bad) oc.onResponseVia('tserver', 'sips-a', p);
