@@ -44,6 +44,8 @@ export const EVENTS = {
   SIP_OVERLOAD_ADAPTIVE: { code: 'SRV-50002', text: 'work later than overload-target-delay, or a surge on course to it (cause late or surge): admitting fewer new requests from user agents (503 + Retry-After)' },
   SIP_OVERLOAD_ADAPTIVE_END: { code: 'SRV-50003', text: 'lateness back under overload-target-delay: admitting every new request again' },
   SIP_TCP_LIMIT: { code: 'SRV-50010', text: 'TCP connection limit reached' },
+  SIP_MEMBER_OC: { code: 'SRV-50020', text: 'a pair member asks for fewer requests (RFC 7339 oc): answering that share of new requests from user agents for it 503 + Retry-After' },
+  SIP_MEMBER_OC_END: { code: 'SRV-50021', text: "a pair member's overload control ended (oc=0, oc-validity=0, or its validity expired): forwarding every request to it again" },
 } as const;
 
 export type EventName = keyof typeof EVENTS;

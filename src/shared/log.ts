@@ -48,6 +48,7 @@ const LEVEL_OF: Partial<Record<EventName, LogLevel>> = {
   PAIR_FORCE_MODE: 'warn',
   SIP_OVERLOAD: 'warn',
   SIP_OVERLOAD_ADAPTIVE: 'warn',
+  SIP_MEMBER_OC: 'warn',
   SIP_TCP_LIMIT: 'warn',
   DNS_ANSWERS_REBUILT: 'debug',
   ZONE_TRANSFER_REFUSED: 'warn',

@@ -109,6 +109,13 @@ export function instanceMetrics(s: Sources): MetricFamily[] {
     counter('srvproxy_sip_failovers_total', 'requests retried on another pair member, or on the next RFC 3263 target', [], () => one(p.failovers)),
     counter('srvproxy_sip_overload_rejections_total', 'new requests answered 503 by overload control (the dialog-rate cap and the adaptive control)', [], () => one(p.overloadRejections)),
     counter('srvproxy_sip_overload_shed_total', 'new out-of-dialog requests from user agents shed (503) by the adaptive overload control, by method', ['method'], () => byLabel('method', p.overloadShedByMethod)),
+    counter('srvproxy_sip_oc_reduced_total', 'new requests from user agents answered 503 because their pair member asked for fewer (RFC 7339 oc), by pair and member', ['pair', 'member'], function* () {
+      for (const v of s.sip.proxy.memberOc.view()) yield [{ pair: v.pair, member: v.member }, v.reduced] as const;
+    }),
+    gauge('srvproxy_sip_oc_reduction_percent', 'share of new requests from user agents a pair member asks to be refused now (RFC 7339 oc; 0 when none), by pair and member', ['pair', 'member'], function* () {
+      for (const v of s.sip.proxy.memberOc.view()) yield [{ pair: v.pair, member: v.member }, v.percent] as const;
+    }),
+    counter('srvproxy_sip_oc_reports_malformed_total', 'RFC 7339 overload control reports from pair members ignored as malformed (oc not 0-100, oc-validity not digits, a bad oc-seq, another oc-algo, a value over 32 characters)', [], () => one(s.sip.proxy.memberOc.malformedReports)),
     gauge('srvproxy_sip_overload_admit_rate', 'new out-of-dialog requests per second the adaptive overload control admits while limiting (0 while it admits everything)', [], () => one(s.sip.proxy.admissionState.rate ?? 0)),
     gauge('srvproxy_sip_lateness_seconds', 'lateness of work over the last window: age of a UDP probe when read, or event-loop delay, the larger', [], () => one(s.sip.proxy.admissionState.latenessMs / 1000)),
     gauge('srvproxy_event_loop_delay_seconds', 'mean event-loop delay over the last window of the adaptive overload control', [], () => one(s.sip.proxy.admissionState.loopDelayMs / 1000)),

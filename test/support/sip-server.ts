@@ -6,6 +6,7 @@
  * answering anything (no ICMP either). `fast()` switches it to a raw path for
  * suites that send 100k requests: every non-INVITE request is answered 200
  * straight from its bytes (no parsing by package sip) and its Call-ID counted.
+ * `viaReport` adds parameters to the top Via of its responses (RFC 7339 `oc`).
  */
 import { randomBytes } from 'node:crypto';
 import type { SipMessage } from 'sip';
@@ -73,43 +74,58 @@ export class ScriptedSipServer {
     return this.peer.received.filter((r) => r.msg.method === method);
   }
 
+  /**
+   * When set, called for every response this server sends: the parameters it returns are added to
+   * the response's top Via (the proxy's), as an overloaded SIP Server reports RFC 7339 overload control.
+   */
+  viaReport: (() => Record<string, string>) | undefined;
+
+  private reply(r: Received, res: SipMessage): void {
+    const report = this.viaReport?.();
+    if (report && res.headers.via?.length) {
+      const [top, ...rest] = res.headers.via;
+      res = { ...res, headers: { ...res.headers, via: [{ ...top!, params: { ...top!.params, ...report } }, ...rest] } };
+    }
+    this.peer.reply(r, res);
+  }
+
   private handle(r: Received): void {
     const m = r.msg;
     if (!m.method || m.method === 'ACK') return;
     if (m.method === 'OPTIONS') {
-      this.peer.reply(r, response(m, this.mode === 'active' ? 200 : 503, this.mode === 'active' ? 'OK' : 'Service Unavailable'));
+      this.reply(r, response(m, this.mode === 'active' ? 200 : 503, this.mode === 'active' ? 'OK' : 'Service Unavailable'));
       return;
     }
     if (this.mode === 'standby') {
-      this.peer.reply(r, response(m, 503, 'Service Unavailable'));
+      this.reply(r, response(m, 503, 'Service Unavailable'));
       return;
     }
     if (m.method === 'INVITE') {
-      this.peer.reply(r, response(m, 100, 'Trying'));
+      this.reply(r, response(m, 100, 'Trying'));
       const to = { ...m.headers.to!, params: { ...m.headers.to!.params, tag: randomBytes(4).toString('hex') } };
       const rr = m.headers['record-route'] ? { 'record-route': m.headers['record-route'] } : {};
-      this.peer.reply(r, { ...response(m, 180, 'Ringing', rr), headers: { ...response(m, 180, 'Ringing', rr).headers, to } });
+      this.reply(r, { ...response(m, 180, 'Ringing', rr), headers: { ...response(m, 180, 'Ringing', rr).headers, to } });
       if (!this.autoAnswer) {
         this.ringing.set(m.headers['call-id']!, r);
         return;
       }
       const ok: SipMessage = response(m, 200, 'OK', { ...rr, contact: [{ uri: `sip:srv@${this.address}:${this.port}`, params: {} }], 'content-type': 'application/sdp' }, 'v=0\r\n');
       ok.headers.to = to;
-      this.peer.reply(r, ok);
+      this.reply(r, ok);
       return;
     }
     if (m.method === 'CANCEL') {
-      this.peer.reply(r, response(m, 200, 'OK'));
+      this.reply(r, response(m, 200, 'OK'));
       const inv = this.ringing.get(m.headers['call-id']!);
       if (inv) {
         this.ringing.delete(m.headers['call-id']!);
         const t = response(inv.msg, 487, 'Request Terminated');
         t.headers.to = { ...inv.msg.headers.to!, params: { ...inv.msg.headers.to!.params, tag: 'x487' } };
-        this.peer.reply(inv, t);
+        this.reply(inv, t);
       }
       return;
     }
-    this.peer.reply(r, response(m, 200, 'OK'));
+    this.reply(r, response(m, 200, 'OK'));
   }
 }
 

@@ -6,7 +6,9 @@
  * out-of-dialog requests from user agents while the adaptive controller
  * (admission.ts) limits them, and new INVITEs above
  * overload-ctrl-dialog-rate (503 + a randomised Retry-After; never ACK,
- * CANCEL, OPTIONS, in-dialog requests, or requests from pair members), strips our Route, adds
+ * CANCEL, OPTIONS, in-dialog requests, or requests from pair members), and
+ * the same requests in the share a pair's active member asks for by RFC 7339
+ * (member-oc.ts; never an emergency call), strips our Route, adds
  * Record-Route with the pool FQDN and the pair, decides the target
  * (inbound: only ever a pair's active member; outbound: Route, then
  * Request-URI, a name resolved by RFC 3263 into targets tried in the order of
@@ -32,6 +34,7 @@ import { copyForForward, makeResponse, maxForwards, ownVia, rawResponse, toTag }
 import { Forwarding, PendingByMember, respondUpstream, type ForwardCounters, type ForwardEnv, type ForwardSettings, type ForwardTarget } from './forward.js';
 import { AdaptiveAdmission, type AdmissionSnapshot } from './admission.js';
 import { DialogRateLimiter } from './overload.js';
+import { isEmergencyUri, MemberOverload } from './member-oc.js';
 import { FastShed, SHED_TAG_PREFIX } from './fast-shed.js';
 import { decide, loopKey, stripOwnRoutes, classifyUri, type Decision } from './routing.js';
 import { orderTargets, type ResolveOutcome, type ResolvedTarget, type SipResolver } from './resolver.js';
@@ -157,6 +160,8 @@ export class ProxyCore implements TransactionUser {
   readonly flows: Flows;
   /** Overload refusals answered from a datagram's bytes before it is decoded (the transport's preview). */
   readonly fastShed: FastShed;
+  /** RFC 7339 overload control reported by the pair members (member-oc.ts). */
+  readonly memberOc: MemberOverload;
 
   constructor(private readonly opts: ProxyOptions) {
     const layer = opts.layer;
@@ -194,6 +199,7 @@ export class ProxyCore implements TransactionUser {
     const r = this.settings.retryAfterSeconds;
     this.retryAfters = [];
     for (let i = r; i <= 2 * r; i++) this.retryAfters.push(String(i));
+    this.memberOc = new MemberOverload(opts.clock, opts.log);
     this.flows = new Flows({
       connectionOpen: (conn) => (opts.transport.connectionOpen ? opts.transport.connectionOpen(conn) : true),
       peerDown: (peer) => !opts.health.isMemberHealthy(peer.target),
@@ -210,6 +216,7 @@ export class ProxyCore implements TransactionUser {
       counters: this.counters,
       pending: new PendingByMember(),
       targets,
+      memberOc: this.memberOc,
     };
     const admission = this.admission;
     const limiter = this.limiter;
@@ -258,6 +265,7 @@ export class ProxyCore implements TransactionUser {
   close(): void {
     this.unsubscribe();
     this.admission.stop();
+    this.memberOc.close();
   }
 
   /**
@@ -465,6 +473,7 @@ export class ProxyCore implements TransactionUser {
     }
     let target: ForwardTarget;
     let rrPair: string;
+    const fromUa = !fromPair && !rq.fromPeer;
     if (d.kind === 'pair') {
       // Out of service (a whole force round without an answer): 503 at once. During a
       // switchover (force mode, round not over) the Forwarding waits for the new active member.
@@ -472,6 +481,15 @@ export class ProxyCore implements TransactionUser {
       if (!state || (!state.active && state.outOfService)) {
         this.counters.pairOutOfService++;
         return this.reply(st, 503, 'Service Unavailable', { 'retry-after': String(this.settings.retryAfterSeconds) });
+      }
+      // RFC 7339 §5.10: the active member asked for fewer requests. Refused as srvproxy's own overload
+      // control refuses (the same requests: new, out of dialog, from user agents; never ACK, CANCEL, BYE,
+      // OPTIONS, PRACK, in-dialog requests, or anything from a member or a peer), and never an emergency
+      // call (§5.10.1). There is no other member to redirect to: the standby of a pair does not serve.
+      if (this.memberOc.active && fromUa && rq.initial && state.active && !NEVER_SHED.has(method) && !isEmergencyUri(req.uri)) {
+        const m = findMember(d.pair, state.active);
+        // counted per member there (srvproxy_sip_oc_reduced_total), not in overloadRejections
+        if (m && this.memberOc.reduce(m.target)) return this.refuse(st);
       }
       target = { kind: 'pair', pair: d.pair };
       rrPair = fromPair ? fromPair.name : d.pair.name;
@@ -482,7 +500,6 @@ export class ProxyCore implements TransactionUser {
 
     const out = copyForForward(req);
     out.headers['max-forwards'] = String(rq.maxForwards === undefined ? 70 : rq.maxForwards - 1);
-    const fromUa = !fromPair && !rq.fromPeer;
     if (rq.initial && DIALOG_CREATING.has(method)) {
       // a user agent that cannot be reached at its Contact (TCP/TLS, or NAT: the Contact is not the
       // packet's source) is reached over its flow by in-dialog requests from the pair: the token rides
@@ -625,9 +642,14 @@ export class ProxyCore implements TransactionUser {
     return ix.ownAddresses.has(h) && ix.ownPorts.has(v.port ?? 5060);
   }
 
-  /** 503 for overload, with a Retry-After drawn from [r, 2r] seconds (RFC 3261 §21.5.4). */
+  /** 503 for overload (counted as such). */
   private shed(st: ServerTransaction): void {
     this.counters.overloadRejections++;
+    this.refuse(st);
+  }
+
+  /** 503 with a Retry-After drawn from [r, 2r] seconds (RFC 3261 §21.5.4), so that refused clients do not come back together. */
+  private refuse(st: ServerTransaction): void {
     const ra = this.retryAfters[Math.floor(Math.random() * this.retryAfters.length)];
     this.reply(st, 503, 'Service Unavailable', { 'retry-after': ra });
   }

@@ -86,6 +86,7 @@ import type { ServerTransaction } from '../transaction/server.js';
 import type { ListenAddress, Remote } from '../transport/types.js';
 import { findMember } from './site-index.js';
 import type { FailedTargets } from './targets.js';
+import { hasOcParams, offerOc, type MemberOverload } from './member-oc.js';
 
 /** A pair (its active member), or direct destinations tried in order (one, or the targets of an RFC 3263 resolution). */
 export type ForwardTarget =
@@ -156,6 +157,8 @@ export interface ForwardEnv {
   readonly targets: FailedTargets;
   /** Called when a request is answered 430 here (its flow, or the instance holding it, failed). */
   readonly flowFailed?: () => void;
+  /** RFC 7339 overload control toward the pair members: our Via offers it, their responses report (member-oc.ts). */
+  readonly memberOc?: MemberOverload;
   /** Called on every transition (tests, debugging); absent: nothing is built. */
   readonly observe?: (from: ForwardState, event: ForwardEvent, to: ForwardState, effects: readonly ForwardEffect[]) => void;
 }
@@ -599,6 +602,12 @@ export class Forwarding implements ClientTransactionUser, ForwardInputs {
   }
 
   onResponse(res: SipResponse, ct: ClientTransaction): void {
+    // RFC 7339 §5.4: a member's report rides in our Via, the response's top one as received
+    const top = res.headers.via[0];
+    if (top !== undefined && hasOcParams(top.params) && this.target.kind === 'pair' && this.env.memberOc) {
+      const m = memberAt(this.target.pair, ct.dest);
+      if (m) this.env.memberOc.onResponseVia(this.target.pair.name, m.target, top.params);
+    }
     this.dispatch({ kind: 'response', res, ct });
   }
 
@@ -683,10 +692,10 @@ export class Forwarding implements ClientTransactionUser, ForwardInputs {
     // One headers object for every attempt (no copy per send): each attempt sets its own Via
     // list, encoded at once; a client transaction keeps its top Via apart (ct.topVia).
     const t = this.template;
-    t.headers.via = [
-      ownVia(dest.protocol, local.address, local.port, newBranch(this.loopHash)),
-      ...this.upstreamVias,
-    ];
+    const via = ownVia(dest.protocol, local.address, local.port, newBranch(this.loopHash));
+    // RFC 7339 §5.1: toward a pair member only, our Via says we honour its overload reports
+    if (member && this.env.memberOc) offerOc(via);
+    t.headers.via = [via, ...this.upstreamVias];
     const msg: SipRequest = { kind: 'request', method: t.method, uri: t.uri, version: '2.0', headers: t.headers, content: t.content };
     const opening = this.state;
     const ct = this.env.layer.sendRequest(msg, dest, this, this.st.responseDest);
@@ -740,6 +749,12 @@ export class Forwarding implements ClientTransactionUser, ForwardInputs {
     };
     respondUpstream(this.env.counters, this.st, this.shape ? this.shape(out) : out);
   }
+}
+
+/** The member of `pair` at `dest` (the address and port a client transaction sent to). */
+function memberAt(pair: HaPair, dest: Remote): PairMember | undefined {
+  for (const m of pair.members) if (m.address === dest.address && m.port === dest.port) return m;
+  return undefined;
 }
 
 /** Every response the proxy sends upstream on a server transaction passes here: counted by status, then sent. */

@@ -198,6 +198,70 @@ describe('sip/proxy/core (fake clock, in-memory network)', () => {
     expect(sent.at(-1)!.msg.status).to.equal(400);
   });
 
+  it('RFC 7339: our Via to a member offers oc; its oc=50 report makes every second new request from user agents a 503 with Retry-After, never BYE, in-dialog, OPTIONS, CANCEL or requests from members; oc=0 ends it', () => {
+    const { layer, to, sent, proxy } = setup();
+    const answer = (fwd: SipMessage, status: number, ocParams: Record<string, string | null>) => {
+      const [top, ...rest] = fwd.headers.via!;
+      const res = responseFromPeer({ status, reason: 'OK', version: '2.0', headers: { ...fwd.headers, via: [{ ...top!, params: { ...top!.params, ...ocParams } }, ...rest], to: { ...fwd.headers.to!, params: { tag: 't' } } } });
+      layer.onMessage(res, { protocol: 'udp', address: A, port: 5060 });
+    };
+    const first = req('INVITE');
+    layer.onMessage(first, UA);
+    const fwd = to(A, 'INVITE')[0].msg;
+    expect(fwd.headers.via![0].params).to.deep.include({ oc: null, 'oc-algo': '"loss"' });
+    expect(proxy.memberOc.active).to.equal(false);
+    answer(fwd, 200, { oc: '50', 'oc-validity': '60000', 'oc-seq': '1700000000.1', 'oc-algo': '"loss"' });
+    expect(proxy.memberOc.active).to.equal(true);
+    // the report is hop by hop: the 200 goes upstream without our Via
+    const up = sent.find((x) => x.msg.status === 200 && x.msg.headers['call-id'] === first.headers['call-id'])!;
+    expect(up.msg.headers.via).to.have.length(1);
+
+    const status = (r: SipRequest) => sent.filter((x) => x.msg.status !== undefined && x.msg.status !== 100 && x.dest.address === UA.address && x.msg.headers['call-id'] === r.headers['call-id']).map((x) => x.msg);
+    const forwarded = (r: SipRequest) => sent.filter((x) => x.msg.method === r.method && x.msg.headers['call-id'] === r.headers['call-id']).length;
+    const news = Array.from({ length: 20 }, (_, i) => req(i % 3 === 2 ? 'MESSAGE' : 'INVITE'));
+    for (const r of news) layer.onMessage(r, UA);
+    const refused = news.filter((r) => status(r).some((m) => m.status === 503));
+    expect(refused).to.have.length(10);
+    expect(refused).to.deep.equal(news.filter((_, i) => i % 2 === 1));
+    for (const r of refused) {
+      expect(forwarded(r)).to.equal(0);
+      expect(Number(status(r)[0]!.headers['retry-after'])).to.be.within(5, 10);
+    }
+    expect([...proxy.memberOc.view()].reduce((t, v) => t + v.reduced, 0)).to.equal(10);
+    expect(proxy.counters.overloadRejections).to.equal(0);
+
+    const kept: SipRequest[] = [req('BYE'), req('INFO'), req('INVITE'), req('BYE'), req('OPTIONS'), req('OPTIONS')];
+    for (const r of kept.slice(0, 3)) r.headers.to!.params.tag = 'in-dialog';
+    for (const r of kept) layer.onMessage(r, UA);
+    for (const r of kept) expect(forwarded(r), r.method).to.equal(1);
+    const fromMember = req('INVITE', '', 'sip:carol@127.0.0.60:5080');
+    layer.onMessage(fromMember, { protocol: 'udp', address: A, port: 5060 });
+    expect(forwarded(fromMember)).to.equal(1);
+    // toward a target that is not a pair member, our Via offers nothing
+    expect(sent.find((x) => x.msg.method === 'INVITE' && x.msg.headers['call-id'] === fromMember.headers['call-id'])!.msg.headers.via![0].params).to.not.have.property('oc');
+    // a CANCEL for a forwarded INVITE (ringing at the member) is answered 200 and sent on
+    const ringing = news[0]!;
+    const ringingAtA = to(A, 'INVITE').find((x) => x.msg.headers['call-id'] === ringing.headers['call-id'])!.msg;
+    answer(ringingAtA, 180, {});
+    const cancel = requestFrom(
+      `CANCEL sip:bob@tserver.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.9.9.9:5070;branch=${ringing.headers.via[0]!.params.branch};rport\r\n` +
+        `From: <sip:a@x>;tag=${ringing.headers.from.params.tag}\r\nTo: <sip:b@y>\r\nCall-ID: ${ringing.headers['call-id']}\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n`,
+    );
+    layer.onMessage(cancel, UA);
+    expect(sent.filter((x) => x.msg.status === 200 && x.msg.headers.cseq?.method === 'CANCEL' && x.msg.headers['call-id'] === ringing.headers['call-id'])).to.have.length(1);
+    expect(sent.filter((x) => x.msg.method === 'CANCEL' && x.dest.address === A && x.msg.headers['call-id'] === ringing.headers['call-id'])).to.have.length(1);
+    expect([...proxy.memberOc.view()].reduce((t, v) => t + v.reduced, 0)).to.equal(10);
+
+    // oc=0 (a newer oc-seq) ends it: everything is forwarded again
+    const last = to(A, 'MESSAGE').at(-1)!.msg;
+    answer(last, 200, { oc: '0', 'oc-validity': '60000', 'oc-seq': '1700000000.2' });
+    expect(proxy.memberOc.active).to.equal(false);
+    const after = Array.from({ length: 6 }, () => req('INVITE'));
+    for (const r of after) layer.onMessage(r, UA);
+    for (const r of after) expect(forwarded(r)).to.equal(1);
+    proxy.close();
+  });
+
   it('routes responses back by Via and pops its own Via', () => {
     const { layer, to, sent, proxy } = setup();
     layer.onMessage(req('MESSAGE'), UA);
