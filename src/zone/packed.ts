@@ -55,10 +55,20 @@ function hashString(s: string): number {
   return h >>> 0;
 }
 
+/** `s` as a JSON string, as JSON.stringify writes it; without a character to escape, no call out. */
+function jsonString(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s);
+  }
+  return '"' + s + '"';
+}
+
 /**
  * RDATA as text, per type: names and numbers space-separated (a canonical
  * name has no blank: values.ts allows \x21-\x7e only), byte strings in hex,
- * the types with free-form strings as JSON.
+ * the types with free-form strings as JSON (NAPTR's written here field by
+ * field, the bytes JSON.stringify would give: one a record is too many calls).
  */
 function encodeRdata(rd: RData): string {
   switch (rd.type) {
@@ -69,7 +79,12 @@ function encodeRdata(rd: RData): string {
     case 'SRV': return `${rd.data.priority} ${rd.data.weight} ${rd.data.port} ${rd.data.target}`;
     case 'TXT': return rd.data.strings.map((b) => b.toString('hex')).join(' ');
     case 'CAA': return `${rd.data.flags} ${rd.data.value.toString('hex')} ${rd.data.tag}`;
-    case 'SOA': case 'NAPTR': return JSON.stringify(rd.data);
+    case 'NAPTR': {
+      const d = rd.data;
+      return `{"order":${d.order},"preference":${d.preference},"flags":${jsonString(d.flags)},"service":${jsonString(d.service)},` +
+        `"regexp":${jsonString(d.regexp)},"replacement":${jsonString(d.replacement)}}`;
+    }
+    case 'SOA': return JSON.stringify(rd.data);
   }
 }
 
