@@ -159,6 +159,8 @@ function columns(origin: string, records: readonly RR[], files: readonly string[
   const fileIdx = new Map<string, number>(files.map((f, i) => [f, i]));
   const allFiles = [...files];
   const { ids, index } = named;
+  /** The apex's number, -1 when no record names it. */
+  const apex = index.ids.get(origin) ?? -1;
   /** Per name number, its place in nameList (-1: not yet). */
   const place = new Int32Array(index.names.length).fill(-1);
   /** The places of empty non-terminals that are no name of the index. */
@@ -193,7 +195,17 @@ function columns(origin: string, records: readonly RR[], files: readonly string[
       counts.push(0);
       // Every name between the owner and the apex exists (empty non-terminals).
       for (let p = rr.name; p !== origin && p.includes('.'); ) {
-        p = p.slice(p.indexOf('.') + 1);
+        const dot = p.indexOf('.');
+        if (p.length - dot - 1 === origin.length && apex >= 0) {
+          // The parent is the apex (the records lie in the zone): its number is known, no name cut out and looked up.
+          if (place[apex]! < 0) {
+            place[apex] = nameList.length;
+            nameList.push(origin);
+            counts.push(0);
+          }
+          break;
+        }
+        p = p.slice(dot + 1);
         // Mostly the parent was placed a moment ago: a look at the last few names spares a map lookup.
         if (placedLately(nameList, p)) break;
         const id = index.ids.get(p);

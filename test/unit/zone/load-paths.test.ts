@@ -184,4 +184,16 @@ describe('zone loading: what it keeps', () => {
       '_sip._udp.h1.example.com', '_udp.h1.example.com', '_sips._tcp.h1.example.com', '_tcp.h1.example.com',
       'a.b.c.d.example.com', 'b.c.d.example.com', 'c.d.example.com', 'd.example.com']);
   });
+
+  it('lists the names in order of first use, the apex too when names below it come before its records', () => {
+    const f = dir.write('o/example.com.zone', [
+      '$ORIGIN example.com.', '$TTL 30', 'x.y.www A 127.0.0.1', 'www A 127.0.0.2', 'b.a TXT "x"',
+      '@ SOA ns1 hostmaster 1 2 3 4 5', '@ NS ns1', 'ns1 A 127.0.0.3', 'q.r.s.ns1 AAAA ::1',
+    ].join('\n') + '\n');
+    const zone = loadZones([f]).zones[0]!;
+    expect([...zone.names]).to.deep.equal(['x.y.www.example.com', 'y.www.example.com', 'www.example.com', 'example.com',
+      'b.a.example.com', 'a.example.com', 'ns1.example.com', 'q.r.s.ns1.example.com', 'r.s.ns1.example.com', 's.ns1.example.com']);
+    expect(zone.recordsAt('example.com').map((r) => r.type)).to.deep.equal(['SOA', 'NS']);
+    expect(zone.names.has('y.www.example.com') && zone.recordsAt('y.www.example.com').length === 0).to.equal(true);
+  });
 });
