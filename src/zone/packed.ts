@@ -55,13 +55,18 @@ function hashString(s: string): number {
   return h >>> 0;
 }
 
-/** `s` as a JSON string, as JSON.stringify writes it; without a character to escape, no call out. */
+/** A character JSON.stringify escapes. */
+// eslint-disable-next-line no-control-regex -- the control characters are among those escaped
+const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/**
+ * `s` as a JSON string, as JSON.stringify writes it; without a character to
+ * escape, no call out. A regular expression rather than a loop over the
+ * characters: inlined four times for NAPTR, a loop cost more to compile
+ * than it saved at 20k records.
+ */
 function jsonString(s: string): string {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s);
-  }
-  return '"' + s + '"';
+  return JSON_ESCAPED.test(s) ? JSON.stringify(s) : '"' + s + '"';
 }
 
 /**
