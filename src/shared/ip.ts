@@ -146,28 +146,40 @@ export function plainAddress(text: string): string {
   return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
 }
 
-/** An IPv6 address in RFC 5952 text: lower case, the longest run of two or more zero groups as "::". */
+/** Each octet in hex without leading zeros, and in two digits: a group is written from these, not with toString. */
+const HEX1: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16));
+const HEX2: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** Group `i` (0-7) of `b` in hex without leading zeros. */
+function hexGroup(b: Uint8Array, i: number): string {
+  const hi = b[2 * i]!;
+  return hi === 0 ? HEX1[b[2 * i + 1]!]! : HEX1[hi]! + HEX2[b[2 * i + 1]!]!;
+}
+
+/**
+ * An IPv6 address in RFC 5952 text: lower case, the longest run of two or
+ * more zero groups (the first of equal ones) as "::". Builds nothing but the
+ * text (a DNS client reply and every AAAA record of a zone pass here).
+ */
 export function formatIPv6(b: Uint8Array): string {
-  const g: number[] = [];
-  for (let i = 0; i < 16; i += 2) g.push((b[i]! << 8) | b[i + 1]!);
   let best = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
+  let run = 0;
+  for (let i = 0; i < 8; i++) {
+    if ((b[2 * i]! | b[2 * i + 1]!) !== 0) run = 0;
+    else if (++run > bestLen) {
+      bestLen = run;
+      best = i - run + 1;
     }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
   }
-  const hex = g.map((x) => x.toString(16));
-  if (best < 0) return hex.join(':');
-  return hex.slice(0, best).join(':') + '::' + hex.slice(best + bestLen).join(':');
+  const head = best < 0 ? 8 : best;
+  let s = '';
+  for (let i = 0; i < head; i++) s += i === 0 ? hexGroup(b, 0) : ':' + hexGroup(b, i);
+  if (best < 0) return s;
+  s += '::';
+  const tail = best + bestLen;
+  for (let i = tail; i < 8; i++) s += i === tail ? hexGroup(b, i) : ':' + hexGroup(b, i);
+  return s;
 }
 
 /** One prefix: the address as written, its octets (4 or 16) and the prefix length. */

@@ -55,10 +55,25 @@ function hashString(s: string): number {
   return h >>> 0;
 }
 
+/** A character JSON.stringify escapes. */
+// eslint-disable-next-line no-control-regex -- the control characters are among those escaped
+const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/**
+ * `s` as a JSON string, as JSON.stringify writes it; without a character to
+ * escape, no call out. A regular expression rather than a loop over the
+ * characters: inlined four times for NAPTR, a loop cost more to compile
+ * than it saved at 20k records.
+ */
+function jsonString(s: string): string {
+  return JSON_ESCAPED.test(s) ? JSON.stringify(s) : '"' + s + '"';
+}
+
 /**
  * RDATA as text, per type: names and numbers space-separated (a canonical
  * name has no blank: values.ts allows \x21-\x7e only), byte strings in hex,
- * the types with free-form strings as JSON.
+ * the types with free-form strings as JSON (NAPTR's written here field by
+ * field, the bytes JSON.stringify would give: one a record is too many calls).
  */
 function encodeRdata(rd: RData): string {
   switch (rd.type) {
@@ -69,7 +84,12 @@ function encodeRdata(rd: RData): string {
     case 'SRV': return `${rd.data.priority} ${rd.data.weight} ${rd.data.port} ${rd.data.target}`;
     case 'TXT': return rd.data.strings.map((b) => b.toString('hex')).join(' ');
     case 'CAA': return `${rd.data.flags} ${rd.data.value.toString('hex')} ${rd.data.tag}`;
-    case 'SOA': case 'NAPTR': return JSON.stringify(rd.data);
+    case 'NAPTR': {
+      const d = rd.data;
+      return `{"order":${d.order},"preference":${d.preference},"flags":${jsonString(d.flags)},"service":${jsonString(d.service)},` +
+        `"regexp":${jsonString(d.regexp)},"replacement":${jsonString(d.replacement)}}`;
+    }
+    case 'SOA': return JSON.stringify(rd.data);
   }
 }
 
@@ -144,6 +164,8 @@ function columns(origin: string, records: readonly RR[], files: readonly string[
   const fileIdx = new Map<string, number>(files.map((f, i) => [f, i]));
   const allFiles = [...files];
   const { ids, index } = named;
+  /** The apex's number, -1 when no record names it. */
+  const apex = index.ids.get(origin) ?? -1;
   /** Per name number, its place in nameList (-1: not yet). */
   const place = new Int32Array(index.names.length).fill(-1);
   /** The places of empty non-terminals that are no name of the index. */
@@ -178,7 +200,17 @@ function columns(origin: string, records: readonly RR[], files: readonly string[
       counts.push(0);
       // Every name between the owner and the apex exists (empty non-terminals).
       for (let p = rr.name; p !== origin && p.includes('.'); ) {
-        p = p.slice(p.indexOf('.') + 1);
+        const dot = p.indexOf('.');
+        if (p.length - dot - 1 === origin.length && apex >= 0) {
+          // The parent is the apex (the records lie in the zone): its number is known, no name cut out and looked up.
+          if (place[apex]! < 0) {
+            place[apex] = nameList.length;
+            nameList.push(origin);
+            counts.push(0);
+          }
+          break;
+        }
+        p = p.slice(dot + 1);
         // Mostly the parent was placed a moment ago: a look at the last few names spares a map lookup.
         if (placedLately(nameList, p)) break;
         const id = index.ids.get(p);

@@ -78,6 +78,22 @@ describe('shared/ip', () => {
       expect(formatIPv6(parseIp('::')!)).to.equal('::');
       expect(formatIPv6(parseIp('::ffff:1.2.3.4')!)).to.equal('::ffff:102:304');
     });
+    it('agrees with the WHATWG URL serializer (node) on every pattern of zero groups and random values', () => {
+      let s = 4242;
+      const rnd = (n: number): number => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) % n);
+      const node = (groups: number[]): string => new URL(`http://[${groups.map((g) => g.toString(16)).join(':')}]`).hostname.slice(1, -1);
+      for (let zeros = 0; zeros < 256; zeros++) {
+        for (let k = 0; k < 20; k++) {
+          // Non-zero groups of 1 to 4 hex digits; the text read back in upper case gives the same octets.
+          const groups = Array.from({ length: 8 }, (_, i) => (zeros & (1 << i) ? 0 : 1 + rnd(16 ** (1 + rnd(4)) - 1)));
+          const b = new Uint8Array(16);
+          groups.forEach((g, i) => { b[2 * i] = g >> 8; b[2 * i + 1] = g & 0xff; });
+          const text = formatIPv6(b);
+          expect(text, groups.join(',')).to.equal(node(groups));
+          expect(hex(parseIp(text.toUpperCase()))).to.equal(hex(b));
+        }
+      }
+    });
   });
 
   describe('parseCidr', () => {

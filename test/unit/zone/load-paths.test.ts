@@ -158,6 +158,8 @@ describe('zone loading: what it keeps', () => {
       '_sips._tcp.h1 60 IN SRV 30 50 5061 h1.example.com.',
       'h1 NAPTR 10 50 "s" "SIP+D2U" "" _sip._udp.h1',
       'h1 NAPTR 20 50 "S" "E2U+sip\\"x\\009" "!^.*$!sip:info@example.com!" .',
+      'h1 NAPTR 30 50 "" "x\\200\\255\\127\\\\y\\031" "" .',
+      'h1 NAPTR 40 50 "" "back\\\\slash" "" .',
       'a.b.c.d TXT "deep"',
     ].join('\n') + '\n');
     const parsed = parseZoneFile(f, 'example.com');
@@ -178,9 +180,21 @@ describe('zone loading: what it keeps', () => {
     });
     expect(texts).to.deep.equal(want);
     expect(texts[6]).to.equal('763d73706631202d616c6c  71756f7465226261636b5c736c617368 00017f80ff');
-    expect(zone.digest).to.equal('09531619426b29905715fc183b6c4f3154c800e011049b4ab5559404883bd9de');
+    expect(zone.digest).to.equal('7a04fd29b051310cb731e63a983cf96c937b41ae5dbd3eebf59c0cd054935e06');
     expect([...zone.names]).to.deep.equal(['example.com', 'ns1.example.com', 'h1.example.com', 'www.h1.example.com',
       '_sip._udp.h1.example.com', '_udp.h1.example.com', '_sips._tcp.h1.example.com', '_tcp.h1.example.com',
       'a.b.c.d.example.com', 'b.c.d.example.com', 'c.d.example.com', 'd.example.com']);
+  });
+
+  it('lists the names in order of first use, the apex too when names below it come before its records', () => {
+    const f = dir.write('o/example.com.zone', [
+      '$ORIGIN example.com.', '$TTL 30', 'x.y.www A 127.0.0.1', 'www A 127.0.0.2', 'b.a TXT "x"',
+      '@ SOA ns1 hostmaster 1 2 3 4 5', '@ NS ns1', 'ns1 A 127.0.0.3', 'q.r.s.ns1 AAAA ::1',
+    ].join('\n') + '\n');
+    const zone = loadZones([f]).zones[0]!;
+    expect([...zone.names]).to.deep.equal(['x.y.www.example.com', 'y.www.example.com', 'www.example.com', 'example.com',
+      'b.a.example.com', 'a.example.com', 'ns1.example.com', 'q.r.s.ns1.example.com', 'r.s.ns1.example.com', 's.ns1.example.com']);
+    expect(zone.recordsAt('example.com').map((r) => r.type)).to.deep.equal(['SOA', 'NS']);
+    expect(zone.names.has('y.www.example.com') && zone.recordsAt('y.www.example.com').length === 0).to.equal(true);
   });
 });
