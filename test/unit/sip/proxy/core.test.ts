@@ -44,6 +44,23 @@ function req(method: string, extra = '', ruri = 'sip:bob@tserver.example.com'): 
   return requestFrom(text);
 }
 
+/**
+ * Requests no overload control may refuse, sent through `layer`: in-dialog BYE, INFO and
+ * re-INVITE and OPTIONS from the user agent, then a new INVITE from pair member A; each is
+ * forwarded once (`forwarded` counts copies sent on). Returns the member's INVITE.
+ */
+function expectNeverRefused(layer: TransactionLayer, forwarded: (r: SipRequest) => number, more: SipRequest[] = []): SipRequest {
+  const kept: SipRequest[] = [req('BYE'), req('INFO'), req('INVITE'), req('OPTIONS'), ...more];
+  for (const r of kept.slice(0, 3)) r.headers.to!.params.tag = 'in-dialog';
+  for (const r of kept) layer.onMessage(r, UA);
+  for (const r of kept) expect(forwarded(r), r.method).to.equal(1);
+  // a new INVITE from a pair member (the proxy as outbound proxy)
+  const fromMember = req('INVITE', '', 'sip:carol@127.0.0.60:5080');
+  layer.onMessage(fromMember, { protocol: 'udp', address: A, port: 5060 });
+  expect(forwarded(fromMember), 'a member\'s INVITE').to.equal(1);
+  return fromMember;
+}
+
 describe('sip/proxy/core (fake clock, in-memory network)', () => {
   it('forwards with Max-Forwards decremented (70 when absent), its own Via, received/rport, Record-Route on initial INVITE only', () => {
     const { layer, to, sent } = setup();
@@ -140,14 +157,7 @@ describe('sip/proxy/core (fake clock, in-memory network)', () => {
     expect(status(shed[0])).to.deep.equal([503, 503]);
     expect(proxy.admissionState.shed).to.equal(9);
 
-    const kept: SipRequest[] = [req('BYE'), req('INFO'), req('INVITE'), req('OPTIONS')];
-    for (const r of kept.slice(0, 3)) r.headers.to!.params.tag = 'in-dialog';
-    for (const r of kept) layer.onMessage(r, UA);
-    for (const r of kept) expect(forwarded(r), r.method).to.equal(1);
-    // a new INVITE from a pair member (the proxy as outbound proxy) is never shed
-    const fromMember = req('INVITE', '', 'sip:carol@127.0.0.60:5080');
-    layer.onMessage(fromMember, { protocol: 'udp', address: A, port: 5060 });
-    expect(forwarded(fromMember)).to.equal(1);
+    const fromMember = expectNeverRefused(layer, forwarded);
     expect(status(fromMember)).to.not.include(503);
     expect(proxy.counters.overloadRejections).to.equal(9);
     proxy.close();
@@ -230,13 +240,7 @@ describe('sip/proxy/core (fake clock, in-memory network)', () => {
     expect([...proxy.memberOc.view()].reduce((t, v) => t + v.reduced, 0)).to.equal(10);
     expect(proxy.counters.overloadRejections).to.equal(0);
 
-    const kept: SipRequest[] = [req('BYE'), req('INFO'), req('INVITE'), req('BYE'), req('OPTIONS'), req('OPTIONS')];
-    for (const r of kept.slice(0, 3)) r.headers.to!.params.tag = 'in-dialog';
-    for (const r of kept) layer.onMessage(r, UA);
-    for (const r of kept) expect(forwarded(r), r.method).to.equal(1);
-    const fromMember = req('INVITE', '', 'sip:carol@127.0.0.60:5080');
-    layer.onMessage(fromMember, { protocol: 'udp', address: A, port: 5060 });
-    expect(forwarded(fromMember)).to.equal(1);
+    const fromMember = expectNeverRefused(layer, forwarded, [req('BYE'), req('OPTIONS')]);
     // toward a target that is not a pair member, our Via offers nothing
     expect(sent.find((x) => x.msg.method === 'INVITE' && x.msg.headers['call-id'] === fromMember.headers['call-id'])!.msg.headers.via![0].params).to.not.have.property('oc');
     // a CANCEL for a forwarded INVITE (ringing at the member) is answered 200 and sent on
