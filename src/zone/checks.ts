@@ -68,6 +68,52 @@ function sameRdata(a: RR, b: RR): boolean {
 }
 
 /**
+ * The records a pass keeps of a list, with their owners' and targets' numbers:
+ * the list and numbers it was given until the first record is dropped (most
+ * zones drop none, and a 200k-record copy is not free), copies from then on.
+ */
+class KeptRecords {
+  private copy: RR[] | undefined;
+  private copyIds: number[] | undefined;
+  private copyTargets: number[] | undefined;
+
+  constructor(
+    private readonly all: readonly RR[],
+    private readonly ids: ArrayLike<number>,
+    private readonly targets: ArrayLike<number> | undefined,
+  ) {}
+
+  /** Record `i` of the list is kept (call in order). */
+  keep(i: number): void {
+    if (this.copy === undefined) return;
+    this.copy.push(this.all[i]!);
+    this.copyIds!.push(this.ids[i]!);
+    this.copyTargets?.push(this.targets![i]!);
+  }
+
+  /** Record `i` is dropped: the ones before it were all kept. */
+  drop(i: number): void {
+    if (this.copy !== undefined) return;
+    const { ids, targets } = this;
+    this.copy = this.all.slice(0, i);
+    this.copyIds = Array.from({ length: i }, (_, k) => ids[k]!);
+    this.copyTargets = targets ? Array.from({ length: i }, (_, k) => targets[k]!) : undefined;
+  }
+
+  get records(): readonly RR[] {
+    return this.copy ?? this.all;
+  }
+
+  get recordIds(): ArrayLike<number> {
+    return this.copyIds ?? this.ids;
+  }
+
+  get recordTargets(): ArrayLike<number> | undefined {
+    return this.copy !== undefined ? this.copyTargets : this.targets;
+  }
+}
+
+/**
  * Drop exact duplicates; give each RRset one TTL as BIND does: within a run
  * of records of one owner the first TTL wins (warning), across runs the last.
  * An RRset's records are compared only once it has a second record (most
@@ -95,13 +141,7 @@ export function normalizeRecords(records: readonly RR[], named: Omit<NamedRecord
   /** The first RRset of each owner, by owner number; the others follow through setNext (a few per name). */
   const firstSet = new Int32Array(named.index.names.length).fill(-1);
   const targets = named.targets;
-  /**
-   * The records kept, their owners' and targets' numbers: the input itself
-   * until a record is dropped (most zones have no duplicates), then copies.
-   */
-  let out: RR[] | undefined;
-  let outIds: number[] | undefined;
-  let outTargets: number[] | undefined;
+  const out = new KeptRecords(records, ids, targets);
   let kept = 0;
   /** The RRset of each record kept. */
   const setOf = new Uint32Array(n);
@@ -130,11 +170,7 @@ export function normalizeRecords(records: readonly RR[], named: Omit<NamedRecord
       atName = set;
       firstSet[id] = set;
       setOf[kept++] = set;
-      if (out) {
-        out.push(rr);
-        outIds!.push(id);
-        outTargets?.push(targets![i]!);
-      }
+      out.keep(i);
       continue;
     }
     if (setRun[set] !== run) {
@@ -159,27 +195,13 @@ export function normalizeRecords(records: readonly RR[], named: Omit<NamedRecord
       if (!dup) known.add(key);
     }
     if (dup) {
-      // The first record dropped: the ones before it were all kept.
-      if (!out) {
-        out = records.slice(0, i);
-        outIds = Array.from({ length: i }, (_, k) => ids[k]!);
-        outTargets = targets ? Array.from({ length: i }, (_, k) => targets[k]!) : undefined;
-      }
+      out.drop(i);
       continue;
     }
     setOf[kept++] = set;
-    if (out) {
-      out.push(rr);
-      outIds!.push(id);
-      outTargets?.push(targets![i]!);
-    }
+    out.keep(i);
   }
-  return {
-    records: settleTtls(out ?? records, setOf, setTtl),
-    ids: outIds ?? ids,
-    targets: outTargets ?? targets,
-    warnings,
-  };
+  return { records: settleTtls(out.records, setOf, setTtl), ids: out.recordIds, targets: out.recordTargets, warnings };
 }
 
 /**
@@ -228,6 +250,7 @@ function gather(origin: string, records: readonly RR[], named: Omit<NamedRecords
   const { names, ids: numbers } = named.index;
   /** Per name number: 1 inside the zone, 2 outside, 0 not asked yet. */
   const inside = new Uint8Array(names.length);
+  const kept = new KeptRecords(records, named.ids, named.targets);
   const ix: ZoneIndex = {
     origin, names, numbers, inZone: records, inIds: named.ids, inTargets: named.targets,
     head: new Int32Array(names.length).fill(-1), nextOf: new Int32Array(records.length), order: [], typesOf: new Uint16Array(names.length),
@@ -235,10 +258,6 @@ function gather(origin: string, records: readonly RR[], named: Omit<NamedRecords
   };
   const { head, nextOf, order, typesOf } = ix;
   const tail = new Int32Array(names.length);
-  /** Copies of the in-zone records and numbers, made at the first record outside the zone. */
-  let inZone: RR[] | undefined;
-  let inIds: number[] | undefined;
-  let inTargets: number[] | undefined;
   let j = 0;
   for (let i = 0; i < records.length; i++) {
     const rr = records[i]!;
@@ -246,21 +265,10 @@ function gather(origin: string, records: readonly RR[], named: Omit<NamedRecords
     if (inside[id] === 0) inside[id] = isInZone(rr.name, origin) ? 1 : 2;
     if (inside[id] === 2) {
       errors.push(at(rr, `${rr.name} is outside the zone ${origin}`));
-      if (!inZone) {
-        inZone = records.slice(0, i);
-        inIds = Array.from({ length: i }, (_, k) => named.ids[k]!);
-        inTargets = named.targets ? Array.from({ length: i }, (_, k) => named.targets![k]!) : undefined;
-        ix.inZone = inZone;
-        ix.inIds = inIds;
-        ix.inTargets = inTargets;
-      }
+      kept.drop(i);
       continue;
     }
-    if (inZone) {
-      inZone.push(rr);
-      inIds!.push(id);
-      inTargets?.push(named.targets![i]!);
-    }
+    kept.keep(i);
     nextOf[j] = -1;
     if (head[id] === -1) {
       head[id] = j;
@@ -272,6 +280,9 @@ function gather(origin: string, records: readonly RR[], named: Omit<NamedRecords
     else if (rr.type === 'SOA') ix.soas.push(rr);
     else if (rr.type === 'CNAME') ix.cnames.push(rr);
   }
+  ix.inZone = kept.records;
+  ix.inIds = kept.recordIds;
+  ix.inTargets = kept.recordTargets;
   return ix;
 }
 
