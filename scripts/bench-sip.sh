@@ -262,12 +262,19 @@ ov_step() {
   lost=$((setups - completed)) # set up (admitted) but not ended
   [ "$lost" -ge 0 ] || lost=0
   if [ "$goodput" -gt "${OV_BEST[$name]}" ]; then OV_BEST[$name]=$goodput OV_BEST_AT[$name]=$rate; fi
-  OV_LINES[$name]+="$rate $goodput $refused $failed $lost $p99 $cpu $completed"$'\n'
+  OV_LINES[$name]+="$rate $goodput $refused $failed $lost $p99 $cpu"$'\n'
   printf '  %-9s offered %5s/s: goodput %5s/s, %6s refused (503), %6s failed, %5s set up but not ended, p99 setup %s ms, CPU %s s\n' \
     "$name" "$rate" "$goodput" "$refused" "$failed" "$lost" "$p99" "$cpu" >&2
   step_record "$(printf '{"part":"sip-overload","series":"%s","rate":%s,"goodput":%s,"refused":%s,"failed":%s,"lost":%s,"setupP99Ms":%s,"cpuSeconds":%s}' \
     "$name" "$rate" "$goodput" "$refused" "$(json_num "$failed")" "$lost" "$(json_num "$p99")" "$(json_num "$cpu")")"
   sleep 2
+}
+
+# ov_share LINES BEST FACTOR: goodput at the first offered rate >= FACTOR x BEST, as a share of
+# BEST ("0.85 (offered 3000)"), or "-" when the curve did not get that far.
+ov_share() {
+  printf '%s' "$1" | awk -v b="$2" -v f="$3" \
+    '$1 >= f * b && !done { printf "%.2f (offered %s)", (b > 0 ? $2 / b : 0), $1; done = 1 } END { if (!done) print "-" }'
 }
 
 if [ "${SIP_OVERLOAD:-1}" != 0 ]; then
@@ -309,10 +316,8 @@ if [ "${SIP_OVERLOAD:-1}" != 0 ]; then
     echo "$name (best goodput ${OV_BEST[$name]}/s, peak RSS $(hwm_mb $(proc_tree "${PID[$name]}")) MB)"
     printf '  %8s %8s %8s %8s %8s %10s %8s\n' offered goodput refused failed "not ended" "p99 ms" "CPU s"
     printf '%s' "${OV_LINES[$name]}" | awk '{ printf "  %8s %8s %8s %8s %8s %10s %8s\n", $1, $2, $3, $4, $5, $6, $7 }'
-    # goodput at the first offered rate >= 1.5x and >= 2x the best, as a share of the best
     for f in 1.5 2; do
-      share=$(printf '%s' "${OV_LINES[$name]}" | awk -v b="${OV_BEST[$name]}" -v f="$f" \
-        '$1 >= f * b && !done { printf "%.2f (offered %s)", (b > 0 ? $2 / b : 0), $1; done = 1 } END { if (!done) print "-" }')
+      share=$(ov_share "${OV_LINES[$name]}" "${OV_BEST[$name]}" "$f")
       echo "  goodput at ${f}x the best: $share"
       result "sip.overload.$name.goodput_at_${f}x" "${share%% *}"
     done
@@ -321,9 +326,7 @@ if [ "${SIP_OVERLOAD:-1}" != 0 ]; then
     clean=$(printf '%s' "${OV_LINES[$name]}" | awk '$3 == 0 && $4 == 0 && $5 == 0 && $2 > b { b = $2 } END { print b + 0 }')
     if [ "$clean" -gt 0 ] && [ "$clean" != "${OV_BEST[$name]}" ]; then
       for f in 1.5 2; do
-        share=$(printf '%s' "${OV_LINES[$name]}" | awk -v b="$clean" -v f="$f" \
-          '$1 >= f * b && !done { printf "%.2f (offered %s)", $2 / b, $1; done = 1 } END { if (!done) print "-" }')
-        echo "  goodput at ${f}x the best clean step (${clean}/s): $share"
+        echo "  goodput at ${f}x the best clean step (${clean}/s): $(ov_share "${OV_LINES[$name]}" "$clean" "$f")"
       done
     fi
     result "sip.overload.$name.best" "${OV_BEST[$name]}"
