@@ -104,8 +104,9 @@ const SURGE_MAX_CUT = 0.85;
 const SURGE_HORIZON_MS = 1000;
 /**
  * The cost of a refusal as a share of an admitted call's (a 503 before decoding and its ACK:
- * about a fifth, measured by scripts/bench/profile-sip.sh; see the README): the rate that keeps
- * up with an arrival rate must leave room for refusing the rest.
+ * about a fifth at 1500 requests/s, 0.13 near saturation; see the README's "Overload"): the rate
+ * that keeps up with an arrival rate must leave room for refusing the rest (the larger figure
+ * errs on the side of refusing).
  */
 const REFUSAL_SHARE = 0.2;
 /**
