@@ -76,7 +76,7 @@ export class SipService {
   constructor(opts: SipServiceOptions) {
     const clock = opts.clock ?? systemClock;
     const adaptive = (opts.overloadTargetDelayMs ?? 0) > 0;
-    const lateness = adaptive ? (ageMs: number) => this.proxy.admission.sample(ageMs) : undefined;
+    const lateness = adaptive ? (ageMs: number, rising: boolean) => this.proxy.admission.sample(ageMs, rising) : undefined;
     this.transport = new SipTransport({ ...opts.transport, lateness, listen: opts.listen, log: opts.log, tcp: { ...opts.transport?.tcp, ...opts.tcp } });
     this.layer = new TransactionLayer({ sender: this.transport, clock, timers: opts.timers, maxTransactions: opts.maxTransactions });
     if (adaptive) this.loopDelay = monitorEventLoopDelay({ resolution: 10 });

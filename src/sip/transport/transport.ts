@@ -28,8 +28,8 @@ export interface TransportTuning {
   maxMessageBytes?: number;
   /** SIP over TLS: a listener on each listen address at tls.port, and TLS to destinations with protocol 'tls'. */
   tls?: TlsConfig;
-  /** Receives the age (ms) of every UDP lateness probe (sip/transport/udp); absent: no probes. */
-  lateness?: (ageMs: number) => void;
+  /** Receives the age (ms) of every UDP lateness probe, and whether it is older than its listener's last (sip/transport/udp); absent: no probes. */
+  lateness?: (ageMs: number, rising: boolean) => void;
 }
 
 export interface TransportOptions extends TransportTuning {

@@ -40,6 +40,8 @@ interface LatenessProbe {
   sent: Float64Array;
   head: number;
   count: number;
+  /** The age last reported, ms. */
+  lastAge: number;
 }
 
 /** A keepalive answer that cannot be sent is not retried: the client pings again. */
@@ -56,8 +58,8 @@ export class UdpListener {
     private readonly counters: TransportCounters,
     private readonly log: Logger,
     private readonly maxBytes = MAX_MESSAGE_BYTES,
-    /** Receives the age (ms) of each lateness probe; absent: no probe. */
-    private readonly lateness?: (ageMs: number) => void,
+    /** Receives the age (ms) of each lateness probe, and whether it is older than this listener's last; absent: no probe. */
+    private readonly lateness?: (ageMs: number, rising: boolean) => void,
   ) {
     this.family = isIP(listen.address) === 6 ? 6 : 4;
   }
@@ -102,7 +104,7 @@ export class UdpListener {
     const p = this.probe;
     if (!p) return;
     const now = performance.now();
-    if (p.count > 0) this.lateness!(now - p.sent[p.head]);
+    if (p.count > 0) this.report(p, now - p.sent[p.head]);
     if (p.count === PROBES_OUTSTANDING) {
       p.head = (p.head + 1) % PROBES_OUTSTANDING; // forget the oldest (lost, or very late)
       p.count--;
@@ -119,7 +121,14 @@ export class UdpListener {
       p.head = (p.head + 1) % PROBES_OUTSTANDING;
       p.count--;
     }
-    this.lateness!(performance.now() - sentAt);
+    this.report(p, performance.now() - sentAt);
+  }
+
+  /** One age to the sink, with whether it grew since the last one (a backlog growing, not draining). */
+  private report(p: LatenessProbe, ageMs: number): void {
+    const rising = ageMs > p.lastAge;
+    p.lastAge = ageMs;
+    this.lateness!(ageMs, rising);
   }
 
   /** A socket on the loopback (or the listen address) that sends the listener a stamped datagram every PROBE_INTERVAL_MS. */
@@ -138,7 +147,7 @@ export class UdpListener {
         token.copy(packet, 0);
         const timer = setInterval(() => this.sendProbe(packet, port, to), PROBE_INTERVAL_MS);
         timer.unref();
-        this.probe = { socket: ps, port: ps.address().port, token, timer, sent: new Float64Array(PROBES_OUTSTANDING), head: 0, count: 0 };
+        this.probe = { socket: ps, port: ps.address().port, token, timer, sent: new Float64Array(PROBES_OUTSTANDING), head: 0, count: 0, lastAge: 0 };
         resolve();
       });
     });
