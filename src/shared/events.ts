@@ -41,7 +41,7 @@ export const EVENTS = {
 
   SIP_OVERLOAD: { code: 'SRV-50000', text: 'INVITE rate above overload-ctrl-dialog-rate: answering 503' },
   SIP_OVERLOAD_END: { code: 'SRV-50001', text: 'INVITE rate back under overload-ctrl-dialog-rate' },
-  SIP_OVERLOAD_ADAPTIVE: { code: 'SRV-50002', text: 'work later than overload-target-delay, or a surge on course to it (cause late or surge): admitting fewer new requests from user agents (503 + Retry-After)' },
+  SIP_OVERLOAD_ADAPTIVE: { code: 'SRV-50002', text: 'work later than overload-target-delay, a surge on course to it, or a growing backlog past 150 ms (cause late, surge or backlog): admitting fewer new requests from user agents (503 + Retry-After)' },
   SIP_OVERLOAD_ADAPTIVE_END: { code: 'SRV-50003', text: 'lateness back under overload-target-delay: admitting every new request again' },
   SIP_TCP_LIMIT: { code: 'SRV-50010', text: 'TCP connection limit reached' },
   SIP_MEMBER_OC: { code: 'SRV-50020', text: 'a pair member asks for fewer requests (RFC 7339 oc): answering that share of new requests from user agents for it 503 + Retry-After' },

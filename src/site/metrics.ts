@@ -116,6 +116,8 @@ export function instanceMetrics(s: Sources): MetricFamily[] {
       for (const v of s.sip.proxy.memberOc.view()) yield [{ pair: v.pair, member: v.member }, v.percent] as const;
     }),
     counter('srvproxy_sip_oc_reports_malformed_total', 'RFC 7339 overload control reports from pair members ignored as malformed (oc not 0-100, oc-validity not digits, a bad oc-seq, another oc-algo, a value over 32 characters)', [], () => one(s.sip.proxy.memberOc.malformedReports)),
+    counter('srvproxy_sip_overload_guard_trips_total', 'times the backlog guard of the adaptive overload control tripped (the UDP queue older than 150 ms and growing, the event loop saturated)', [], () => one(s.sip.proxy.backlogGuard.trips)),
+    counter('srvproxy_sip_overload_guard_refused_total', 'new out-of-dialog requests from user agents refused (503) while the backlog guard was tripped (also in srvproxy_sip_overload_shed_total)', [], () => one(s.sip.proxy.backlogGuard.refused)),
     gauge('srvproxy_sip_overload_admit_rate', 'new out-of-dialog requests per second the adaptive overload control admits while limiting (0 while it admits everything)', [], () => one(s.sip.proxy.admissionState.rate ?? 0)),
     gauge('srvproxy_sip_lateness_seconds', 'lateness of work over the last window: age of a UDP probe when read, or event-loop delay, the larger', [], () => one(s.sip.proxy.admissionState.latenessMs / 1000)),
     gauge('srvproxy_event_loop_delay_seconds', 'mean event-loop delay over the last window of the adaptive overload control', [], () => one(s.sip.proxy.admissionState.loopDelayMs / 1000)),

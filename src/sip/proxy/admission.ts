@@ -23,6 +23,14 @@
  *                                                           brake; a rise every FAST_RISE_LOOKS looks while the
  *                                                           loop idles (< FAST_RISE_UTIL) and work is on time
  *
+ * Between looks, a backlog guard: a probe older than GUARD_MS (or 1.5 × the
+ * target when lower) and older than its listener's last, with the loop
+ * saturated at the last look, refuses every new request at once, until no
+ * probe was that old for GUARD_RELEASE_MS. Tripped while open, it starts an
+ * episode (cause backlog) with the bucket at the rate carried; a period in
+ * which it tripped neither raises the rate nor counts as quiet. The looks act
+ * on means over 200 ms and need three of them; the guard acts on the next probe.
+ *
  * "Busy": the event loop's utilisation (the share of wall time it was not
  * idle in the poll) was at least BUSY_MIN; lateness while the loop idles is
  * the machine starving the process, which refusing work would not mend.
@@ -116,6 +124,17 @@ const REFUSAL_SHARE = 0.2;
  */
 const FAST_RISE_UTIL = 0.85;
 const FAST_RISE_LOOKS = 2;
+/**
+ * The backlog guard: a probe older than this (ms, or 1.5 × the target when lower) and older than its
+ * listener's last, with the loop saturated, refuses every new request at once. Refusing new work
+ * shows only after the calls already admitted have sent their remaining messages, each a pass
+ * through the queue: in a traced 1500/s step with nothing admitted any more, the queue went on
+ * ageing from 440 to 780 ms. Tripped from 150 ms, the peak stays under T1 = 500 ms, past which
+ * every sender retransmits what waits in the queue and an overload feeds itself.
+ */
+const GUARD_MS = 150;
+/** The guard lets go once no probe was older than its threshold for this long (ms): more than a probe interval, so that every listener's latest probe was seen. */
+const GUARD_RELEASE_MS = 150;
 
 export type AdmissionState =
   | { readonly kind: 'off' }
@@ -157,6 +176,8 @@ export class AdaptiveAdmission {
   private windowStart: number;
   private admittedInWindow = 0;
   private shedInWindow = 0;
+  /** Refused by the backlog guard in the window (not the bucket's: they say nothing of its rate). */
+  private guardInWindow = 0;
   private ageSum = 0;
   private ageCount = 0;
   /** Utilisation of the looks in the window, summed and counted (an increase is sized by their mean). */
@@ -171,6 +192,14 @@ export class AdaptiveAdmission {
   private admittedAtLook = 0;
   private shedAtLook = 0;
   private lookAt: number;
+  /** The backlog guard is refusing every new request (sample()). */
+  private guard = false;
+  /** When a probe last came back as late as the guard's threshold, ms. */
+  private lateProbeAt = -Infinity;
+  private readonly guardMs: number;
+  /** Times the guard tripped, and new requests it refused (counted in `shed` too), since start. */
+  guardTrips = 0;
+  guardShed = 0;
 
   constructor(
     private readonly settings: AdmissionSettings,
@@ -189,6 +218,7 @@ export class AdaptiveAdmission {
     this.periodMs = settings.periodMs ?? 2000;
     this.minRate = settings.minRate ?? 5;
     this.state = settings.targetMs > 0 ? openState() : { kind: 'off' };
+    this.guardMs = Math.min(GUARD_MS, 1.5 * settings.targetMs);
     this.windowStart = clock.now();
     this.lookAt = this.windowStart;
   }
@@ -200,6 +230,11 @@ export class AdaptiveAdmission {
   /** True while new out-of-dialog requests are being shed (SIP_OVERLOAD_ADAPTIVE until _END). */
   get limiting(): boolean {
     return this.state.kind === 'limiting';
+  }
+
+  /** True while any new request may be refused: limiting, or the backlog guard tripped. */
+  get refusing(): boolean {
+    return this.guard || this.state.kind === 'limiting';
   }
 
   /** Starts looking at the lateness every EVAL_MS (nothing to do when off). */
@@ -218,15 +253,41 @@ export class AdaptiveAdmission {
     this.timer = undefined;
   }
 
-  /** The age (ms) of a message when it was handled: a lateness probe came back. */
-  sample(ageMs: number): void {
+  /**
+   * The age (ms) of a message when it was handled: a lateness probe came back (or one still
+   * queued, its age so far). `rising`: older than the last probe of the same listener, so the
+   * backlog is growing, not being worked off (after a pause, the probes come out younger each).
+   */
+  sample(ageMs: number, rising = false): void {
     this.ageSum += ageMs;
     this.ageCount++;
+    if (this.state.kind === 'off') return;
+    const now = this.clock.now();
+    if (ageMs >= this.guardMs) this.lateProbeAt = now;
+    if (!this.guard) {
+      // a growing backlog near T1 on a loop saturated with its own work: refused at once, not at the next looks
+      if (rising && ageMs >= this.guardMs && this.recent.saturated > 0) {
+        this.guard = true;
+        this.guardTrips++;
+        // an overload episode begins (logged once): the bucket at what was carried; the guard
+        // works off the backlog, the period's decisions find the rate
+        if (this.state.kind === 'open') {
+          const carried = this.recent.carried();
+          const r = this.recent;
+          this.enter(now, carried, Math.max(this.minRate, carried), ageMs, 'backlog', (r.latenessAgo(0) - r.latenessAgo(1)) / EVAL_MS);
+          this.newWindow(now);
+        }
+      }
+    } else if (now - this.lateProbeAt > GUARD_RELEASE_MS) this.guard = false;
   }
 
   /** One new out-of-dialog request from a user agent: true to admit it, false to shed it (503). */
   admit(): boolean {
     const s = this.state;
+    if (this.guard) {
+      this.guardRefused();
+      return false;
+    }
     if (s.kind !== 'limiting') {
       this.admittedInWindow++;
       this.admittedTotal++;
@@ -251,12 +312,23 @@ export class AdaptiveAdmission {
    */
   shedNow(): boolean {
     const s = this.state;
+    if (this.guard) {
+      this.guardRefused();
+      return true;
+    }
     if (s.kind !== 'limiting') return false;
     this.refill(s);
     if (s.tokens >= 1) return false;
     this.shedInWindow++;
     this.shedTotal++;
     return true;
+  }
+
+  /** A refusal by the backlog guard: counted as shed. */
+  private guardRefused(): void {
+    this.guardShed++;
+    this.guardInWindow++;
+    this.shedTotal++;
   }
 
   private refill(s: Extract<AdmissionState, { kind: 'limiting' }>): void {
@@ -285,6 +357,8 @@ export class AdaptiveAdmission {
     const s = this.state;
     if (s.kind === 'off') return;
     const now = this.clock.now();
+    // no late probe for a while (probes stopped coming): the guard lets go
+    if (this.guard && now - this.lateProbeAt > GUARD_RELEASE_MS) this.guard = false;
     const loop = this.loopDelay ? this.loopDelay() : 0;
     const age = this.ageCount > 0 ? this.ageSum / this.ageCount : 0;
     this.ageSum = 0;
@@ -339,7 +413,7 @@ export class AdaptiveAdmission {
     s.looks++;
     if (
       this.utilization && this.lastUtil < FAST_RISE_UTIL && lateness < target / 10 &&
-      s.looks >= FAST_RISE_LOOKS && this.shedInWindow > 0
+      s.looks >= FAST_RISE_LOOKS && this.shedInWindow > 0 && this.guardInWindow === 0
     ) {
       // refusing while the loop idles most of the time and work is on time: the cut was deeper
       // than needed (or the backlog that made it is gone); the utilisation of one look shows
@@ -374,6 +448,7 @@ export class AdaptiveAdmission {
     }
     const braked = s.looks < BRAKE_LOOKS; // a brake just now: its effect is not seen yet
     const shed = this.shedInWindow;
+    const guarded = this.guardInWindow > 0;
     const util = this.utilCount > 0 ? this.utilSum / this.utilCount : undefined;
     this.newWindow(now);
     // draining: later work than the last look's is not coming in (the backlog of before the
@@ -388,7 +463,7 @@ export class AdaptiveAdmission {
       s.rate = Math.max(this.minRate, Math.min(s.rate, admittedRate) * decrease(lateness, this.periodMs));
       return;
     }
-    if (shed === 0 && lateness < target / 2) {
+    if (shed === 0 && !guarded && lateness < target / 2) {
       if (++s.quiet >= QUIET_PERIODS) {
         this.state = openState();
         logEvent(this.log, 'SIP_OVERLOAD_ADAPTIVE_END', { latenessMs: Math.round(lateness), targetMs: target });
@@ -396,7 +471,8 @@ export class AdaptiveAdmission {
       return;
     }
     s.quiet = 0;
-    if (shed === 0 || lateness >= target * 0.8) return;
+    // the guard tripped in this period: the queue got old at this rate, which is not raised
+    if (shed === 0 || guarded || lateness >= target * 0.8) return;
     if (util === undefined) {
       s.rate += this.increase(s);
       return;
@@ -438,7 +514,7 @@ export class AdaptiveAdmission {
   }
 
   /** Open → limiting at `rate`, logged once (SIP_OVERLOAD_ADAPTIVE). */
-  private enter(now: number, carried: number, rate: number, lateness: number, cause: 'late' | 'surge', growth: number): void {
+  private enter(now: number, carried: number, rate: number, lateness: number, cause: 'late' | 'surge' | 'backlog', growth: number): void {
     const step = Math.max(1, carried * STEP_SHARE);
     // an empty bucket: the rate binds at once (a full one let the surge through for a further
     // BURST_SECONDS × rate / (carried − rate), most of a second, while the backlog grew)
@@ -465,6 +541,7 @@ export class AdaptiveAdmission {
     this.utilCount = 0;
     this.admittedInWindow = 0;
     this.shedInWindow = 0;
+    this.guardInWindow = 0;
   }
 }
 

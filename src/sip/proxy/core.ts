@@ -222,7 +222,7 @@ export class ProxyCore implements TransactionUser {
     const limiter = this.limiter;
     this.fastShed = new FastShed({
       get limiting() {
-        return admission.limiting || limiter.active;
+        return admission.refusing || limiter.active;
       },
       // the adaptive control first, then the cap, in the order of the full path (onRequest)
       shedNow: (method) => (admission.shedNow() ? 'adaptive' : method === 'INVITE' && limiter.refuseNow() ? 'cap' : null),
@@ -246,9 +246,14 @@ export class ProxyCore implements TransactionUser {
     });
   }
 
-  /** True while overload control (the hard cap or the adaptive controller) answers new requests 503. */
+  /** True while overload control (the hard cap, or the adaptive controller limiting or its backlog guard) answers new requests 503. */
   get overloadActive(): boolean {
-    return this.limiter.active || this.admission.limiting;
+    return this.limiter.active || this.admission.refusing;
+  }
+
+  /** The adaptive controller's backlog guard: times it tripped, new requests it refused (sip/proxy/admission). */
+  get backlogGuard(): { trips: number; refused: number } {
+    return { trips: this.admission.guardTrips, refused: this.admission.guardShed };
   }
 
   /** The adaptive controller's state, for ops. */

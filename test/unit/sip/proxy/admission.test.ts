@@ -28,11 +28,14 @@ class Sim {
   private nextProbe = 0;
   /** Send times of the probes still queued, oldest first. */
   private readonly outstanding: number[] = [];
+  private lastAge = 0;
   /** Work units spent since the controller last read the utilisation, and when that was. */
   private used = 0;
   private usedSince = 0;
   /** While above the clock, the process is stalled (a pause: nothing is served, no work is done). */
   stalledUntil = 0;
+  /** Probes sent and reported during a stall too (false: as a stalled process, which sends none, behaves). */
+  probesWhileStalled = true;
   admitted = 0;
   shed = 0;
   readonly ages: number[] = [];
@@ -64,9 +67,9 @@ class Sim {
         this.queue.push(now);
         this.arrivals--;
       }
-      if (now >= this.nextProbe) {
+      if (now >= this.nextProbe && (this.probesWhileStalled || now > this.stalledUntil)) {
         // as the UDP listener does: a probe still queued from an earlier round reports its age so far
-        if (this.outstanding.length > 0) this.ctl.sample(now - this.outstanding[0]!);
+        if (this.outstanding.length > 0) this.report(now - this.outstanding[0]!);
         this.outstanding.push(now);
         this.queue.push(-(now + 1));
         this.nextProbe = now + 100;
@@ -79,7 +82,7 @@ class Sim {
           this.outstanding.shift();
           const age = now - (-at - 1);
           this.ages.push(age);
-          this.ctl.sample(age);
+          this.report(age);
         } else if (this.ctl.admit()) {
           this.admitted++;
           this.budget -= 1;
@@ -96,6 +99,12 @@ class Sim {
       }
       if (each && now % 1000 === 0) each(this);
     }
+  }
+
+  /** One probe age to the controller, with whether it grew since the last (as the UDP listener reports it). */
+  private report(age: number): void {
+    this.ctl.sample(age, age > this.lastAge);
+    this.lastAge = age;
   }
 
   eventNames(): string[] {
@@ -233,7 +242,8 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
     console.log(`      [figure] capacity 1000/s, 600/s then 1600/s: worst lateness ${Math.max(...onset)} ms (target ${TARGET}), admitted ${goodput.toFixed(0)}/s over the 10 s`);
     expect(sim.ctl.limiting).to.equal(true);
     const entered = sim.events.list().find((e) => e.name === 'SIP_OVERLOAD_ADAPTIVE');
-    expect(entered?.detail).to.match(/\bcause=surge\b/);
+    // the looks' surge test or the backlog guard (a probe past 1.5 × the target, growing), whichever sees it first
+    expect(entered?.detail).to.match(/\bcause=(surge|backlog)\b/);
     expect(Math.max(...onset)).to.be.at.most(2 * TARGET);
     // the most that keeps up with 1600/s when a refusal costs 0.2 of a call: 850/s
     expect(goodput).to.be.greaterThan(750);
@@ -275,6 +285,57 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
     const busy = after(true);
     expect(busy.shed).to.be.greaterThan(0);
     expect(busy.after, 'while refusing: under the target, no cut').to.equal(busy.before);
+  });
+
+  it('the backlog guard: a queue near T1 with the loop saturated refuses every new request at once, and lets go when probes are on time again', () => {
+    const sim = new Sim(1000, 0.2);
+    sim.run(600, 3000);
+    expect(sim.ctl.refusing).to.equal(false);
+    const ages0 = sim.ages.length;
+    const admitted0 = sim.admitted;
+    // three times the capacity at once: the queue ages by 2/3 ms a ms, past T1 in under a second
+    let firstRefusalAt = -1;
+    const t0 = sim.clock.now();
+    sim.run(3000, 6000, (s) => {
+      if (firstRefusalAt < 0 && s.shed > 0) firstRefusalAt = s.clock.now() - t0;
+    });
+    const onset = sim.ages.slice(ages0);
+    const goodput = (sim.admitted - admitted0) / 6;
+    console.log(`      [figure] capacity 1000/s, 600/s then 3000/s: worst lateness ${Math.max(...onset)} ms, admitted ${goodput.toFixed(0)}/s over 6 s, ${sim.ctl.guardShed} refused by the guard`);
+    expect(sim.ctl.guardShed).to.be.greaterThan(0);
+    // a probe at most GUARD_MS old trips it; the probes already queued behind it come out older by at most one interval's growth
+    expect(Math.max(...onset)).to.be.at.most(400);
+    expect(firstRefusalAt).to.be.within(0, 1000);
+    // 3000/s at 0.2 a refusal: (1000 − 0.2 × 3000) / 0.8 = 500/s is the most that keeps up
+    expect(goodput).to.be.greaterThan(400);
+    // the load gone, the guard lets go: everything admitted again within seconds
+    sim.run(300, 12_000);
+    expect(sim.ctl.refusing).to.equal(false);
+    const shed = sim.shed;
+    sim.run(300, 2000);
+    expect(sim.shed).to.equal(shed);
+  });
+
+  it('the backlog guard does not trip on old probes while the loop idles (a stalled or starved process), nor while the control is off', () => {
+    const sim = new Sim(1000, 0.1);
+    sim.probesWhileStalled = false;
+    sim.run(300, 2000);
+    for (let i = 0; i < 4; i++) {
+      sim.stalledUntil = sim.clock.now() + 600;
+      sim.run(300, 800);
+    }
+    expect(Math.max(...sim.ages)).to.be.greaterThan(500);
+    expect(sim.ctl.guardShed).to.equal(0);
+    expect(sim.shed).to.equal(0);
+    const clock = new FakeClock();
+    const off = new AdaptiveAdmission({ targetMs: 0 }, clock, silentLogger, undefined, () => 1);
+    for (let i = 0; i < 10; i++) {
+      off.evaluate();
+      off.sample(2000);
+      clock.advance(EVAL_MS);
+    }
+    expect(off.refusing).to.equal(false);
+    expect(off.admit()).to.equal(true);
   });
 
   it('lateness while the loop is mostly idle (the machine starved it, not its own work) does not start limiting', () => {
