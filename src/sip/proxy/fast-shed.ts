@@ -1,7 +1,7 @@
 /**
  * sip/proxy/fast-shed: overload control's refusals at the cost of a look, not
- * a parse. While the adaptive control is limiting, a new request from a user
- * agent over UDP that the token bucket refuses (or, while new INVITEs are over
+ * a parse. While the adaptive control is limiting (or its backlog guard
+ * refuses), a new request from a user agent over UDP that it refuses (or, while new INVITEs are over
  * overload-ctrl-dialog-rate, an INVITE the cap refuses) is answered here, from the
  * datagram's bytes (sip/codec/peek), before it is decoded: no parse, no
  * server transaction, no timers. Measured before this existed, a refusal
@@ -41,7 +41,7 @@ const REPEAT_WINDOW_MS = 1000;
 
 /** What a refusal here uses of the proxy. */
 export interface FastShedHost {
-  /** True while the adaptive control is limiting or new INVITEs are over the dialog-rate cap (the only states in which anything is refused here). */
+  /** True while the adaptive control is limiting (or its backlog guard refuses) or new INVITEs are over the dialog-rate cap (the only states in which anything is refused here). */
   readonly limiting: boolean;
   /**
    * One refusal of a new `method` request now, counted by whichever control refused it (the
