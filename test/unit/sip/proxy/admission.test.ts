@@ -101,6 +101,14 @@ class Sim {
     }
   }
 
+  /** run(), and what it saw: the probe ages read, and the requests admitted per second. */
+  measure(rate: number, ms: number, each?: (sim: Sim) => void): { ages: number[]; goodput: number } {
+    const ages0 = this.ages.length;
+    const admitted0 = this.admitted;
+    this.run(rate, ms, each);
+    return { ages: this.ages.slice(ages0), goodput: ((this.admitted - admitted0) * 1000) / ms };
+  }
+
   /** One probe age to the controller, with whether it grew since the last (as the UDP listener reports it). */
   private report(age: number): void {
     this.ctl.sample(age, age > this.lastAge);
@@ -129,11 +137,7 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
     expect(sim.shed).to.equal(0);
     sim.run(2000, 10_000);
     expect(sim.ctl.limiting).to.equal(true);
-    const admitted0 = sim.admitted;
-    const ages0 = sim.ages.length;
-    sim.run(2000, 20_000);
-    const goodput = (sim.admitted - admitted0) / 20;
-    const ages = sim.ages.slice(ages0);
+    const { ages, goodput } = sim.measure(2000, 20_000);
     const meanAge = ages.reduce((a, b) => a + b, 0) / ages.length;
     console.log(`      [figure] capacity 1000/s, offered 2000/s: admitted ${goodput.toFixed(0)}/s, mean lateness ${meanAge.toFixed(0)} ms, max ${Math.max(...ages)} ms`);
     expect(goodput).to.be.greaterThan(700);
@@ -234,11 +238,7 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
     const sim = new Sim(1000, 0.2);
     sim.run(600, 5000);
     expect(sim.ctl.limiting).to.equal(false);
-    const ages0 = sim.ages.length;
-    const admitted0 = sim.admitted;
-    sim.run(1600, 10_000);
-    const onset = sim.ages.slice(ages0);
-    const goodput = (sim.admitted - admitted0) / 10;
+    const { ages: onset, goodput } = sim.measure(1600, 10_000);
     console.log(`      [figure] capacity 1000/s, 600/s then 1600/s: worst lateness ${Math.max(...onset)} ms (target ${TARGET}), admitted ${goodput.toFixed(0)}/s over the 10 s`);
     expect(sim.ctl.limiting).to.equal(true);
     const entered = sim.events.list().find((e) => e.name === 'SIP_OVERLOAD_ADAPTIVE');
@@ -291,16 +291,12 @@ describe('sip/proxy/admission (adaptive overload control on a fake clock)', () =
     const sim = new Sim(1000, 0.2);
     sim.run(600, 3000);
     expect(sim.ctl.refusing).to.equal(false);
-    const ages0 = sim.ages.length;
-    const admitted0 = sim.admitted;
     // three times the capacity at once: the queue ages by 2/3 ms a ms, past T1 in under a second
     let firstRefusalAt = -1;
     const t0 = sim.clock.now();
-    sim.run(3000, 6000, (s) => {
+    const { ages: onset, goodput } = sim.measure(3000, 6000, (s) => {
       if (firstRefusalAt < 0 && s.shed > 0) firstRefusalAt = s.clock.now() - t0;
     });
-    const onset = sim.ages.slice(ages0);
-    const goodput = (sim.admitted - admitted0) / 6;
     console.log(`      [figure] capacity 1000/s, 600/s then 3000/s: worst lateness ${Math.max(...onset)} ms, admitted ${goodput.toFixed(0)}/s over 6 s, ${sim.ctl.guardShed} refused by the guard`);
     expect(sim.ctl.guardShed).to.be.greaterThan(0);
     // a probe at most GUARD_MS old trips it; the probes already queued behind it come out older by at most one interval's growth
