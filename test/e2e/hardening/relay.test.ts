@@ -7,10 +7,8 @@
  */
 import { expect } from 'chai';
 import type { SipMessage, SipRouteEntry } from 'sip';
-import { silentLogger } from '../../../src/shared/log.js';
 import { SipService } from '../../../src/sip/service.js';
-import type { SiteModel } from '../../../src/zone/types.js';
-import { FakeHealth, testSite } from '../../support/fake-health.js';
+import { PairStand } from '../../support/pair-stand.js';
 import { sleep } from '../../support/processes.js';
 import { SipPeer, type Received } from '../../support/sip-peer.js';
 import { ScriptedSipServer } from '../../support/sip-server.js';
@@ -24,32 +22,22 @@ describe('e2e: no open relay', function () {
   let ua: SipPeer;
   let outside: SipPeer;
   let stray: SipPeer;
+  let stand: PairStand;
   let a: ScriptedSipServer;
   let b: ScriptedSipServer;
   let svc: SipService;
-  let site: SiteModel;
   let port: number;
 
   before(async () => {
     ua = new SipPeer('127.0.0.50');
     outside = new SipPeer(OUTSIDE);
-    a = new ScriptedSipServer('127.0.0.21', 'sips-a.example.com');
-    b = new ScriptedSipServer('127.0.0.22', 'sips-b.example.com');
     // a listener on the primary's address but another port: a Request-URI naming it must not reach it
     stray = new SipPeer('127.0.0.21');
-    await Promise.all([ua.start(), outside.start(), a.start(), b.start(), stray.start()]);
-    site = testSite({ address: PROXY, port: 0 }, [a, b]) as SiteModel;
-    const health = new FakeHealth(site.pairs);
-    svc = new SipService({ site: () => site, health, feedback: health, listen: [{ address: PROXY, port: 0 }], hopTimeoutMs: 300, log: silentLogger });
-    await svc.start();
-    port = svc.bound[0]!.port;
-    site = testSite({ address: PROXY, port }, [a, b]) as SiteModel;
+    stand = await PairStand.start({ proxy: PROXY, peers: [ua, outside, stray], service: { hopTimeoutMs: 300 } });
+    ({ a, b, svc, port } = stand);
   });
 
-  after(async () => {
-    await svc.stop();
-    await Promise.all([ua.stop(), outside.stop(), a.stop(), b.stop(), stray.stop()]);
-  });
+  after(() => stand.stop());
 
   const route = (uri: string): SipRouteEntry => {
     const m = /^<(.*)>$/.exec(uri)!;

@@ -12,8 +12,7 @@ import type { SipMessage } from 'sip';
 import { silentLogger, withRecentEvents } from '../../../src/shared/log.js';
 import { RecentEvents } from '../../../src/shared/recent-events.js';
 import { SipService } from '../../../src/sip/service.js';
-import type { SiteModel } from '../../../src/zone/types.js';
-import { FakeHealth, testSite } from '../../support/fake-health.js';
+import { PairStand } from '../../support/pair-stand.js';
 import { SipPeer, type Received } from '../../support/sip-peer.js';
 import { ScriptedSipServer } from '../../support/sip-server.js';
 import { inDialog, request } from '../../support/sip-ua.js';
@@ -23,30 +22,19 @@ const PROXY = '127.0.0.11';
 describe('e2e: RFC 7339 overload control reported by a pair member', function () {
   this.timeout(20_000);
   let ua: SipPeer;
+  let stand: PairStand;
   let a: ScriptedSipServer;
-  let b: ScriptedSipServer;
   let svc: SipService;
-  let site: SiteModel;
   let port: number;
   const events = new RecentEvents(100);
 
   before(async () => {
     ua = new SipPeer('127.0.0.50');
-    a = new ScriptedSipServer('127.0.0.21', 'sips-a.example.com');
-    b = new ScriptedSipServer('127.0.0.22', 'sips-b.example.com');
-    await Promise.all([ua.start(), a.start(), b.start()]);
-    site = testSite({ address: PROXY, port: 0 }, [a, b]) as SiteModel;
-    const health = new FakeHealth(site.pairs);
-    svc = new SipService({ site: () => site, health, feedback: health, listen: [{ address: PROXY, port: 0 }], hopTimeoutMs: 1000, log: withRecentEvents(silentLogger, events) });
-    await svc.start();
-    port = svc.bound[0].port;
-    site = testSite({ address: PROXY, port }, [a, b]) as SiteModel;
+    stand = await PairStand.start({ proxy: PROXY, peers: [ua], service: { hopTimeoutMs: 1000, log: withRecentEvents(silentLogger, events) } });
+    ({ a, svc, port } = stand);
   });
 
-  after(async () => {
-    await svc.stop();
-    await Promise.all([ua.stop(), a.stop(), b.stop()]);
-  });
+  after(() => stand.stop());
 
   const final = (cid: string, method: string) => (r: Received) =>
     r.msg.status !== undefined && r.msg.status >= 200 && r.msg.headers['call-id'] === cid && r.msg.headers.cseq?.method === method;

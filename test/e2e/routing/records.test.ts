@@ -7,10 +7,8 @@
  */
 import { expect } from 'chai';
 import type { SipMessage } from 'sip';
-import { silentLogger } from '../../../src/shared/log.js';
 import { SipService } from '../../../src/sip/service.js';
-import type { SiteModel } from '../../../src/zone/types.js';
-import { FakeHealth, testSite } from '../../support/fake-health.js';
+import { PairStand } from '../../support/pair-stand.js';
 import { SipPeer, response, type Received } from '../../support/sip-peer.js';
 import { ScriptedSipServer } from '../../support/sip-server.js';
 import { inDialog, request } from '../../support/sip-ua.js';
@@ -21,29 +19,18 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('e2e: answered transactions as records (retransmissions after the final response)', function () {
   this.timeout(10_000);
   let ua: SipPeer;
+  let stand: PairStand;
   let a: ScriptedSipServer;
-  let b: ScriptedSipServer;
   let svc: SipService;
-  let site: SiteModel;
   let port: number;
 
   beforeEach(async () => {
     ua = new SipPeer('127.0.0.50');
-    a = new ScriptedSipServer('127.0.0.21', 'sips-a.example.com');
-    b = new ScriptedSipServer('127.0.0.22', 'sips-b.example.com');
-    await Promise.all([ua.start(), a.start(), b.start()]);
-    site = testSite({ address: PROXY, port: 0 }, [a, b]) as SiteModel;
-    const health = new FakeHealth(site.pairs);
-    svc = new SipService({ site: () => site, health, feedback: health, listen: [{ address: PROXY, port: 0 }], hopTimeoutMs: 300, log: silentLogger });
-    await svc.start();
-    port = svc.bound[0].port;
-    site = testSite({ address: PROXY, port }, [a, b]) as SiteModel;
+    stand = await PairStand.start({ proxy: PROXY, peers: [ua], service: { hopTimeoutMs: 300 } });
+    ({ a, svc, port } = stand);
   });
 
-  afterEach(async () => {
-    await svc.stop();
-    await Promise.all([ua.stop(), a.stop(), b.stop()]);
-  });
+  afterEach(() => stand.stop());
 
   const isResp = (status: number, callId: string, method: string) => (r: Received) =>
     r.msg.status === status && r.msg.headers['call-id'] === callId && r.msg.headers.cseq?.method === method;

@@ -11,6 +11,7 @@ import { silentLogger } from '../../../src/shared/log.js';
 import { SipService } from '../../../src/sip/service.js';
 import type { SiteModel } from '../../../src/zone/types.js';
 import { FakeHealth, testSite } from '../../support/fake-health.js';
+import { PairStand } from '../../support/pair-stand.js';
 import { SipPeer, response, type Received } from '../../support/sip-peer.js';
 import { ScriptedSipServer } from '../../support/sip-server.js';
 import { inDialog, request } from '../../support/sip-ua.js';
@@ -21,32 +22,21 @@ describe('e2e: SIP proxy on loopback', function () {
   this.timeout(10_000);
   let ua: SipPeer;
   let outside: SipPeer;
+  let stand: PairStand;
   let a: ScriptedSipServer;
   let b: ScriptedSipServer;
   let svc: SipService;
   let health: FakeHealth;
-  let site: SiteModel;
   let port: number;
 
   beforeEach(async () => {
     ua = new SipPeer('127.0.0.50');
     outside = new SipPeer('127.0.0.99');
-    a = new ScriptedSipServer('127.0.0.21', 'sips-a.example.com');
-    b = new ScriptedSipServer('127.0.0.22', 'sips-b.example.com');
-    await Promise.all([ua.start(), outside.start(), a.start(), b.start()]);
-    // the port is known after start; the site getter reads `site` lazily
-    site = testSite({ address: PROXY, port: 0 }, [a, b]) as SiteModel;
-    health = new FakeHealth(site.pairs);
-    svc = new SipService({ site: () => site, health, feedback: health, listen: [{ address: PROXY, port: 0 }], hopTimeoutMs: 300, log: silentLogger });
-    await svc.start();
-    port = svc.bound[0].port;
-    site = testSite({ address: PROXY, port }, [a, b]) as SiteModel;
+    stand = await PairStand.start({ proxy: PROXY, peers: [ua, outside], service: { hopTimeoutMs: 300 } });
+    ({ a, b, svc, health, port } = stand);
   });
 
-  afterEach(async () => {
-    await svc.stop();
-    await Promise.all([ua.stop(), outside.stop(), a.stop(), b.stop()]);
-  });
+  afterEach(() => stand.stop());
 
   const isResp = (status: number, callId: string, method = 'INVITE') => (r: Received) =>
     r.msg.status === status && r.msg.headers['call-id'] === callId && r.msg.headers.cseq?.method === method;
@@ -227,7 +217,7 @@ describe('e2e: SIP proxy on loopback', function () {
   });
 
   it('members over TCP: one connection reused for several requests; a dead member (connection refused) fails over at once', async () => {
-    site = testSite({ address: PROXY, port }, [a, b], 'tcp') as SiteModel;
+    stand.site = testSite({ address: PROXY, port }, [a, b], 'tcp') as SiteModel;
     await call();
     const second = await call();
     await a.peer.waitFor(isReq('ACK', second.invite.headers['call-id']!), 2000, 'ACK over TCP');
@@ -244,7 +234,7 @@ describe('e2e: SIP proxy on loopback', function () {
   });
 
   it('start() rejects clearly when the address is taken', async () => {
-    const other = new SipService({ site: () => site, health, feedback: health, listen: [{ address: PROXY, port }], log: silentLogger });
+    const other = new SipService({ site: () => stand.site, health, feedback: health, listen: [{ address: PROXY, port }], log: silentLogger });
     let err: (Error & { code?: string }) | undefined;
     try {
       await other.start();
@@ -257,7 +247,7 @@ describe('e2e: SIP proxy on loopback', function () {
   });
 
   it('IPv6: listens on ::1, reads [::1] in Via and answers OPTIONS to itself back to the sender', async () => {
-    const v6 = new SipService({ site: () => site, health, feedback: health, listen: [{ address: '::1', port: 0 }], log: silentLogger });
+    const v6 = new SipService({ site: () => stand.site, health, feedback: health, listen: [{ address: '::1', port: 0 }], log: silentLogger });
     await v6.start();
     const sock = dgram.createSocket('udp6');
     try {
