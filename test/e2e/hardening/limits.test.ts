@@ -7,13 +7,11 @@
 import { expect } from 'chai';
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { silentLogger } from '../../../src/shared/log.js';
 import { MAX_HEADER_LINES } from '../../../src/sip/codec/codec.js';
 import { MAX_LINE_BYTES } from '../../../src/sip/codec/codec.js';
 import { SipService } from '../../../src/sip/service.js';
 import type { TransportTuning } from '../../../src/sip/transport/transport.js';
-import type { SiteModel } from '../../../src/zone/types.js';
-import { FakeHealth, testSite } from '../../support/fake-health.js';
+import { PairStand } from '../../support/pair-stand.js';
 import { eventually, sleep } from '../../support/processes.js';
 import { SipPeer, type Received } from '../../support/sip-peer.js';
 import { ScriptedSipServer } from '../../support/sip-server.js';
@@ -24,32 +22,25 @@ const PROXY = '127.0.0.32';
 describe('e2e: SIP input limits', function () {
   this.timeout(15_000);
   let ua: SipPeer;
+  let stand: PairStand | undefined;
   let a: ScriptedSipServer;
-  let b: ScriptedSipServer;
-  let svc: SipService | undefined;
   let port = 0;
 
   async function start(transport: TransportTuning = {}): Promise<SipService> {
-    let site: SiteModel = testSite({ address: PROXY, port: 0 }, [a, b]) as SiteModel;
-    const health = new FakeHealth(site.pairs);
-    svc = new SipService({ site: () => site, health, feedback: health, listen: [{ address: PROXY, port: 0 }], log: silentLogger, transport });
-    await svc.start();
-    port = svc.bound[0]!.port;
-    site = testSite({ address: PROXY, port }, [a, b]) as SiteModel;
-    return svc;
+    stand = await PairStand.start({ proxy: PROXY, service: { transport } });
+    ({ a, port } = stand);
+    return stand.svc;
   }
 
   beforeEach(async () => {
     ua = new SipPeer('127.0.0.50');
-    a = new ScriptedSipServer('127.0.0.21', 'sips-a.example.com');
-    b = new ScriptedSipServer('127.0.0.22', 'sips-b.example.com');
-    await Promise.all([ua.start(), a.start(), b.start()]);
+    await ua.start();
   });
 
   afterEach(async () => {
-    await svc?.stop();
-    svc = undefined;
-    await Promise.all([ua.stop(), a.stop(), b.stop()]);
+    await stand?.stop();
+    stand = undefined;
+    await ua.stop();
   });
 
   const options = (callId: string, extra: string[] = [], proto = 'UDP', p = 0) =>
