@@ -20,12 +20,10 @@ import net from 'node:net';
 import { StubResolver } from '../../../src/dns/client/stub.js';
 import { buildAnswerTable } from '../../../src/dns/authority/answers.js';
 import { DnsServer } from '../../../src/dns/server/server.js';
-import { silentLogger } from '../../../src/shared/log.js';
 import { SipService } from '../../../src/sip/service.js';
 import { ZoneNames } from '../../../src/zone/names.js';
-import type { SiteModel } from '../../../src/zone/types.js';
 import { zonesFromText } from '../../support/dns-zone.js';
-import { FakeHealth, testSite } from '../../support/fake-health.js';
+import { PairStand } from '../../support/pair-stand.js';
 import { SipPeer, response, type Received } from '../../support/sip-peer.js';
 import { ScriptedSipServer } from '../../support/sip-server.js';
 import { request } from '../../support/sip-ua.js';
@@ -56,7 +54,6 @@ class Silent {
 
 describe('e2e: outbound requests from a pair member (zone names, SRV failover, outside names, TLS)', function () {
   this.timeout(15_000);
-  let a: ScriptedSipServer;
   let b: ScriptedSipServer;
   let gw: SipPeer; // carrier.example.com (A record)
   let dead: Silent; // first SRV target of gwpool.example.com
@@ -65,8 +62,8 @@ describe('e2e: outbound requests from a pair member (zone names, SRV failover, o
   let outDead: SipPeer; // first SRV target outside (answers 503)
   let outGw: SipPeer; // second SRV target outside
   let dnsServer: DnsServer;
+  let stand: PairStand | undefined;
   let svc: SipService;
-  let site: SiteModel;
   let port: number;
   let closedPort: number; // a TCP port nothing listens on, at 127.0.0.67
 
@@ -107,15 +104,13 @@ describe('e2e: outbound requests from a pair member (zone names, SRV failover, o
     ].join('\n');
 
   beforeEach(async () => {
-    a = new ScriptedSipServer('127.0.0.21', 'sips-a.example.com');
-    b = new ScriptedSipServer('127.0.0.22', 'sips-b.example.com');
     gw = new SipPeer('127.0.0.61');
     dead = new Silent('127.0.0.62');
     gw2 = new SipPeer('127.0.0.63');
     tcpGw = new SipPeer('127.0.0.64');
     outDead = new SipPeer('127.0.0.65');
     outGw = new SipPeer('127.0.0.66');
-    await Promise.all([a.start(), b.start(), gw.start(), dead.start(), gw2.start(), tcpGw.start(), outDead.start(), outGw.start()]);
+    await Promise.all([gw.start(), dead.start(), gw2.start(), tcpGw.start(), outDead.start(), outGw.start()]);
     const probe = net.createServer();
     await new Promise<void>((r) => probe.listen(0, '127.0.0.67', () => r()));
     closedPort = (probe.address() as net.AddressInfo).port;
@@ -123,29 +118,24 @@ describe('e2e: outbound requests from a pair member (zone names, SRV failover, o
     dnsServer = new DnsServer({ addresses: ['127.0.0.1'], port: 0, table: buildAnswerTable(zonesFromText({ 'carrier.test.zone': outsideZone() })).table });
     await dnsServer.listen();
     const names = new ZoneNames(zonesFromText({ 'example.com.zone': ownZone() }));
-    site = testSite({ address: PROXY, port: 0 }, [a, b]) as SiteModel;
-    const health = new FakeHealth(site.pairs);
     const certs = testCerts();
     const proxyCert = certs.leaf('proxy1.example.com', '127.0.0.36');
-    svc = new SipService({
-      site: () => site,
-      health,
-      feedback: health,
-      listen: [{ address: PROXY, port: 0 }],
-      hopTimeoutMs: HOP_MS,
-      log: silentLogger,
-      transport: { tls: { cert: proxyCert.cert, key: proxyCert.key, ca: certs.ca.cert, port: 0 } },
-      resolver: { client: new StubResolver({ servers: [{ address: '127.0.0.1', port: dnsServer.port }], timeoutMs: 1000 }), names: () => names, timeoutMs: 2000 },
+    stand = await PairStand.start({
+      proxy: PROXY,
+      service: {
+        hopTimeoutMs: HOP_MS,
+        transport: { tls: { cert: proxyCert.cert, key: proxyCert.key, ca: certs.ca.cert, port: 0 } },
+        resolver: { client: new StubResolver({ servers: [{ address: '127.0.0.1', port: dnsServer.port }], timeoutMs: 1000 }), names: () => names, timeoutMs: 2000 },
+      },
     });
-    await svc.start();
-    port = svc.bound[0].port;
-    site = testSite({ address: PROXY, port }, [a, b]) as SiteModel;
+    ({ b, svc, port } = stand);
   });
 
   afterEach(async () => {
-    await svc?.stop();
+    await stand?.stop();
+    stand = undefined;
     await dnsServer?.close();
-    await Promise.all([a.stop(), b.stop(), gw.stop(), dead.stop(), gw2.stop(), tcpGw.stop(), outDead.stop(), outGw.stop()]);
+    await Promise.all([gw.stop(), dead.stop(), gw2.stop(), tcpGw.stop(), outDead.stop(), outGw.stop()]);
   });
 
   const isResp = (status: number, callId: string, method = 'INVITE') => (r: Received) =>

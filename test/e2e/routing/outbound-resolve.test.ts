@@ -12,12 +12,10 @@ import dgram from 'node:dgram';
 import { buildAnswerTable } from '../../../src/dns/authority/answers.js';
 import { StubResolver } from '../../../src/dns/client/stub.js';
 import { DnsServer } from '../../../src/dns/server/server.js';
-import { silentLogger } from '../../../src/shared/log.js';
 import { SipResolver } from '../../../src/sip/proxy/resolver.js';
 import { SipService } from '../../../src/sip/service.js';
-import type { SiteModel } from '../../../src/zone/types.js';
 import { zonesFromText } from '../../support/dns-zone.js';
-import { FakeHealth, testSite } from '../../support/fake-health.js';
+import { PairStand } from '../../support/pair-stand.js';
 import { SipPeer, response, type Received } from '../../support/sip-peer.js';
 import { ScriptedSipServer } from '../../support/sip-server.js';
 import { request } from '../../support/sip-ua.js';
@@ -41,42 +39,34 @@ describe('e2e: outbound RFC 3263 resolution (NAPTR/SRV/A through a real DNS serv
   this.timeout(10_000);
   let ua: SipPeer;
   let gw: SipPeer;
+  let dnsServer: DnsServer;
+  let stand: PairStand;
   let a: ScriptedSipServer;
   let b: ScriptedSipServer;
-  let dnsServer: DnsServer;
   let svc: SipService;
-  let site: SiteModel;
   let port: number;
 
   beforeEach(async () => {
     ua = new SipPeer('127.0.0.50');
     gw = new SipPeer('127.0.0.61');
-    a = new ScriptedSipServer('127.0.0.21', 'sips-a.example.com');
-    b = new ScriptedSipServer('127.0.0.22', 'sips-b.example.com');
-    await Promise.all([ua.start(), gw.start(), a.start(), b.start()]);
+    await Promise.all([ua.start(), gw.start()]);
     const zones = zonesFromText({ 'carrier.test.zone': carrierZone(gw.port) });
     dnsServer = new DnsServer({ addresses: ['127.0.0.1'], port: 0, table: buildAnswerTable(zones).table });
     await dnsServer.listen();
-    site = testSite({ address: PROXY, port: 0 }, [a, b]) as SiteModel;
-    const health = new FakeHealth(site.pairs);
-    svc = new SipService({
-      site: () => site,
-      health,
-      feedback: health,
-      listen: [{ address: PROXY, port: 0 }],
-      hopTimeoutMs: 300,
-      log: silentLogger,
-      resolver: { client: new StubResolver({ servers: [{ address: '127.0.0.1', port: dnsServer.port }], timeoutMs: 1000 }), timeoutMs: 1000 },
+    stand = await PairStand.start({
+      proxy: PROXY,
+      service: {
+        hopTimeoutMs: 300,
+        resolver: { client: new StubResolver({ servers: [{ address: '127.0.0.1', port: dnsServer.port }], timeoutMs: 1000 }), timeoutMs: 1000 },
+      },
     });
-    await svc.start();
-    port = svc.bound[0].port;
-    site = testSite({ address: PROXY, port }, [a, b]) as SiteModel;
+    ({ a, b, svc, port } = stand);
   });
 
   afterEach(async () => {
-    await svc.stop();
+    await stand.stop();
     await dnsServer.close();
-    await Promise.all([ua.stop(), gw.stop(), a.stop(), b.stop()]);
+    await Promise.all([ua.stop(), gw.stop()]);
   });
 
   const isResp = (status: number, callId: string, method = 'INVITE') => (r: Received) =>
