@@ -18,7 +18,8 @@ import { TORTURE, tortureBytes, type Torture } from '../../support/rfc4475.js';
 import { rawHead } from '../../support/sip-server.js';
 import { SipPeer } from '../../support/sip-peer.js';
 
-const UA = '127.0.0.53';
+/** The user agent of case n: 127.0.5.1, 127.0.5.2, … (past 127.0.5.250 on into 127.0.6). */
+const uaAddress = (n: number) => `127.0.${5 + Math.floor(n / 250)}.${1 + (n % 250)}`;
 
 function verdictText(t: Torture): string {
   const v = t.verdict;
@@ -42,10 +43,13 @@ describe('e2e: RFC 4475 torture messages through a real instance', function () {
     await ms?.stop();
   });
 
-  // a user agent on a fresh port for each case: the RFC's messages share branch values
-  // (z9hG4bKkdjuw), so one sent-by for all would make later ones retransmissions of earlier ones
+  // a user agent on an address of its own for each case: the RFC's messages share branch values
+  // (z9hG4bKkdjuw), so one sent-by for two cases makes the later one a retransmission of the
+  // earlier (RFC 3261 §17.2.3), absorbed by its server transaction; a fresh port alone is drawn
+  // at random by the kernel and can repeat one still held
+  let cases = 0;
   beforeEach(async () => {
-    ua = new SipPeer(UA);
+    ua = new SipPeer(uaAddress(++cases));
     await ua.start();
   });
 
@@ -80,11 +84,11 @@ describe('e2e: RFC 4475 torture messages through a real instance', function () {
         let sock: net.Socket | undefined;
         let bytes: Buffer;
         if (proto === 'UDP') {
-          bytes = tortureBytes(t, 'UDP', `${UA}:${ua.port}`);
+          bytes = tortureBytes(t, 'UDP', `${ua.address}:${ua.port}`);
           ua.sendUdp(bytes.toString('latin1'), site.address, site.sipPort);
         } else {
           sock = await ua.connectTcp(site.address, site.sipPort);
-          bytes = tortureBytes(t, 'TCP', `${UA}:${sock.localPort}`);
+          bytes = tortureBytes(t, 'TCP', `${ua.address}:${sock.localPort}`);
           sock.write(bytes);
         }
         const sent = bytes.toString('latin1');

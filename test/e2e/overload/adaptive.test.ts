@@ -1,9 +1,10 @@
 /**
  * Adaptive overload control through a real srvproxy instance (the CLI, its
  * own process, default settings) in front of the simulated HA pair. The
- * instance is made slow on purpose (SRVPROXY_TEST_DELAY_PER_MESSAGE_MS: 2 ms
- * of CPU per incoming message, so that it carries a few dozen calls/s) and
- * offered far more new calls than it can carry. While it sheds: BYEs of
+ * instance is made slow on purpose (SRVPROXY_TEST_DELAY_PER_MESSAGE_MS: 4 ms
+ * of CPU per incoming message, so that it carries a few dozen calls/s: a call
+ * is six messages in) and offered 100 new calls/s, more than twice what it
+ * can carry. While it sheds: BYEs of
  * dialogs set up before, and OPTIONS, are never answered 503, and the pair
  * stays in service; new INVITEs get 503 with a Retry-After of 5-10 s; calls
  * that are admitted complete. When the load stops it admits everything again
@@ -67,7 +68,7 @@ describe('e2e: adaptive overload control (a slowed instance offered several time
       ['--self', 'proxy1.example.com', '--pair', PAIR, '--zones', zones, '--dns-port', String(dnsPort)],
       httpPort,
       'srvproxy',
-      { SRVPROXY_TEST_DELAY_PER_MESSAGE_MS: '2' },
+      { SRVPROXY_TEST_DELAY_PER_MESSAGE_MS: '4' },
     );
     await eventually(async () => (await status()).pairs[0]?.active === 'sips-a.example.com', 5000, 'primary active');
   });
@@ -98,6 +99,7 @@ describe('e2e: adaptive overload control (a slowed instance offered several time
     uas.push(load);
     const calls: Promise<CallResult>[] = [];
     let offering = true;
+    const loadStart = performance.now();
     const offered = (async () => {
       const t0 = performance.now();
       for (let i = 0; offering && i < 1200; i++) {
@@ -168,6 +170,8 @@ describe('e2e: adaptive overload control (a slowed instance offered several time
       expect(Number(retryAfter)).to.be.within(5, 10);
       // a plain UDP INVITE is refused from its bytes, before decoding (sip/proxy/fast-shed)
       expect(shedTag, 'the To tag of a refusal made before decoding').to.match(/^srvshed-[0-9a-f]{8}$/);
+      // the overload lasts 4 s at least, so that the pair's health is watched through it
+      await sleep(4000 - (performance.now() - loadStart));
     } finally {
       offering = false;
       await offered;
