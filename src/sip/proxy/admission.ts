@@ -272,13 +272,18 @@ export class AdaptiveAdmission {
         // an overload episode begins (logged once): the bucket at what was carried; the guard
         // works off the backlog, the period's decisions find the rate
         if (this.state.kind === 'open') {
-          const carried = this.recent.carried();
           const r = this.recent;
+          const carried = r.carried();
           this.enter(now, carried, Math.max(this.minRate, carried), ageMs, 'backlog', (r.latenessAgo(0) - r.latenessAgo(1)) / EVAL_MS);
           this.newWindow(now);
         }
       }
-    } else if (now - this.lateProbeAt > GUARD_RELEASE_MS) this.guard = false;
+    } else this.releaseGuardWhenQuiet(now);
+  }
+
+  /** The guard lets go once no probe was as late as its threshold for GUARD_RELEASE_MS. */
+  private releaseGuardWhenQuiet(now: number): void {
+    if (this.guard && now - this.lateProbeAt > GUARD_RELEASE_MS) this.guard = false;
   }
 
   /** One new out-of-dialog request from a user agent: true to admit it, false to shed it (503). */
@@ -357,8 +362,8 @@ export class AdaptiveAdmission {
     const s = this.state;
     if (s.kind === 'off') return;
     const now = this.clock.now();
-    // no late probe for a while (probes stopped coming): the guard lets go
-    if (this.guard && now - this.lateProbeAt > GUARD_RELEASE_MS) this.guard = false;
+    // also here: when probes stop coming, the guard still lets go
+    this.releaseGuardWhenQuiet(now);
     const loop = this.loopDelay ? this.loopDelay() : 0;
     const age = this.ageCount > 0 ? this.ageSum / this.ageCount : 0;
     this.ageSum = 0;

@@ -220,9 +220,10 @@ export class ProxyCore implements TransactionUser {
     };
     const admission = this.admission;
     const limiter = this.limiter;
+    const overloadActive = () => this.overloadActive;
     this.fastShed = new FastShed({
       get limiting() {
-        return admission.refusing || limiter.active;
+        return overloadActive();
       },
       // the adaptive control first, then the cap, in the order of the full path (onRequest)
       shedNow: (method) => (admission.shedNow() ? 'adaptive' : method === 'INVITE' && limiter.refuseNow() ? 'cap' : null),
