@@ -22,8 +22,10 @@
 # Each step's figures go to BENCH_STEPS when set (scripts/bench.sh charts them).
 #
 # Then the overload curve (SIP_OVERLOAD=0 skips it, SIP_OVERLOAD_ONLY=1 runs
-# only it): each proxy gets half a core (pinned to CPU 0 beside a busy loop)
-# and the sipp processes the other (CPU 1), so that sipp can offer more than
+# only it): each proxy gets half a core (pinned to CPU 0 beside a busy loop,
+# the proxy and the loop each in a cgroup of the cpu controller where one can
+# be made, so that Kamailio's several workers get half the core between them,
+# as srvproxy's one thread does) and the sipp processes the other (CPU 1), so that sipp can offer more than
 # the proxy carries; the offered rate rises by OV_STEP from OV_START, the
 # proxies alternating, until it is twice the best goodput seen for that proxy
 # (or OV_MAX). Goodput = calls set up and ended (the BYE got its 200) per
@@ -228,16 +230,27 @@ OV_STEP_SECONDS=${OV_STEP_SECONDS:-6}
 declare -A OV_NEXT=() OV_BEST=() OV_BEST_AT=() OV_DONE=() OV_LINES=()
 
 # pin_half_core: every proxy's processes (and threads) on CPU 0 beside one
-# busy loop, the sipp stand-ins on CPU 1; the UAC runs pinned to CPU 1.
+# busy loop, the sipp stand-ins on CPU 1; the UAC runs pinned to CPU 1. The
+# busy loop and each proxy are in cpu groups of their own (cpu_group): the
+# whole proxy gets half the core, however many processes or threads it runs.
+# (The busy loop needs its own too: left in the group of this script, whose
+# sipp processes run on CPU 1, its weight would be split across both CPUs,
+# and a grouped proxy would get two thirds of CPU 0.)
 pin_half_core() {
   local name p
+  CPU_GROUPS=1
   bash -c 'while :; do :; done' &
   BUSY_PID=$!
   track "$BUSY_PID"
   taskset -pc 0 "$BUSY_PID" >/dev/null
+  cpu_group busy "$BUSY_PID" || CPU_GROUPS=0
   for name in $PROXIES; do
     [ -n "${PID[$name]:-}" ] || continue
     for p in $(proc_tree "${PID[$name]}"); do taskset -apc 0 "$p" >/dev/null 2>&1; done
+    # shellcheck disable=SC2046
+    [ "$CPU_GROUPS" = 1 ] && cpu_group "$name" $(proc_tree "${PID[$name]}") && continue
+    CPU_GROUPS=0
+    log "$name: no cpu group (no writable cgroup cpu controller): each of its processes and threads shares CPU 0 with the busy loop as one task"
   done
   for p in $(pgrep -x sipp 2>/dev/null); do
     case "$(readlink "/proc/$p/cwd")" in "$WORK"/*) taskset -apc 1 "$p" >/dev/null 2>&1 ;; esac
@@ -279,7 +292,7 @@ ov_share() {
 
 if [ "${SIP_OVERLOAD:-1}" != 0 ]; then
   pin_half_core
-  log "overload curve: proxies pinned to CPU 0 beside a busy loop, sipp on CPU 1"
+  log "overload curve: proxies pinned to CPU 0 beside a busy loop$([ "$CPU_GROUPS" = 1 ] && echo ', each in a cpu group'), sipp on CPU 1"
   for name in $PROXIES; do
     [ -n "${PID[$name]:-}" ] && kill -0 "${PID[$name]}" 2>/dev/null || continue
     OV_NEXT[$name]=$OV_START OV_BEST[$name]=0 OV_BEST_AT[$name]=0 OV_DONE[$name]=0

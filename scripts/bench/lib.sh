@@ -41,6 +41,7 @@ kill_tracked() {
 bench_cleanup() {
   local rc=$?
   kill_tracked 2>/dev/null
+  remove_cpu_groups
   if [ -n "$WORK" ] && [ -d "$WORK" ]; then
     if [ "${BENCH_KEEP:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
       log "work files kept in $WORK"
@@ -56,6 +57,49 @@ bench_init() {
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/srvproxy-$1.XXXXXX")
   trap bench_cleanup EXIT
   trap 'exit 130' INT TERM
+}
+
+# cpu_group NAME PID...: the processes, all their threads and whatever they
+# fork later, in a group of the cpu controller (cgroup v1 or v2) beside the
+# caller's own, so that the scheduler gives the group as a whole the share of
+# one task: a proxy of several worker processes (Kamailio) or with busy helper
+# threads (V8's garbage collector) pinned beside one busy loop then gets half
+# the core, not a share per process or thread. Returns 1, doing nothing, where
+# no cpu controller can be written (not root, no such controller).
+cpu_group() {
+  local name=$1 base="" path dir p
+  shift
+  path=$(sed -n 's/^[0-9]*:\([a-z,]*,\)\{0,1\}cpu\(,[a-z,]*\)\{0,1\}:\(.*\)$/\3/p' /proc/self/cgroup | head -1)
+  if [ -n "$path" ]; then
+    for base in /sys/fs/cgroup/cpu /sys/fs/cgroup/cpu,cpuacct /sys/fs/cgroup/cpuacct,cpu; do
+      [ -d "$base$path" ] && break
+      base=""
+    done
+  elif grep -qw cpu /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+    path=$(sed -n 's/^0:://p' /proc/self/cgroup | head -1)
+    base=/sys/fs/cgroup
+    grep -qw cpu "$base$path/cgroup.subtree_control" 2>/dev/null || echo +cpu >"$base$path/cgroup.subtree_control" 2>/dev/null || return 1
+  fi
+  [ -n "$base" ] || return 1
+  dir="$base${path%/}/srvproxy-bench-$name-$$"
+  mkdir -p "$dir" 2>/dev/null || return 1
+  echo "$dir" >>"$WORK/cgroups"
+  for p in "$@"; do echo "$p" >"$dir/cgroup.procs" 2>/dev/null || return 1; done
+}
+
+# remove_cpu_groups: the groups made by cpu_group, once their processes have
+# gone (killed workers of Kamailio leave a moment later: up to 3 s).
+remove_cpu_groups() {
+  local dir i
+  [ -n "$WORK" ] && [ -f "$WORK/cgroups" ] || return 0
+  while read -r dir; do
+    for ((i = 0; i < 30; i++)); do
+      rmdir "$dir" 2>/dev/null && break
+      [ -d "$dir" ] || break
+      sleep 0.1
+    done
+  done <"$WORK/cgroups"
+  return 0
 }
 
 # track PID: recorded in the work folder, so that the cleanup also finds
