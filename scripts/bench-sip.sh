@@ -25,8 +25,8 @@
 # only it): each proxy gets half a core (pinned to CPU 0 beside a busy loop,
 # the proxy and the loop each in a cgroup of the cpu controller where one can
 # be made, so that Kamailio's several workers get half the core between them,
-# as srvproxy's one thread does) and the sipp processes the other (CPU 1), so that sipp can offer more than
-# the proxy carries; the offered rate rises by OV_STEP from OV_START, the
+# as srvproxy's one thread does) and the sipp processes the other (CPU 1), so
+# that sipp can offer more than the proxy carries; the offered rate rises by OV_STEP from OV_START, the
 # proxies alternating, until it is twice the best goodput seen for that proxy
 # (or OV_MAX). Goodput = calls set up and ended (the BYE got its 200) per
 # second of offered load, from sipp's message counts; a 503 from overload
